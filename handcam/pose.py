@@ -1,0 +1,99 @@
+"""Typed settings and results of the pipeline (what the GUI edits and what every stage returns).
+
+Coordinates in the public API are (x, y) in pixels of the frame the caller passed in; internally the
+paper's stages work in (row, col) — the conversion happens once, in the estimator.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .skeleton import HAND_SIDES
+
+RESIZE_MODES = ("faithful", "aspect")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Tunables of the three-stage pipeline. Immutable: make a new one with ``replace``.
+
+    crop_factor:     the hand box is enlarged by this factor before cropping (release: 1.25).
+    mask_threshold:  foreground probability above which a pixel is hand (release rounds: 0.5).
+    input_size:      (H, W) of the HandSegNet input in 'faithful' mode (release: 240x320). In 'aspect'
+                     mode the frame keeps its aspect ratio and its longer side is resized to max(H, W)
+                     (rounded to a multiple of 8).
+    resize_mode:     'faithful' squashes every frame to input_size and crops from that squashed image,
+                     exactly like the release; 'aspect' segments an aspect-preserving resize and crops
+                     from the full-resolution frame (no distortion of the hand).
+    hand_side:       'left' or 'right' (the one-hot fed to the lifting networks).
+    """
+
+    crop_factor: float = 1.25
+    mask_threshold: float = 0.5
+    input_size: tuple[int, int] = (240, 320)
+    resize_mode: str = "faithful"
+    hand_side: str = "left"
+
+    def __post_init__(self):
+        if not (0.0 < self.mask_threshold < 1.0):
+            raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
+        if not (self.crop_factor > 0):
+            raise ValueError(f"crop_factor must be positive, got {self.crop_factor}")
+        h, w = self.input_size
+        if h < 8 or w < 8 or h % 8 or w % 8:
+            raise ValueError(f"input_size must be multiples of 8 and at least 8, got {self.input_size}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.hand_side not in HAND_SIDES:
+            raise ValueError(f"hand_side must be 'left' or 'right', got {self.hand_side!r}")
+
+    def replace(self, **changes) -> "PipelineSettings":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, eq=False)
+class HandPose:
+    """The result for one frame. Arrays are numpy, on the host; coordinates are frame pixels (x, y).
+
+    mask:             (H, W) bool, the single-object hand mask in frame coordinates
+    center:           (2,) box centre (x, y)
+    scale:            crop pixels per frame pixel (clipped to [0.25, 5] in network-input pixels)
+    crop_box:         (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
+    crop:             (256, 256, 3) uint8 RGB, what PoseNet saw (outside the frame: mid-grey)
+    keypoints_crop:   (21, 2) x, y in the 256x256 crop
+    keypoints_2d:     (21, 2) x, y in frame pixels, RHD order
+    keypoint_scores:  (21,) peak value of each keypoint's last-stage scoremap
+    keypoints_3d:     (21, 3) normalised 3D: root at the origin, bone 12-11 of length 1
+    hand_side:        'left' or 'right'
+    mask_area:        number of mask pixels in the network-input image
+    timings_ms:       stage name -> milliseconds (per frame; for a batch, the batch time / batch size)
+    """
+
+    mask: np.ndarray
+    center: np.ndarray
+    scale: float
+    crop_box: np.ndarray
+    crop: np.ndarray
+    keypoints_crop: np.ndarray
+    keypoints_2d: np.ndarray
+    keypoint_scores: np.ndarray
+    keypoints_3d: np.ndarray
+    hand_side: str
+    mask_area: int
+    timings_ms: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """A JSON-serialisable dict of the numbers (no images)."""
+        return {
+            "hand_side": self.hand_side,
+            "keypoints_2d": np.round(self.keypoints_2d, 3).tolist(),
+            "keypoint_scores": np.round(self.keypoint_scores, 5).tolist(),
+            "keypoints_3d": np.round(self.keypoints_3d, 5).tolist(),
+            "center": np.round(self.center, 3).tolist(),
+            "scale": round(float(self.scale), 6),
+            "crop_box": np.round(self.crop_box, 3).tolist(),
+            "mask_area": int(self.mask_area),
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+        }
