@@ -1,0 +1,148 @@
+"""The app's views: images (frame, crop), the rotatable 3D hand and per-keypoint confidences.
+
+Views only display what they are given; every number they show was computed by the worker.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.opengl as gl
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from ..skeleton import BONE_COLORS, BONES, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS
+
+
+def to_qimage(image_rgb: np.ndarray) -> QtGui.QImage:
+    """An RGB uint8 numpy image as a QImage that owns its pixels."""
+    image = np.ascontiguousarray(image_rgb)
+    h, w = image.shape[:2]
+    return QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
+
+
+class ImageView(QtWidgets.QLabel):
+    """Shows an RGB image scaled to fit, keeping its aspect ratio; a text when there is none."""
+
+    def __init__(self, placeholder: str = "", min_size=(160, 120), parent=None):
+        super().__init__(parent)
+        self.setAlignment(QtCore.Qt.AlignCenter)
+        self.setMinimumSize(*min_size)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Ignored)
+        self.setStyleSheet("background-color: #202020; color: #c0c0c0;")
+        self._pixmap: QtGui.QPixmap | None = None
+        self.updates = 0
+        self.setText(placeholder)
+
+    def set_image(self, image_rgb: np.ndarray | None) -> None:
+        if image_rgb is None:
+            self._pixmap = None
+            self.clear()
+            return
+        self._pixmap = QtGui.QPixmap.fromImage(to_qimage(image_rgb))
+        self.updates += 1
+        self._rescale()
+
+    def show_text(self, text: str) -> None:
+        self._pixmap = None
+        self.setText(text)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None and self.width() > 0 and self.height() > 0:
+            self.setPixmap(self._pixmap.scaled(self.size(), QtCore.Qt.KeepAspectRatio,
+                                               QtCore.Qt.SmoothTransformation))
+
+
+def camera_to_view(xyz: np.ndarray) -> np.ndarray:
+    """Camera coordinates (x right, y down, z away from the camera) to the GL scene's (z up)."""
+    xyz = np.asarray(xyz, dtype=np.float32)
+    return np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
+
+
+class Hand3DView(gl.GLViewWidget):
+    """The normalised 3D hand: bones as coloured lines, joints as points, a grid behind the hand.
+
+    "Reset view" puts the virtual camera where the real one is: looking along the camera's +z with
+    image-up as up, so the 3D hand overlays the 2D one.
+    """
+
+    DISTANCE = 22.0
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(200, 200)
+        self.setBackgroundColor(pg.mkColor(24, 24, 28))
+        grid = gl.GLGridItem()
+        grid.setSize(16, 16)
+        grid.setSpacing(1, 1)
+        grid.rotate(90, 1, 0, 0)  # the x-z plane of the scene = a wall facing the camera
+        grid.translate(0, 6, 0)
+        grid.setColor((120, 120, 130, 160))
+        self.addItem(grid)
+        self._floor = gl.GLGridItem()
+        self._floor.setSize(16, 16)
+        self._floor.setSpacing(2, 2)
+        self._floor.translate(0, 0, -8)
+        self._floor.setColor((80, 80, 90, 120))
+        self.addItem(self._floor)
+        self.addItem(gl.GLAxisItem(size=pg.Vector(1.5, 1.5, 1.5)))
+        seg_colors = np.repeat(np.concatenate([BONE_COLORS, np.ones((len(BONES), 1))], 1), 2, axis=0)
+        self._bones = gl.GLLinePlotItem(pos=np.zeros((2 * len(BONES), 3)), color=seg_colors,
+                                        width=4, mode="lines", antialias=True)
+        self._joints = gl.GLScatterPlotItem(
+            pos=np.zeros((NUM_KEYPOINTS, 3)), size=10,
+            color=np.concatenate([KEYPOINT_COLORS, np.ones((NUM_KEYPOINTS, 1))], 1), pxMode=True)
+        self._bones.setVisible(False)
+        self._joints.setVisible(False)
+        self.addItem(self._bones)
+        self.addItem(self._joints)
+        self.updates = 0
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        self.setCameraPosition(pos=pg.Vector(0, 0, 0), distance=self.DISTANCE, elevation=0,
+                               azimuth=-90)
+
+    def set_keypoints(self, xyz: np.ndarray | None) -> None:
+        if xyz is None or not np.all(np.isfinite(xyz)):
+            self._bones.setVisible(False)
+            self._joints.setVisible(False)
+            return
+        p = camera_to_view(xyz)
+        seg = p[np.asarray(BONES).reshape(-1)]
+        self._bones.setData(pos=seg)
+        self._joints.setData(pos=p)
+        self._bones.setVisible(True)
+        self._joints.setVisible(True)
+        self.updates += 1
+
+
+class ConfidenceView(pg.PlotWidget):
+    """One bar per keypoint: the peak of its scoremap, coloured like its bone."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumHeight(110)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.setYRange(0, 1.05, padding=0)
+        self.setXRange(-0.7, NUM_KEYPOINTS - 0.3, padding=0)
+        self.setLabel("left", "score")
+        ax = self.getAxis("bottom")
+        short = [n.replace("little", "l").replace("middle", "m").replace("index", "i")
+                 .replace("thumb", "t").replace("ring", "r").replace("_", "") for n in KEYPOINT_NAMES]
+        ax.setTicks([[(i, short[i]) for i in range(NUM_KEYPOINTS)]])
+        brushes = [pg.mkBrush(*(np.round(c * 255).astype(int)), 230) for c in KEYPOINT_COLORS]
+        self._bars = pg.BarGraphItem(x=np.arange(NUM_KEYPOINTS), height=np.zeros(NUM_KEYPOINTS),
+                                     width=0.8, brushes=brushes, pens=[pg.mkPen(None)] * NUM_KEYPOINTS)
+        self.addItem(self._bars)
+        self.values = np.zeros(NUM_KEYPOINTS)
+
+    def set_scores(self, scores: np.ndarray | None) -> None:
+        self.values = np.zeros(NUM_KEYPOINTS) if scores is None else \
+            np.clip(np.asarray(scores, dtype=float).reshape(-1), 0, None)
+        self._bars.setOpts(height=self.values)
+        top = max(1.05, float(self.values.max()) * 1.05 if self.values.size else 1.05)
+        self.setYRange(0, top, padding=0)

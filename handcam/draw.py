@@ -1,0 +1,121 @@
+"""Drawing on RGB images with OpenCV: the hand mask, the crop box and the 2D skeleton.
+
+Used by the desktop app's views, its annotated-video recorder, headless export and figure export.
+Every function returns a new image and leaves its input untouched. Colours come from
+``handcam.skeleton`` (one colour per bone, the original release's jet ordering).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .skeleton import BONES, KEYPOINT_COLORS, bone_colors_uint8
+
+#: Default mask tint (RGB).
+MASK_COLOR = (0, 200, 255)
+#: Default crop-box colour (RGB).
+BOX_COLOR = (255, 220, 0)
+
+
+def _check_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {image.dtype} {image.shape}")
+    return image
+
+
+def overlay_mask(image_rgb: np.ndarray, mask: np.ndarray, opacity: float = 0.5,
+                 color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
+    """Tint the pixels where ``mask`` is set with ``color`` at ``opacity`` (0 = invisible, 1 = solid).
+
+    ``mask`` is an (H, W) boolean (or 0/1) array of the image's size; a mask of another size is
+    resized with nearest-neighbour sampling so that a network-resolution mask can be shown too.
+    """
+    image = _check_rgb(image_rgb)
+    out = image.copy()
+    if mask is None:
+        return out
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2D, got shape {mask.shape}")
+    if mask.shape != image.shape[:2]:
+        mask = cv2.resize(mask.astype(np.uint8), (image.shape[1], image.shape[0]),
+                          interpolation=cv2.INTER_NEAREST)
+    sel = mask.astype(bool)
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    if opacity <= 0 or not sel.any():
+        return out
+    tint = np.asarray(color, np.float32)
+    blended = out[sel].astype(np.float32) * (1.0 - opacity) + tint * opacity
+    out[sel] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def draw_box(image_rgb: np.ndarray, box_xyxy, color: tuple[int, int, int] = BOX_COLOR,
+             thickness: int = 2) -> np.ndarray:
+    """Draw an axis-aligned box given as x0, y0, x1, y1 (may leave the image; it is clipped)."""
+    out = _check_rgb(image_rgb).copy()
+    if box_xyxy is None:
+        return out
+    x0, y0, x1, y1 = (int(round(float(v))) for v in np.asarray(box_xyxy).reshape(4))
+    cv2.rectangle(out, (x0, y0), (x1, y1), tuple(int(c) for c in color), int(thickness), cv2.LINE_AA)
+    return out
+
+
+def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.ndarray | None = None,
+                  thickness: int = 2, min_score: float = 0.0, joint_radius: int | None = None
+                  ) -> np.ndarray:
+    """Draw the 21-keypoint hand: each bone in its own colour, joints as filled dots.
+
+    keypoints_xy: (21, 2) pixel coordinates (x, y) in this image, RHD order.
+    scores:       optional (21,) confidences; bones whose either end scores below ``min_score``
+                  are skipped, and dots are drawn smaller for low scores.
+    """
+    out = _check_rgb(image_rgb).copy()
+    kp = np.asarray(keypoints_xy, dtype=np.float64)
+    if kp.shape != (len(KEYPOINT_COLORS), 2):
+        raise ValueError(f"keypoints_xy must be (21, 2), got {kp.shape}")
+    if not np.all(np.isfinite(kp)):
+        return out
+    thickness = max(1, int(thickness))
+    radius = joint_radius if joint_radius is not None else thickness + 1
+    s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    shift = 4  # sub-pixel precision for OpenCV drawing
+    pts = np.round(kp * (1 << shift)).astype(np.int64)
+    colors = bone_colors_uint8()
+    for (a, b), c in zip(BONES, colors):
+        if s is not None and (s[a] < min_score or s[b] < min_score):
+            continue
+        cv2.line(out, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]),
+                 tuple(int(v) for v in c), thickness, cv2.LINE_AA, shift)
+    joint_colors = np.round(KEYPOINT_COLORS * 255).astype(np.uint8)
+    for k in range(len(pts)):
+        if s is not None and s[k] < min_score:
+            continue
+        cv2.circle(out, tuple(int(v) for v in pts[k]), int(radius) << shift,
+                   tuple(int(v) for v in joint_colors[k]), -1, cv2.LINE_AA, shift)
+    return out
+
+
+def annotate(image_rgb: np.ndarray, pose, mask_opacity: float = 0.4, draw_mask: bool = True,
+             draw_crop_box: bool = True, thickness: int | None = None) -> np.ndarray:
+    """The frame with a ``HandPose`` drawn on it: mask tint, crop box and skeleton.
+
+    ``pose`` may be None (the frame is returned unchanged, copied). The line thickness scales with
+    the image size unless given.
+    """
+    out = _check_rgb(image_rgb).copy()
+    if pose is None:
+        return out
+    if thickness is None:
+        thickness = max(1, int(round(max(out.shape[:2]) / 320)))
+    if draw_mask and pose.mask is not None:
+        out = overlay_mask(out, pose.mask, mask_opacity)
+    if draw_crop_box:
+        out = draw_box(out, pose.crop_box, thickness=max(1, thickness))
+    return draw_skeleton(out, pose.keypoints_2d, pose.keypoint_scores, thickness=thickness)
+
+
+def draw_crop(pose, thickness: int = 2) -> np.ndarray:
+    """The 256x256 crop PoseNet saw, with the keypoints it found drawn on it."""
+    return draw_skeleton(pose.crop, pose.keypoints_crop, pose.keypoint_scores, thickness=thickness)

@@ -1,0 +1,227 @@
+"""Pure, batched geometry of the pipeline (torch, device-agnostic, no loops over pixels).
+
+Conventions: images are B x C x H x W; points are (row, col) inside the paper's stages, as in the
+release; the estimator converts to (x, y) at the public boundary.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: The side of PoseNet's input crop, and the release's crop-size limits.
+CROP_SIZE = 256
+SCALE_MIN, SCALE_MAX = 0.25, 5.0
+#: What the release uses when the hand mask is empty: centre (row, col) and box size.
+EMPTY_CENTER = (160.0, 160.0)
+EMPTY_SIZE = 100.0
+
+
+def normalize_image(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (or float 0..255) B x H x W x 3 RGB -> float B x 3 x H x W, ``rgb / 255 - 0.5``."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected B x H x W x 3 RGB frames, got shape {tuple(frames.shape)}")
+    return frames.permute(0, 3, 1, 2).float() / 255.0 - 0.5
+
+
+def resize_frames(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize B x C x H x W images to ``size`` (H, W) for the network input: bilinear with
+    antialiasing when shrinking (like PIL's bilinear resize the release used), half-pixel centres."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _tf1_axis(n_in: int, n_out: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices (lower, upper) and weights of TF1 resize_bilinear along one axis:
+    src = dst * (n_in / n_out) (no half-pixel offset), upper clamped to the last pixel."""
+    scale = torch.tensor(n_in / n_out, dtype=torch.float32)
+    src = torch.arange(n_out, dtype=torch.float32) * scale
+    lower = torch.floor(src)
+    lerp = src - lower
+    lower = lower.long()
+    upper = torch.clamp(lower + 1, max=n_in - 1)
+    return lower.to(device), upper.to(device), lerp.to(device)
+
+
+def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF1 ``tf.image.resize_images`` (bilinear, align_corners=False) of B x C x H x W to ``size``.
+
+    Differs from PyTorch's ``interpolate(align_corners=False)``: the source coordinate is
+    ``dst * in / out`` with no half-pixel shift, so the top-left pixel is copied exactly.
+    Same arithmetic order as TF: lerp along x at the top and bottom rows, then along y.
+    """
+    h_out, w_out = int(size[0]), int(size[1])
+    h_in, w_in = x.shape[-2:]
+    y0, y1, wy = _tf1_axis(h_in, h_out, x.device)
+    x0, x1, wx = _tf1_axis(w_in, w_out, x.device)
+    wx = wx.to(x.dtype)
+    wy = wy.to(x.dtype)[:, None]
+    rows0 = x.index_select(-2, y0)
+    rows1 = x.index_select(-2, y1)
+    top = rows0.index_select(-1, x0)
+    top = top + (rows0.index_select(-1, x1) - top) * wx
+    bottom = rows1.index_select(-1, x0)
+    bottom = bottom + (rows1.index_select(-1, x1) - bottom) * wx
+    return top + (bottom - top) * wy
+
+
+def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounding box of each B x H x W boolean mask -> centre (B x 2, row/col) and size (B,).
+
+    Centre is the box middle, size is ``max(rows max - min, cols max - min)`` (no +1), as the
+    release computes it. An empty mask gives centre (160, 160) and size 100 (the release's fallback).
+    """
+    b, h, w = mask.shape
+    dev = mask.device
+    rows = mask.any(dim=2)
+    cols = mask.any(dim=1)
+    r = torch.arange(h, device=dev, dtype=torch.float32).expand(b, h)
+    c = torch.arange(w, device=dev, dtype=torch.float32).expand(b, w)
+    inf = torch.tensor(float("inf"), device=dev)
+    rmin = torch.where(rows, r, inf).amin(1)
+    rmax = torch.where(rows, r, -inf).amax(1)
+    cmin = torch.where(cols, c, inf).amin(1)
+    cmax = torch.where(cols, c, -inf).amax(1)
+    center = torch.stack([0.5 * (rmax + rmin), 0.5 * (cmax + cmin)], dim=1)
+    size = torch.maximum(rmax - rmin, cmax - cmin)
+    empty = ~rows.any(dim=1)
+    center = torch.where(empty[:, None], torch.tensor(EMPTY_CENTER, device=dev), center)
+    size = torch.where(empty, torch.tensor(EMPTY_SIZE, device=dev), size)
+    return center, size
+
+
+def crop_scale(size: torch.Tensor, crop_factor: float = 1.25, crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Scale (crop pixels per image pixel) for a hand box of ``size``: 256 / (size * factor),
+    clipped to [0.25, 5]."""
+    return torch.clamp(crop_size / (size * crop_factor), SCALE_MIN, SCALE_MAX)
+
+
+def crop_boxes(center: torch.Tensor, scale: torch.Tensor, crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Square crop boxes (B x 4: y1, x1, y2, x2 in pixels) of side ``crop_size / scale`` around the
+    centres, with the release's ``y1 = cy - side // 2`` (floor division of floats)."""
+    side = crop_size / scale
+    half = torch.floor(side / 2)
+    y1 = center[:, 0] - half
+    x1 = center[:, 1] - half
+    return torch.stack([y1, x1, y1 + side, x1 + side], dim=1)
+
+
+def normalize_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel boxes (y1, x1, y2, x2) -> TF's normalised boxes (divided by H and W, not H-1)."""
+    div = torch.tensor([height, width, height, width], dtype=boxes.dtype, device=boxes.device)
+    return boxes / div
+
+
+def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    """TF ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) of B x C x H x W images with
+    one normalised box (y1, x1, y2, x2) per image -> B x C x out_h x out_w.
+
+    Sample i of a crop of height n is at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (n-1)``; a row or
+    column that falls outside [0, H-1] is 0.
+    """
+    b, c, h, w = images.shape
+    oh, ow = int(out_size[0]), int(out_size[1])
+    boxes = boxes.to(torch.float32)
+
+    def axis(lo, hi, n_img, n_out):
+        idx = torch.arange(n_out, device=images.device, dtype=torch.float32)
+        if n_out > 1:
+            step = (hi - lo) * (n_img - 1) / (n_out - 1)
+            src = lo[:, None] * (n_img - 1) + idx[None, :] * step[:, None]
+        else:
+            src = (0.5 * (lo + hi) * (n_img - 1))[:, None]
+        valid = (src >= 0) & (src <= n_img - 1)
+        low = torch.floor(src)
+        lerp = src - low
+        low_i = low.long().clamp(0, n_img - 1)
+        high_i = torch.ceil(src).long().clamp(0, n_img - 1)
+        return low_i, high_i, lerp, valid
+
+    y0, y1, wy, vy = axis(boxes[:, 0], boxes[:, 2], h, oh)
+    x0, x1, wx, vx = axis(boxes[:, 1], boxes[:, 3], w, ow)
+    bi = torch.arange(b, device=images.device)[:, None, None]
+    img = images.permute(0, 2, 3, 1)  # B H W C for gathering pixels
+
+    def px(yi, xi):
+        return img[bi, yi[:, :, None], xi[:, None, :]]  # B x oh x ow x C
+
+    wx_ = wx[:, None, :, None].to(images.dtype)
+    wy_ = wy[:, :, None, None].to(images.dtype)
+    tl, tr, bl, br = px(y0, x0), px(y0, x1), px(y1, x0), px(y1, x1)
+    top = tl + (tr - tl) * wx_
+    bottom = bl + (br - bl) * wx_
+    out = top + (bottom - top) * wy_
+    valid = (vy[:, :, None] & vx[:, None, :])[..., None]
+    out = torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
+    return out.permute(0, 3, 1, 2)
+
+
+def scoremap_argmax(scoremaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel argmax of B x K x H x W maps -> (row, col) B x K x 2 (float) and the peak value
+    B x K. Ties go to the first pixel in row-major order."""
+    b, k, h, w = scoremaps.shape
+    flat = scoremaps.reshape(b, k, h * w)
+    idx = flat.argmax(dim=2)  # first maximum on ties
+    peak = flat.gather(2, idx[..., None])[..., 0]
+    rc = torch.stack([torch.div(idx, w, rounding_mode="floor"), idx % w], dim=2).float()
+    return rc, peak
+
+
+def crop_to_image(points_rc: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
+                  crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Points (B x K x 2, row/col) in the crop -> the image the crop was cut from:
+    ``(p - crop_size / 2) / scale + centre``."""
+    return (points_rc - crop_size / 2) / scale[:, None, None] + center[:, None, :]
+
+
+def image_to_crop(points_rc: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
+                  crop_size: int = CROP_SIZE) -> torch.Tensor:
+    """Inverse of ``crop_to_image``."""
+    return (points_rc - center[:, None, :]) * scale[:, None, None] + crop_size / 2
+
+
+def resize_points(points: torch.Tensor, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> torch.Tensor:
+    """Map (row, col) points between two resizes of the same image with half-pixel centres
+    (pixel i covers [i, i+1)): ``p' = (p + 0.5) * dst / src - 0.5`` per axis."""
+    s = torch.tensor([dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]], dtype=points.dtype, device=points.device)
+    return (points + 0.5) * s - 0.5
+
+
+def rodrigues(u: torch.Tensor) -> torch.Tensor:
+    """Axis-angle vectors B x 3 -> rotation matrices B x 3 x 3, as the release computes them:
+    theta = sqrt(|u|^2 + 1e-8), axis = u / theta."""
+    theta = torch.sqrt((u * u).sum(dim=1) + 1e-8)
+    x, y, z = (u / theta[:, None]).unbind(dim=1)
+    c, s = torch.cos(theta), torch.sin(theta)
+    t = 1 - c
+    return torch.stack([
+        torch.stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], dim=1),
+        torch.stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], dim=1),
+        torch.stack([z * x * t - y * s, z * y * t + x * s, c + z * z * t], dim=1),
+    ], dim=1)
+
+
+def hand_side_onehot(sides, device=None) -> torch.Tensor:
+    """['left', 'right', ...] (or a single string) -> B x 2 one-hot ([1, 0] left, [0, 1] right)."""
+    from .skeleton import hand_side_index
+
+    if isinstance(sides, str):
+        sides = [sides]
+    idx = torch.tensor([hand_side_index(s) for s in sides], device=device)
+    return F.one_hot(idx, 2).float()
+
+
+def flip_right_hand(coords: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+    """Negate z of B x K x 3 coordinates where the hand side one-hot (B x 2) says right."""
+    right = hand_side[:, 1] > hand_side[:, 0]
+    sign = torch.where(right, -1.0, 1.0).to(coords.dtype)
+    flip = torch.ones(coords.shape[0], 1, 3, dtype=coords.dtype, device=coords.device)
+    flip[:, 0, 2] = sign
+    return coords * flip
+
+
+def lift(coord_can: torch.Tensor, axis_angle: torch.Tensor, hand_side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Canonical coordinates + ViewPoint axis-angle -> (normalised 3D B x 21 x 3, rotation B x 3 x 3):
+    right hands get z -> -z, then ``xyz = canonical @ R`` (row vectors)."""
+    rot = rodrigues(axis_angle)
+    return flip_right_hand(coord_can, hand_side) @ rot, rot

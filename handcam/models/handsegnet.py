@@ -1,0 +1,51 @@
+"""HandSegNet: the paper's hand segmentation network (TF scope ``HandSegNet``).
+
+VGG-like: 2x conv64, pool, 2x conv128, pool, 4x conv256, pool, 4x conv512, conv5_1 (512),
+conv5_2 (128), conv6_1 (1x1, 512), conv6_2 (1x1, 2, linear). The 2-channel scoremap at 1/8 resolution
+is bilinearly upsampled to the input size with TF1 ``resize_images`` semantics.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..geometry import tf1_resize_bilinear
+from .layers import Conv, max_pool
+
+TF_SCOPE = "HandSegNet"
+
+# (layer name, in, out, kernel, pool after); every layer is LeakyReLU except the last.
+_LAYERS = (
+    ("conv1_1", 3, 64, 3, False), ("conv1_2", 64, 64, 3, True),
+    ("conv2_1", 64, 128, 3, False), ("conv2_2", 128, 128, 3, True),
+    ("conv3_1", 128, 256, 3, False), ("conv3_2", 256, 256, 3, False),
+    ("conv3_3", 256, 256, 3, False), ("conv3_4", 256, 256, 3, True),
+    ("conv4_1", 256, 512, 3, False), ("conv4_2", 512, 512, 3, False),
+    ("conv4_3", 512, 512, 3, False), ("conv4_4", 512, 512, 3, False),
+    ("conv5_1", 512, 512, 3, False), ("conv5_2", 512, 128, 3, False),
+    ("conv6_1", 128, 512, 1, False), ("conv6_2", 512, 2, 1, False),
+)
+
+
+class HandSegNet(nn.Module):
+    """Input: B x 3 x H x W, normalised RGB (``rgb / 255 - 0.5``), H and W multiples of 8.
+    Output: B x 2 x H x W logits (background, hand), upsampled to the input size."""
+
+    TF_SCOPE = TF_SCOPE
+    LAYER_NAMES = tuple(name for name, *_ in _LAYERS)
+
+    def __init__(self):
+        super().__init__()
+        self._pool_after = []
+        for name, cin, cout, k, pool in _LAYERS:
+            setattr(self, name, Conv(cin, cout, k, act=name != "conv6_2"))
+            if pool:
+                self._pool_after.append(name)
+
+    def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+        size = x.shape[-2:]
+        for name in self.LAYER_NAMES:
+            x = getattr(self, name)(x)
+            if name in self._pool_after:
+                x = max_pool(x)
+        return tf1_resize_bilinear(x, size) if upsample else x
