@@ -185,15 +185,17 @@ class CaptureThread(QtCore.QThread):
         self._ended = False
         self.frames_read += 1
         now = time.monotonic()
-        if self._t_last is not None:
+        if self._t_last is not None:  # average the intervals, not their inverses
             dt = max(now - self._t_last, 1e-6)
-            self._fps = 1.0 / dt if self._fps == 0 else 0.9 * self._fps + 0.1 / dt
+            self._dt = dt if self._dt is None else 0.9 * self._dt + 0.1 * dt
+            self._fps = 1.0 / self._dt
         self._t_last = now
         self._publish(image, index)
         return True
 
     def run(self) -> None:
         self._t_last = None
+        self._dt = None
         try:
             self._loop()
         except HandcamError as e:

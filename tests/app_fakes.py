@@ -1,0 +1,173 @@
+"""Fakes for the app tests: estimators with the real one's call signature, sources, generated videos.
+
+The fake estimator computes a real (if crude) result from the frame so that what the app draws
+depends on what it was called with: the mask is the pixels brighter than ``mask_threshold``, the crop
+box is the mask's box enlarged by ``crop_factor``, keypoints are a fixed hand placed in that box.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from handcam.errors import SourceError
+from handcam.pose import HandPose, PipelineSettings
+from handcam.skeleton import NUM_KEYPOINTS
+
+# a flat open hand in [0, 1]^2 (x, y), RHD order: root, then thumb..little tip -> base
+_FINGER_X = np.linspace(0.15, 0.85, 5)
+_HAND = [(0.5, 0.85)]
+for fx in _FINGER_X:
+    for j, y in enumerate((0.1, 0.25, 0.4, 0.55)):
+        _HAND.append((0.5 + (fx - 0.5) * (1.0 - 0.15 * j), y))
+HAND_TEMPLATE = np.asarray(_HAND, dtype=np.float64)
+HAND_3D = np.concatenate([(HAND_TEMPLATE - HAND_TEMPLATE[0]) * 8.0,
+                          np.linspace(0, 1, NUM_KEYPOINTS)[:, None]], axis=1)
+
+
+class FakeDevice:
+    type = "cpu"
+
+    def __str__(self):
+        return "cpu"
+
+
+class FakeEstimator:
+    """Same call as HandPoseEstimator: ``est(frame, hand_side=None, settings=None) -> HandPose``."""
+
+    def __init__(self, settings: PipelineSettings | None = None, delay_s: float = 0.0):
+        self.settings = settings or PipelineSettings()
+        self.delay_s = delay_s
+        self.device = FakeDevice()
+        self.calls: list[dict] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, frame, hand_side=None, settings=None):
+        if isinstance(frame, list):
+            return [self(f, hand_side, settings) for f in frame]
+        s = settings or self.settings
+        side = hand_side or s.hand_side
+        frame = np.asarray(frame)
+        assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+        t0 = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        gray = frame.mean(axis=2)
+        mask = gray > 255.0 * s.mask_threshold
+        h, w = mask.shape
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+            size = max(xs.max() - xs.min(), ys.max() - ys.min(), 8) * s.crop_factor
+        else:
+            cx, cy, size = w / 2, h / 2, min(h, w) * s.crop_factor / 2
+        box = np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
+        kp2d = box[:2] + HAND_TEMPLATE * size
+        x0, y0 = int(round(box[0])), int(round(box[1]))
+        side_px = max(1, int(round(size)))
+        padded = cv2.copyMakeBorder(frame, side_px, side_px, side_px, side_px,
+                                    cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        patch = padded[y0 + side_px:y0 + 2 * side_px, x0 + side_px:x0 + 2 * side_px]
+        crop = cv2.resize(patch, (256, 256)) if patch.size else np.full((256, 256, 3), 128, np.uint8)
+        scores = np.clip(0.3 + 0.7 * mask.mean() * 10, 0, 1) * np.linspace(0.5, 1.0, NUM_KEYPOINTS)
+        xyz = HAND_3D.copy()
+        if side == "right":
+            xyz[:, 0] *= -1
+        ms = (time.perf_counter() - t0) * 1000
+        with self._lock:
+            self.calls.append({"settings": s, "hand_side": side, "shape": frame.shape,
+                               "corner": frame[0, 0].copy(), "time": time.monotonic()})
+        return HandPose(mask=mask, center=np.array([cx, cy]), scale=256.0 / size,
+                        crop_box=box, crop=crop, keypoints_crop=HAND_TEMPLATE * 256,
+                        keypoints_2d=kp2d, keypoint_scores=scores, keypoints_3d=xyz,
+                        hand_side=side, mask_area=int(mask.sum()),
+                        timings_ms={"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1})
+
+    def last_call(self):
+        with self._lock:
+            return self.calls[-1] if self.calls else None
+
+
+def write_video(path, n_frames: int = 60, size=(320, 240), fps: float = 30.0, marker=False) -> str:
+    """A generated clip: a bright disc ("hand") moving over a dark textured background.
+
+    With ``marker`` the top-left pixel block is white, so a mirrored frame can be told apart.
+    """
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 60, size=(h, w, 3), dtype=np.uint8)
+    for i in range(n_frames):
+        img = background.copy()
+        cx = int(w * (0.3 + 0.4 * i / max(1, n_frames - 1)))
+        cv2.circle(img, (cx, h // 2), h // 5, (230, 210, 190), -1)
+        cv2.putText(img, str(i), (5, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        if marker:
+            img[:8, :8] = 255
+        writer.write(img)
+    writer.release()
+    return str(path)
+
+
+class ScriptedSource:
+    """A fake live source: ``n_ok`` frames, then it fails like an unplugged camera."""
+
+    is_live = True
+    fps = None
+    frame_count = None
+    description = "fake camera"
+
+    def __init__(self, n_ok: int = 5, size=(240, 320), period_s: float = 0.02):
+        self.n_ok = n_ok
+        self.position = 0
+        self.size = size
+        self.period_s = period_s
+        self._released = False
+
+    def read(self):
+        if self._released:
+            raise SourceError("fake camera was closed")
+        time.sleep(self.period_s)
+        if self.position >= self.n_ok:
+            raise SourceError("fake camera stopped delivering frames (unplugged?)")
+        self.position += 1
+        img = np.zeros(self.size + (3,), np.uint8)
+        img[60:120, 100:180] = 220
+        return img
+
+    def seek(self, index):
+        raise SourceError("cannot seek a camera")
+
+    def release(self):
+        self._released = True
+
+    @property
+    def released(self):
+        return self._released
+
+
+class FailingCapture:
+    """Stands in for cv2.VideoCapture: opens, delivers ``n_ok`` frames, then read() fails."""
+
+    def __init__(self, n_ok: int = 3):
+        self.n_ok = n_ok
+        self.reads = 0
+        self.released = False
+
+    def isOpened(self):
+        return not self.released
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        self.reads += 1
+        if self.reads > self.n_ok:
+            return False, None
+        return True, np.full((48, 64, 3), 100, np.uint8)
+
+    def release(self):
+        self.released = True
