@@ -1,0 +1,86 @@
+"""Training targets and losses of the three stages (batched torch, on whatever device the batch is).
+
+Scoremap targets are computed on the training device from crop keypoints (21 x 256 x 256 floats per
+sample would otherwise dominate the data pipeline).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def gaussian_scoremaps(uv: torch.Tensor, valid: torch.Tensor, size: tuple[int, int], sigma: float = 25.0) -> torch.Tensor:
+    """Keypoint scoremaps ``exp(-d^2 / sigma^2)`` as in the release.
+
+    uv: (B, K, 2) pixel (x, y); valid: (B, K) bool. Coordinates are truncated to integers first and a
+    map is all zero when its keypoint is not valid or not strictly inside (0 < c < size - 1), like the
+    release. Returns (B, K, H, W).
+    """
+    h, w = size
+    c = torch.trunc(uv.float())
+    inside = (c[..., 0] > 0) & (c[..., 0] < w - 1) & (c[..., 1] > 0) & (c[..., 1] < h - 1)
+    keep = (valid.bool() & inside).to(uv.dtype if uv.is_floating_point() else torch.float32)
+    ys = torch.arange(h, device=uv.device, dtype=torch.float32).view(1, 1, h, 1)
+    xs = torch.arange(w, device=uv.device, dtype=torch.float32).view(1, 1, 1, w)
+    d2 = (ys - c[..., 1, None, None]) ** 2 + (xs - c[..., 0, None, None]) ** 2
+    return torch.exp(-d2 / (sigma * sigma)) * keep[..., None, None]
+
+
+def pooled_scoremaps(maps: torch.Tensor, factor: int = 8) -> torch.Tensor:
+    """The lifting input: the crop-size target map average-pooled ``factor`` x ``factor``."""
+    return F.avg_pool2d(maps, factor, factor)
+
+
+def resize_tf1(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF1 ``resize_images`` (bilinear, align_corners=False, no half-pixel offset).
+
+    Uses ``handcam.geometry.tf1_resize_bilinear`` when the library provides it.
+    """
+    try:
+        from handcam.geometry import tf1_resize_bilinear
+    except ImportError:  # library not there yet: same formula, implemented here
+        return _resize_tf1_local(x, size)
+    return tf1_resize_bilinear(x, size)
+
+
+def _resize_tf1_local(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    oh, ow = size
+
+    def axis(n_in, n_out):
+        src = torch.arange(n_out, device=x.device, dtype=torch.float32) * (n_in / n_out)
+        i0 = src.floor().long().clamp(max=n_in - 1)
+        i1 = (i0 + 1).clamp(max=n_in - 1)
+        return i0, i1, (src - i0.float()).to(x.dtype)
+
+    y0, y1, fy = axis(h, oh)
+    x0, x1, fx = axis(w, ow)
+    top = x[..., y0, :] * (1 - fy)[:, None] + x[..., y1, :] * fy[:, None]
+    return top[..., x0] * (1 - fx) + top[..., x1] * fx
+
+
+def segmentation_loss(logits: torch.Tensor, hand_mask: torch.Tensor) -> torch.Tensor:
+    """Per-pixel 2-class softmax cross-entropy, mean over pixels and batch. logits (B, 2, H, W)."""
+    return F.cross_entropy(logits.float(), hand_mask.long())
+
+
+def posenet_loss(stages: list[torch.Tensor], target: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """The release's PoseNet loss, summed over the stages.
+
+    Each stage (B, 21, h, w) is resized (TF1 bilinear) to the target size (B, 21, H, W); per sample and
+    keypoint ``sqrt(mean squared error)``, weighted by visibility, summed and divided by
+    ``sum(vis) + 1e-3``.
+    """
+    vis = vis.float()
+    norm = vis.sum() + 1e-3
+    loss = target.new_zeros(())
+    for s in stages:
+        up = resize_tf1(s.float(), tuple(target.shape[-2:]))
+        rmse = (up - target).pow(2).mean(dim=(-2, -1)).clamp_min(1e-12).sqrt()
+        loss = loss + (rmse * vis).sum() / norm
+    return loss
+
+
+def lifting_loss(coord_pred: torch.Tensor, rot_pred: torch.Tensor, coord_can: torch.Tensor, rot_mat: torch.Tensor) -> torch.Tensor:
+    """MSE of the canonical coordinates + MSE of the rotation matrix."""
+    return F.mse_loss(coord_pred.float(), coord_can) + F.mse_loss(rot_pred.float(), rot_mat)
