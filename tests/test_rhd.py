@@ -109,7 +109,7 @@ def test_crop_keeps_keypoints_on_their_pixels():
 def test_posenet_crop_contains_visible_keypoints():
     rng = np.random.default_rng(1)
     for _ in range(50):
-        uv = rng.uniform(100, 220, 2) + rng.uniform(-60, 60, (21, 2))  # hand-sized: side <= 256, scale >= 1
+        uv = rng.uniform(100, 220, 2) + rng.uniform(-40, 40, (21, 2))  # side <= 2 * (80 + 40) < 256
         vis = rng.random(21) > 0.3
         vis[12] = True
         uvn, centre, scale = A.hand_crop(uv, vis, (320, 320), rng, A.POSENET_NOISE)
