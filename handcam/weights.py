@@ -114,6 +114,25 @@ def official_variable_table() -> list[OfficialVariable]:
     return rows
 
 
+def torch_to_tf(value: torch.Tensor) -> np.ndarray:
+    """Inverse of ``tf_to_torch``: OIHW -> HWIO, [out, in] -> [in, out]."""
+    v = value.detach().cpu().numpy().astype(np.float32)
+    if v.ndim == 4:
+        v = v.transpose(2, 3, 1, 0)
+    elif v.ndim == 2:
+        v = v.T
+    return np.ascontiguousarray(v)
+
+
+def to_official(state_dicts: dict) -> dict[str, np.ndarray]:
+    """Our state dicts -> the official {TF variable name: array} layout (for export and tests)."""
+    out = {}
+    for r in official_variable_table():
+        if r.network in state_dicts:
+            out[r.tf_name] = torch_to_tf(state_dicts[r.network][r.param])
+    return out
+
+
 def tf_to_torch(value: np.ndarray) -> torch.Tensor:
     """HWIO conv kernel -> OIHW; [in, out] FC matrix -> [out, in]; biases unchanged."""
     value = np.asarray(value, dtype=np.float32)
