@@ -1,0 +1,135 @@
+"""Training: each network overfits a fixed batch, --resume continues exactly, torchrun (2 CPU
+processes, gloo) completes, the CLIs explain themselves and export weights the library loads."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from rhd_tiny import make_rhd
+from training import loop
+from training.tasks import HandSegTask, LiftingTask, PoseNetTask
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rhd_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rhd")
+    make_rhd(root)
+    return root
+
+
+def _args(task, root, out, *extra):
+    p = loop.build_parser(task.recipe, "")
+    task.add_args(p)
+    return p.parse_args(["--data", str(root), "--out", str(out), *extra])
+
+
+@pytest.mark.parametrize("task_cls,extra,lr,steps", [
+    (HandSegTask, ["--crop-size", "64"], 1e-4, 8),
+    (PoseNetTask, ["--crop-size", "64"], 1e-4, 8),
+    (LiftingTask, [], 1e-3, 12),
+])
+def test_overfit_fixed_batch(rhd_root, tmp_path, task_cls, extra, lr, steps):
+    torch.manual_seed(0)
+    task = task_cls()
+    args = _args(task, rhd_root, tmp_path, *extra)
+    ds = task.dataset(args)
+    batch = default_collate([ds[(i, (0, i))] for i in range(2)])
+    model = task.build_model(args)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr)
+    losses = []
+    for _ in range(steps):
+        loss = task.loss(model, batch, args)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-3:]) / 3 < 0.98 * losses[0], losses
+
+
+def _run(task, root, out, iterations, *extra):
+    args = ["--data", str(root), "--out", str(out), "--iterations", str(iterations), "--workers", "0",
+            "--no-progress", "--seed", "7", *extra]
+    return loop.main(task, "", args)
+
+
+def test_resume_matches_uninterrupted_run(rhd_root, tmp_path):
+    common = ["--batch-size", "3", "--checkpoint-every", "2", "--lr", "1e-4", "--lr-steps", "4"]
+    full = _run(LiftingTask(), rhd_root, tmp_path / "a", 6, *common)
+    assert [i for i, _ in full] == [1, 2, 3, 4, 5, 6]
+    part = _run(LiftingTask(), rhd_root, tmp_path / "b", 3, *common)  # "killed" after iteration 3
+    rest = _run(LiftingTask(), rhd_root, tmp_path / "b", 6, "--resume", *common)
+    assert [i for i, _ in rest] == [4, 5, 6]
+    for (i, a), (_, b) in zip(full, part + rest):
+        assert abs(a - b) < 1e-5, (i, a, b)
+    # the lr step at 4 happened in both, final weights equal
+    wa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    wb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert wa["iteration"] == wb["iteration"] == 6
+    for k, v in wa["model"].items():
+        assert torch.allclose(v, wb["model"][k], atol=1e-6), k
+    assert not [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".tmp")]
+    # resuming from a checkpoint of another network is refused
+    with pytest.raises(SystemExit, match="lifting checkpoint"):
+        _run(PoseNetTask(), rhd_root, tmp_path / "b", 7, "--resume")
+
+
+def test_exported_weights_load_in_the_library(rhd_root, tmp_path):
+    weights = pytest.importorskip("handcam.weights")
+    _run(HandSegTask(), rhd_root, tmp_path / "seg", 1, "--batch-size", "1", "--crop-size", "32")
+    sds, meta = weights.load_weights(tmp_path / "seg" / "weights.pt")
+    assert set(sds) == {"handsegnet"} and meta["iterations"] == "1"
+    nets = weights.build_networks(sds, ["handsegnet"])
+    assert isinstance(nets["handsegnet"], torch.nn.Module)
+    # --init from that file (and from a checkpoint) starts from those weights
+    hist = _run(HandSegTask(), rhd_root, tmp_path / "seg2", 1, "--batch-size", "1", "--crop-size", "32",
+                "--init", str(tmp_path / "seg" / "checkpoint.pt"))
+    assert len(hist) == 1
+
+
+def test_lr_schedule():
+    r = HandSegTask.recipe
+    assert [loop.lr_at(i, r.lrs, r.lr_steps) for i in (0, 19_999, 20_000, 29_999, 30_000, 39_999)] == \
+        [1e-5, 1e-5, 1e-6, 1e-6, 1e-7, 1e-7]
+    assert PoseNetTask.recipe.iterations == 30_000 and LiftingTask.recipe.iterations == 80_000
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def test_help_and_arch_lite(rhd_root, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "training.train_posenet", "--help"], capture_output=True, text=True,
+                         cwd=REPO, env=_env(), timeout=120)
+    assert out.returncode == 0
+    for flag in ("--data", "--out", "--iterations", "--resume", "--init", "--device", "--batch-size", "--lr",
+                 "--checkpoint-every", "--workers", "--seed", "--arch", "--amp"):
+        assert flag in out.stdout
+    assert "30000" in out.stdout and "1e-05@10k" in out.stdout
+    try:
+        import handcam.models.lite  # noqa: F401
+    except ImportError:
+        with pytest.raises(SystemExit, match="handcam.models.lite"):
+            _run(LiftingTask(), rhd_root, tmp_path / "lite", 1, "--arch", "lite")
+
+
+def test_torchrun_two_cpu_processes(rhd_root, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training.train_lifting", "--data", str(rhd_root), "--out", str(out), "--iterations", "3",
+           "--batch-size", "2", "--workers", "0", "--no-progress", "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=_env(), timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["iteration"] == 3 and len(ck["rng"]) == 2
+    assert (out / "weights.pt").is_file()
