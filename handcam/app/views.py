@@ -12,6 +12,16 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 from ..skeleton import BONE_COLORS, BONES, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS
 
 
+def share_gl_contexts() -> None:
+    """pyqtgraph caches each GL item's shader program per class, which is only valid when every
+    GLViewWidget's context shares objects: ask Qt for that (before the QApplication exists)."""
+    if QtWidgets.QApplication.instance() is None:
+        QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
+
+
+share_gl_contexts()
+
+
 def to_qimage(image_rgb: np.ndarray) -> QtGui.QImage:
     """An RGB uint8 numpy image as a QImage that owns its pixels."""
     image = np.ascontiguousarray(image_rgb)
