@@ -109,8 +109,8 @@ def plot_pck(curves: list[tuple[str, list, list]], path: str, xlabel: str = "thr
         pts = np.array([px(x, y) for x, y in zip(th, pck) if np.isfinite(y)], np.int32)
         if len(pts):
             cv2.polylines(img, [pts], False, c, 2, cv2.LINE_AA)
-        ly = h - b - 20 - 18 * i
-        cv2.line(img, (w - 260, ly), (w - 235, ly), c, 2)
-        cv2.putText(img, label, (w - 230, ly + 4), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        ly = t + 18 + 18 * i  # legend top-left inside the axes
+        cv2.line(img, (l + 10, ly), (l + 35, ly), c, 2)
+        cv2.putText(img, label, (l + 40, ly + 4), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     if not cv2.imwrite(str(path), img):
         raise OSError(f"cannot write {path}")

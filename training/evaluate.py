@@ -1,0 +1,251 @@
+"""``python -m training.evaluate {gt-crop,full-2d,lift-3d,full-3d} --data RHD_DIR --weights W --out DIR``
+
+The release's four evaluations on RHD's evaluation split, with its metric definitions
+(:mod:`training.metrics`):
+
+gt-crop   PoseNet on crops from the ground truth (centred on keypoint 12, no noise); errors in frame
+          pixels (crop pixels / crop scale); 0-30 px.  Paper Table 1: AUC 0.724, median 5.001, mean 9.135.
+full-2d   HandSegNet + PoseNet on the frame resized to 240x320 (TF1 bilinear, non-uniform); 0-30 px.
+          * ``release``: what the release reports (Table 1: 0.663 / 5.833 / 17.041) — ground truth with
+            RHD's *wrist* as keypoint 0 although the network predicts the palm, errors in the squashed
+            240x320 frame;
+          * ``palm_240x320``: palm ground truth, same frame (the release's docstring: 0.679 / 5.275 / 16.561);
+          * ``corrected``: palm ground truth, errors in RHD's own 320x320 frame (0.635 / 6.745 / 18.741).
+lift-3d   PosePrior + ViewPoint on ground-truth scoremaps (the 256 target maps average-pooled to 32),
+          prediction x ground-truth bone length, root-relative, mm, 0-50 mm (Table 2: median 18.8 mm).
+          * ``release``: all 21 keypoints counted (the release's eval3d.py passes vis = 1);
+          * ``visible``: only visible keypoints.
+full-3d   The whole pipeline (ground-truth hand side) in 3D, visible keypoints, 0-50 mm; also the AUC
+          "20-50 mm" the release prints, which is over ``thresholds[8:]`` = 21.05-50 mm
+          (``auc_20_50_release``), and over 20-50 mm proper (``auc_20_50``).
+
+Prints a table, writes ``DIR/<mode>.json`` and ``DIR/<mode>_pck.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from . import augment as A
+from .data import CropDataset
+from .metrics import auc_subset, plot_pck, summarize
+from .rhd import RHD, dominant_side, select_hand
+from .targets import gaussian_scoremaps, pooled_scoremaps, resize_tf1
+
+log = logging.getLogger(__name__)
+
+MODES = ("gt-crop", "full-2d", "lift-3d", "full-3d")
+NEEDS = {"gt-crop": ["posenet"], "full-2d": ["handsegnet", "posenet"], "lift-3d": ["poseprior", "viewpoint"],
+         "full-3d": ["handsegnet", "posenet", "poseprior", "viewpoint"]}
+#: The paper's / release's figures per mode and variant: (AUC, median EPE, mean EPE); None = not published.
+PUBLISHED = {
+    ("gt-crop", "release"): (0.724, 5.001, 9.135),
+    ("full-2d", "release"): (0.663, 5.833, 17.041),
+    ("full-2d", "palm_240x320"): (0.679, 5.275, 16.561),
+    ("full-2d", "corrected"): (0.635, 6.745, 18.741),
+    ("lift-3d", "release"): (None, 18.8, None),
+    # not in the paper: the release's eval_full.py docstring (RHD-e, official weights)
+    ("full-3d", "release"): (0.424, 28.686, 35.606),
+}
+FULL_SIZE = (240, 320)
+
+
+class _FrameDataset(torch.utils.data.Dataset):
+    """Evaluation frames with both ground truths (palm and wrist roots)."""
+
+    def __init__(self, rhd: RHD, limit: int | None):
+        self.rhd, self.n = rhd, min(len(rhd), limit or len(rhd))
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        mask = self.rhd.mask(i)
+        side = dominant_side(mask)
+        anno = self.rhd.annotation(i)
+        palm, wrist = select_hand(anno, side), select_hand(anno, side, use_wrist=True)
+        return {
+            "image": torch.from_numpy(A.normalize(self.rhd.color(i))),
+            "uv_palm": torch.from_numpy(palm.uv), "vis_palm": torch.from_numpy(palm.vis.copy()),
+            "uv_wrist": torch.from_numpy(wrist.uv), "vis_wrist": torch.from_numpy(wrist.vis.copy()),
+            "hand_side": torch.from_numpy(palm.hand_side), "xyz": torch.from_numpy(palm.xyz),
+            "scale3d": torch.tensor(palm.scale, dtype=torch.float32),
+        }
+
+
+class _Subset(torch.utils.data.Dataset):
+    def __init__(self, ds, n):
+        self.ds, self.n = ds, min(len(ds), n or len(ds))
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.ds[i]
+
+
+def _networks(path, keys, device):
+    from handcam.weights import build_networks, load_weights
+
+    sds, meta = load_weights(path)
+    nets = build_networks(sds, keys, architecture=meta.get("architecture", "paper"), source=str(path))
+    return {k: v.to(device).eval() for k, v in nets.items()}
+
+
+def _argmax_xy(scoremaps: torch.Tensor) -> torch.Tensor:
+    """B x K x H x W -> B x K x 2 (x, y) of each map's first maximum."""
+    b, k, h, w = scoremaps.shape
+    idx = scoremaps.reshape(b, k, -1).argmax(-1)
+    return torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).float()
+
+
+def _root_relative_mm(xyz_m: torch.Tensor) -> torch.Tensor:
+    return (xyz_m - xyz_m[:, :1]) * 1000.0
+
+
+def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, workers: int = 0,
+             limit: int | None = None, split: str = "evaluation") -> dict:
+    """Run one evaluation; returns {variant: summary dict} (see :func:`training.metrics.summarize`)."""
+    device = torch.device(device)
+    nets = _networks(weights, NEEDS[mode], device)
+    rhd = RHD(data, split)
+    dists: dict[str, list] = {}
+    viss: dict[str, list] = {}
+
+    def add(name, d, v):
+        dists.setdefault(name, []).append(d.cpu().numpy())
+        viss.setdefault(name, []).append(v.cpu().numpy())
+
+    if mode in ("gt-crop", "lift-3d"):
+        ds = _Subset(CropDataset(None, split, noise=A.EVAL_NOISE, with_image=mode == "gt-crop", reader=rhd), limit)
+    else:
+        ds = _FrameDataset(rhd, limit)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda")
+    with torch.inference_mode():
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            if mode == "gt-crop":
+                maps = nets["posenet"](batch["image"])[-1]
+                pred = _argmax_xy(resize_tf1(maps, tuple(batch["image"].shape[-2:])))
+                s = batch["crop_scale"][:, None]
+                add("release", ((pred - batch["uv"]).norm(dim=-1)) / s, batch["vis"])
+            elif mode == "lift-3d":
+                maps = pooled_scoremaps(gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256)), 8)
+                xyz = _lift(nets, maps, batch["hand_side"]) * batch["scale3d"][:, None, None] * 1000.0
+                d = (xyz - _root_relative_mm(batch["xyz"])).norm(dim=-1)
+                add("release", d, torch.ones_like(batch["vis"]))
+                add("visible", d, batch["vis"])
+            else:
+                out = _full_pipeline(nets, batch, mode == "full-3d")
+                if mode == "full-2d":
+                    sy = FULL_SIZE[0] / batch["image"].shape[-2]
+                    sx = FULL_SIZE[1] / batch["image"].shape[-1]
+                    pred240 = out  # (x, y) in the 240x320 frame
+                    to240 = torch.tensor([sx, sy], device=device)
+                    add("release", (pred240 - batch["uv_wrist"] * to240).norm(dim=-1), batch["vis_wrist"])
+                    add("palm_240x320", (pred240 - batch["uv_palm"] * to240).norm(dim=-1), batch["vis_palm"])
+                    add("corrected", (pred240 / to240 - batch["uv_palm"]).norm(dim=-1), batch["vis_palm"])
+                else:
+                    xyz = out * batch["scale3d"][:, None, None] * 1000.0
+                    add("release", (xyz - _root_relative_mm(batch["xyz"])).norm(dim=-1), batch["vis_palm"])
+    lo, hi = (0.0, 30.0) if mode in ("gt-crop", "full-2d") else (0.0, 50.0)
+    results = {}
+    for name in dists:
+        d, v = np.concatenate(dists[name]), np.concatenate(viss[name])
+        s = summarize(d, v, lo, hi, 20)
+        if mode in ("lift-3d", "full-3d"):
+            s["auc_20_50_release"] = auc_subset(s, 8)
+            s["auc_20_50"] = summarize(d, v, 20.0, 50.0, 20)["auc"]
+        s["samples"] = int(d.shape[0])
+        results[name] = s
+    return results
+
+
+def _lift(nets, maps, hand_side):
+    from handcam.geometry import lift
+
+    coord = nets["poseprior"](maps, hand_side)
+    xyz, _ = lift(coord, nets["viewpoint"](maps, hand_side), hand_side)
+    return xyz
+
+
+def _full_pipeline(nets, batch, three_d: bool) -> torch.Tensor:
+    """The release's evaluation pipeline on a batch of RHD frames: resize to 240x320 (TF1 bilinear),
+    HandSegNet -> single-object mask -> crop -> PoseNet (-> lifting). Returns (x, y) keypoints in the
+    240x320 frame, or normalised 3D keypoints when ``three_d``."""
+    from handcam.estimator import run_pipeline
+    from handcam.pose import PipelineSettings
+    import handcam.geometry as G
+
+    image = resize_tf1(batch["image"], FULL_SIZE)
+    out = run_pipeline(nets if three_d else _with_dummy_lifting(nets), image, batch["hand_side"], PipelineSettings())
+    if three_d:
+        return out.keypoints_3d
+    rc = G.crop_to_image(out.keypoints_crop, out.center, out.scale)
+    return rc.flip(-1)
+
+
+def _with_dummy_lifting(nets):
+    """run_pipeline always lifts; for 2D-only evaluations plug in no-op lifting networks."""
+
+    class _Zero(torch.nn.Module):
+        def __init__(self, shape):
+            super().__init__()
+            self.shape = shape
+
+        def forward(self, scoremap, hand_side):
+            return scoremap.new_zeros((scoremap.shape[0],) + self.shape)
+
+    return {**nets, "poseprior": _Zero((21, 3)), "viewpoint": _Zero((3,))}
+
+
+def _table(mode: str, results: dict) -> str:
+    unit = "px" if mode in ("gt-crop", "full-2d") else "mm"
+    lines = [f"{mode}: {next(iter(results.values()))['samples']} samples",
+             f"{'variant':<14} {'AUC':>6} {'median':>9} {'mean':>9}   published (AUC / median / mean)"]
+    for name, s in results.items():
+        pub = PUBLISHED.get((mode, name))
+        pub_s = " / ".join("-" if v is None else f"{v:g}" for v in pub) if pub else "-"
+        lines.append(f"{name:<14} {s['auc']:6.3f} {s['median_epe']:7.3f}{unit} {s['mean_epe']:7.3f}{unit}   {pub_s}")
+        if "auc_20_50" in s:
+            lines.append(f"{'':<14} AUC 20-50 mm {s['auc_20_50']:.3f} (release's 21.05-50 mm: {s['auc_20_50_release']:.3f})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " — the release's four RHD evaluations.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("mode", choices=MODES, help="gt-crop: PoseNet on ground-truth crops; full-2d: HandSegNet + "
+                   "PoseNet on full frames; lift-3d: lifting from ground-truth scoremaps; full-3d: whole pipeline in 3D")
+    p.add_argument("--data", required=True, help="RHD top folder (contains evaluation/)")
+    p.add_argument("--weights", required=True, help="handcam weights file with the networks the mode needs")
+    p.add_argument("--out", required=True, help="folder for <mode>.json and <mode>_pck.png")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=4, help="DataLoader workers")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
+    p.add_argument("--split", default="evaluation", choices=["evaluation", "training"])
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
+    res = evaluate(args.mode, args.data, args.weights, device, args.batch_size, args.workers, args.limit, args.split)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.mode}.json").write_text(json.dumps({"mode": args.mode, "weights": str(args.weights),
+                                                        "data": str(args.data), "results": res}, indent=1))
+    unit = "px" if args.mode in ("gt-crop", "full-2d") else "mm"
+    plot_pck([(f"{k} (AUC {v['auc']:.3f})", v["thresholds"], v["pck"]) for k, v in res.items()],
+             out / f"{args.mode}_pck.png", f"threshold ({unit})", f"RHD {args.mode}")
+    print(_table(args.mode, res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
