@@ -149,7 +149,7 @@ class VideoSource(FrameSource):
         n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = n if n > 0 else None
         self.size = (first.shape[1], first.shape[0])
-        log.info("opened video %s: %sx%s, %.2f fps, %s frames", self.path, *self.size, self.fps,
+        log.debug("opened video %s: %sx%s, %.2f fps, %s frames", self.path, *self.size, self.fps,
                   self.frame_count)
 
     @property

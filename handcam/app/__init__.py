@@ -7,18 +7,27 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def estimator_factory(args):
-    """A callable that loads the estimator the command line asks for (run in the worker thread)."""
+def pipeline_settings(args):
+    """PipelineSettings from the command line (handcam.cli's flags; missing ones take defaults)."""
     from ..pose import PipelineSettings
 
+    base = PipelineSettings()
+    return PipelineSettings(
+        crop_factor=getattr(args, "crop_factor", None) or base.crop_factor,
+        mask_threshold=getattr(args, "mask_threshold", None) or base.mask_threshold,
+        resize_mode=getattr(args, "resize_mode", None) or base.resize_mode,
+        hand_side=getattr(args, "hand_side", None) or base.hand_side)
+
+
+def estimator_factory(args):
+    """A callable that loads the estimator the command line asks for (run in the worker thread)."""
     weights = getattr(args, "weights", None)
     device = getattr(args, "device", None) or "auto"
-    side = getattr(args, "hand_side", None)
+    settings = pipeline_settings(args)
 
     def load():
         from ..estimator import HandPoseEstimator
 
-        settings = PipelineSettings(hand_side=side) if side else PipelineSettings()
         return HandPoseEstimator.load(weights=weights, device=device, settings=settings)
 
     return load
@@ -45,8 +54,16 @@ def run(args, estimator_factory_=None) -> int:
     QtCore.QCoreApplication.setOrganizationName(ORGANIZATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    from ..pose import PipelineSettings
+
+    # the sliders start where they were left unless the command line set another value
+    settings = pipeline_settings(args)
+    defaults = PipelineSettings()
+    overrides = {k: getattr(settings, k) for k in ("crop_factor", "mask_threshold")
+                 if getattr(settings, k) != getattr(defaults, k)}
     window = MainWindow(estimator_factory=estimator_factory_ or estimator_factory(args),
-                        source=source_spec(args), hand_side=getattr(args, "hand_side", None),
+                        source=source_spec(args), hand_side=settings.hand_side,
+                        pipeline_settings=settings, setting_overrides=overrides,
                         output_dir=getattr(args, "output_dir", None))
     window.show()
     return int(app.exec_())

@@ -13,15 +13,15 @@ import time
 from collections import defaultdict
 
 from ..errors import HandcamError
-from ..pose import PipelineSettings
 from .recording import Recorder
 
 log = logging.getLogger(__name__)
 
 
 def _error(message: str) -> int:
-    print(f"handcam: error: {' '.join(str(message).split())}", file=sys.stderr)
-    return 1
+    """One line on stderr (like handcam.cli's errors) and exit status 2."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
 
 
 def summarize(frames: int, seconds: float, stage_ms: dict) -> str:
@@ -57,7 +57,9 @@ def run_video(args, estimator=None) -> int:
         if estimator is None:
             from ..estimator import HandPoseEstimator
 
-            settings = PipelineSettings(hand_side=side) if side else PipelineSettings()
+            from . import pipeline_settings
+
+            settings = pipeline_settings(args)
             estimator = HandPoseEstimator.load(weights=getattr(args, "weights", None),
                                                device=getattr(args, "device", None) or "auto",
                                                settings=settings)

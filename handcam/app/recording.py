@@ -123,7 +123,7 @@ class Recorder:
             self._json.close()
         if self._video is not None:
             self._video.close()
-        log.info("recorded %d frames to %s %s", self.frames, self.json_path or "", self.video_path or "")
+        log.debug("recorded %d frames to %s %s", self.frames, self.json_path or "", self.video_path or "")
 
     def __enter__(self):
         return self

@@ -122,11 +122,15 @@ class MainWindow(QtWidgets.QMainWindow):
     settings_path:     INI file for persistent window settings (default: $HANDCAM_SETTINGS or the
                        platform's place for organisation/application "handcam").
     output_dir:        where screenshots and recordings go (default: the current directory).
+    pipeline_settings: the estimator's settings to start from (resize mode, input size ...); crop
+                       factor, mask threshold and hand side come from the saved window settings
+                       unless ``hand_side`` / ``setting_overrides`` (e.g. from the command line) say.
     """
 
     def __init__(self, estimator_factory=None, source=None, settings_path=None, hand_side=None,
                  pipeline_settings: PipelineSettings | None = None, output_dir=None,
-                 realtime: bool | None = None, mirror: bool | None = None, parent=None):
+                 realtime: bool | None = None, mirror: bool | None = None,
+                 setting_overrides: dict | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("handcam — 3D hand pose from RGB")
         self.setAcceptDrops(True)
@@ -142,6 +146,8 @@ class MainWindow(QtWidgets.QMainWindow):
             crop_factor=min(max(crop, CROP_RANGE[0]), CROP_RANGE[1]),
             mask_threshold=min(max(thr, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1]),
             hand_side=side)
+        if setting_overrides:
+            self.pipeline_settings = self.pipeline_settings.replace(**setting_overrides)
         self.mask_opacity = float(self.store.value("mask_opacity", 0.4))
         if mirror is None:
             mirror = self.store.value("mirror", False, type=bool)
