@@ -1,0 +1,279 @@
+"""Render samples and write them in RHD's native layout: deterministic, parallel, resumable.
+
+Layout written (exactly RHD's)::
+
+    <out>/<set>/color/%05d.png      320x320 RGB
+    <out>/<set>/mask/%05d.png       uint8 labels (0 bg, 1 person, 2-17 left hand, 18-33 right hand)
+    <out>/<set>/depth/%05d.png      depth_m = (R * 256 + G) / (2**16 - 1) * 5
+    <out>/<set>/anno_<set>.pickle   {id: {'xyz': (42, 3) float32 m, 'uv_vis': (42, 3) float32, 'K': (3, 3) float32}}
+
+plus ``<out>/<set>/.synth/%05d.pkl`` (one record per finished sample, what resuming and the final
+pickle are built from) and ``<out>/README.md`` (how it was made, background licences).
+
+Every sample draws from its own generator seeded by (seed, set, index), so the bytes of a sample do
+not depend on the number of workers, the order they finish in, or on resuming.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from handcam.skeleton import NUM_KEYPOINTS
+
+from . import backgrounds as bgs
+from .kinematics import VIS_TOLERANCE_M
+from .postfx import camera_effects
+from .render import raycast, shade
+from .scene import LABEL_BASE, Scene, sample_scene
+
+log = logging.getLogger(__name__)
+
+SETS = ("training", "evaluation")
+DEPTH_MAX_M = 5.0
+_SET_ID = {"training": 0, "evaluation": 1}
+_RECORDS = ".synth"
+VERSION = 1
+
+
+def encode_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Metres -> RHD's depth PNG as RGB uint8 (R high byte, G low byte, B zero)."""
+    q = np.clip(np.round(depth_m / DEPTH_MAX_M * 65535.0), 0, 65535).astype(np.uint16)
+    out = np.zeros(depth_m.shape + (3,), np.uint8)
+    out[..., 0] = q >> 8
+    out[..., 1] = q & 255
+    return out
+
+
+def decode_depth(rgb: np.ndarray) -> np.ndarray:
+    """RHD depth PNG (RGB order) -> metres."""
+    return (rgb[..., 0].astype(np.float64) * 256 + rgb[..., 1]) / 65535.0 * DEPTH_MAX_M
+
+
+def sample_rng(seed: int, set_name: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), _SET_ID[set_name], int(index), VERSION])
+
+
+def _lights(rng: np.random.Generator) -> dict:
+    n = 1 + int(rng.uniform() < 0.6)
+    dirs, cols = [], []
+    for k in range(n):
+        d = rng.normal(size=3)
+        d[2] = -abs(d[2]) - 0.3            # lights on the camera's side of the scene
+        d /= np.linalg.norm(d)
+        temp = rng.uniform(-1, 1)          # warm .. cool
+        col = np.array([1.0 + 0.12 * temp, 1.0, 1.0 - 0.15 * temp]) * rng.uniform(0.6, 1.3) * (1.0 if k == 0 else 0.4)
+        dirs.append(d)
+        cols.append(col)
+    amb = np.full(3, rng.uniform(0.12, 0.45)) * rng.normal(1.0, 0.05, 3)
+    return {"dirs": np.array(dirs), "cols": np.array(cols), "ambient": amb}
+
+
+@dataclass
+class Sample:
+    color: np.ndarray     # (H, W, 3) uint8 RGB
+    mask: np.ndarray      # (H, W) uint8
+    depth: np.ndarray     # (H, W, 3) uint8 RHD encoding (RGB order)
+    anno: dict
+    meta: dict
+
+
+def render_sample(index: int, seed: int, set_name: str = "training", size: int = 320,
+                  bank: bgs.BackgroundBank | None = None, device: str = "cpu") -> Sample:
+    """Render sample ``index`` of the dataset with this seed."""
+    rng = sample_rng(seed, set_name, index)
+    bank = bank or bgs.BackgroundBank([])
+    scene: Scene = sample_scene(rng, size)
+    K = scene.K
+    bg, bg_src = bank.sample(rng, size)
+    if rng.uniform() < 0.3:      # shallow depth of field
+        bg = cv2.GaussianBlur(bg, (0, 0), float(rng.uniform(0.5, 2.5)))
+    depth, prim = raycast(scene.prims, K, size, size, device=device)
+    lights = _lights(rng)
+    small = rng.uniform(-1, 1, (24, 24)).astype(np.float32)
+    tex = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+    lin, hit = shade(scene.prims, depth, prim, K, lights, tex)
+    img = bg
+    if hit.any():
+        img = bg.copy()
+        img[hit] = np.clip(lin[hit], 0, 1) ** (1 / 2.2)
+    labels = np.zeros((size, size), np.uint8)
+    if hit.any():
+        labels[hit] = scene.prims["label"][prim[hit]].astype(np.uint8)
+    depth_m = np.where(hit, depth, scene.bg_depth)
+    depth_png = encode_depth(depth_m)
+    depth_q = decode_depth(depth_png)
+    color = camera_effects(img, rng)
+    # keypoints: projection, visibility by image bounds, mask label and the depth test
+    xyz = np.concatenate([scene.hands["left"].xyz, scene.hands["right"].xyz]).astype(np.float64)
+    uv = np.stack([K[0, 0] * xyz[:, 0] / xyz[:, 2] + K[0, 2], K[1, 1] * xyz[:, 1] / xyz[:, 2] + K[1, 2]], 1)
+    vis = np.zeros(2 * NUM_KEYPOINTS, bool)
+    for h, side in enumerate(("left", "right")):
+        if not scene.hands[side].present:
+            continue
+        lo = LABEL_BASE[side]
+        for k in range(NUM_KEYPOINTS):
+            i = h * NUM_KEYPOINTS + k
+            c, r = int(np.round(uv[i, 0])), int(np.round(uv[i, 1]))
+            if not (0 <= c < size and 0 <= r < size and xyz[i, 2] > 0):
+                continue
+            vis[i] = lo <= labels[r, c] <= lo + 15 and abs(depth_q[r, c] - xyz[i, 2]) <= VIS_TOLERANCE_M[k]
+    anno = {
+        "xyz": xyz.astype(np.float32),
+        "uv_vis": np.concatenate([uv, vis[:, None]], 1).astype(np.float32),
+        "K": K.astype(np.float32),
+    }
+    meta = {"mode": scene.mode, "background": bg_src,
+            "poses": {s: scene.hands[s].pose for s in ("left", "right")},
+            "present": {s: bool(scene.hands[s].present) for s in ("left", "right")},
+            "angles": {s: scene.hands[s].angles for s in ("left", "right") if scene.hands[s].present}}
+    return Sample(color=color, mask=labels, depth=depth_png, anno=anno, meta=meta)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+def _atomic_png(path: Path, img: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise OSError(f"cannot write {tmp}")
+    os.replace(tmp, path)
+
+
+def _atomic_pickle(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+    os.replace(tmp, path)
+
+
+def _paths(set_dir: Path, index: int) -> dict[str, Path]:
+    name = f"{index:05d}.png"
+    return {"color": set_dir / "color" / name, "mask": set_dir / "mask" / name, "depth": set_dir / "depth" / name,
+            "record": set_dir / _RECORDS / f"{index:05d}.pkl"}
+
+
+def is_complete(set_dir: Path, index: int) -> bool:
+    return all(p.is_file() for p in _paths(set_dir, index).values())
+
+
+def write_sample(set_dir: Path, index: int, s: Sample) -> None:
+    p = _paths(set_dir, index)
+    _atomic_png(p["color"], cv2.cvtColor(s.color, cv2.COLOR_RGB2BGR))
+    _atomic_png(p["mask"], s.mask)
+    _atomic_png(p["depth"], cv2.cvtColor(s.depth, cv2.COLOR_RGB2BGR))
+    _atomic_pickle(p["record"], {"anno": s.anno, "meta": s.meta})   # last: marks the sample complete
+
+
+# worker state (one per process)
+_W: dict = {}
+
+
+def _init_worker(photos, set_dir, seed, set_name, size, device):
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    _W.update(bank=bgs.BackgroundBank(photos), set_dir=Path(set_dir), seed=seed, set_name=set_name, size=size,
+              device=device)
+
+
+def _work(index: int) -> int:
+    s = render_sample(index, _W["seed"], _W["set_name"], _W["size"], _W["bank"], _W["device"])
+    write_sample(_W["set_dir"], index, s)
+    return index
+
+
+def generate(out: str | os.PathLike, count: int, seed: int = 0, set_name: str = "training", workers: int = 0,
+             size: int = 320, device: str = "cpu", photos: list[bgs.Photo] | None = None,
+             progress: Callable[[Iterator[int], int], Iterator[int]] | None = None) -> dict:
+    """Generate samples 0..count-1 into ``out/set_name`` (skipping finished ones), then the anno pickle.
+
+    workers: processes (0: one per CPU core). Returns a summary dict (counts, seconds, samples/s).
+    """
+    if set_name not in SETS:
+        raise ValueError(f"set must be one of {SETS}, got {set_name!r}")
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    out = Path(out)
+    set_dir = out / set_name
+    for sub in ("color", "mask", "depth", _RECORDS):
+        (set_dir / sub).mkdir(parents=True, exist_ok=True)
+    photos = bgs.find_photos() if photos is None else photos
+    todo = [i for i in range(count) if not is_complete(set_dir, i)]
+    log.info("%s: %d of %d samples to render (%d already done)", set_dir, len(todo), count, count - len(todo))
+    workers = workers or os.cpu_count() or 1
+    if device != "cpu":
+        workers = 1
+    t0 = time.perf_counter()
+    if todo:
+        if workers <= 1:
+            _init_worker(photos, set_dir, seed, set_name, size, device)
+            it: Iterator[int] = map(_work, todo)
+            pool = None
+        else:
+            ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(photos, str(set_dir), seed, set_name, size, device))
+            it = pool.imap_unordered(_work, todo, chunksize=4)
+        if progress:
+            it = progress(it, len(todo))
+        try:
+            for _ in it:
+                pass
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    dt = time.perf_counter() - t0
+    anno = assemble(set_dir, count, set_name)
+    write_readme(out, photos, seed=seed, size=size)
+    summary = {"set": set_name, "count": count, "rendered": len(todo), "seconds": dt,
+               "samples_per_s": len(todo) / dt if dt > 0 and todo else None, "workers": workers,
+               "hands_visible": int(sum(a["uv_vis"][:, 2].any() for a in anno.values()))}
+    log.info("done: %s", summary)
+    return summary
+
+
+def assemble(set_dir: Path, count: int, set_name: str) -> dict:
+    """Build ``anno_<set>.pickle`` from the per-sample records 0..count-1."""
+    anno = {}
+    for i in range(count):
+        with open(_paths(set_dir, i)["record"], "rb") as f:
+            anno[i] = pickle.load(f)["anno"]
+    _atomic_pickle(set_dir / f"anno_{set_name}.pickle", anno)
+    return anno
+
+
+def write_readme(out: Path, photos: list[bgs.Photo], seed: int, size: int) -> None:
+    text = f"""# Synthetic hands in RHD's layout (handcam, training/synth)
+
+Rendered by `python -m training.synth` (generator version {VERSION}), seed {seed}, {size}x{size} pixels.
+Layout, label ids and depth encoding are those of the Rendered Hand Pose Dataset (RHD):
+`color/`, `mask/` (0 background, 1 person, 2-17 left hand with 17 the palm, 18-33 right hand with 33
+the palm; per finger thumb, index, middle, ring, little: proximal, middle, distal segment),
+`depth/` (metres = (R*256 + G) / 65535 * 5) and `anno_<set>.pickle` (keypoint 0 is the wrist, as in RHD).
+`.synth/` holds one record per sample (annotation plus the scene's pose names and joint angles).
+
+Samples are deterministic functions of (seed, set, index) and of the background photographs installed
+when they were rendered (listed below; a different set of photographs changes the images).
+
+## Background photographs and their licences
+
+{bgs.licence_table(photos)}
+Procedural backgrounds (rooms, clutter, noise, patterns) are generated and carry no licence.
+The rendered images are derived works of the photographs above where one was used; the
+`.synth/*.pkl` records name the background of every sample.
+"""
+    tmp = out / ".README.md.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out / "README.md")
+    (out / ".synth_meta.json").write_text(json.dumps({"version": VERSION, "seed": seed, "size": size}))
