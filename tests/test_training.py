@@ -133,3 +133,23 @@ def test_torchrun_two_cpu_processes(rhd_root, tmp_path):
     ck = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ck["iteration"] == 3 and len(ck["rng"]) == 2
     assert (out / "weights.pt").is_file()
+
+
+def test_export_merges_runs(tmp_path):
+    weights = pytest.importorskip("handcam.weights")
+    models = pytest.importorskip("handcam.models")
+    from training.export import merge
+
+    torch.manual_seed(0)
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    weights.save_weights(a, {"handsegnet": models.HandSegNet().state_dict(), "posenet": models.PoseNet().state_dict()}, {})
+    pp, vp = models.PosePrior().state_dict(), models.ViewPoint().state_dict()
+    posenet2 = models.PoseNet().state_dict()
+    weights.save_weights(b, {"poseprior": pp, "viewpoint": vp, "posenet": posenet2}, {})
+    src = merge([a, b], tmp_path / "all.pt")
+    assert src["posenet"] == str(b) and src["handsegnet"] == str(a)
+    sds, _ = weights.load_weights(tmp_path / "all.pt")
+    assert set(sds) == {"handsegnet", "posenet", "poseprior", "viewpoint"}
+    k = next(iter(posenet2))
+    assert torch.equal(sds["posenet"][k], posenet2[k])
+    weights.build_networks(sds)  # the estimator's loader accepts it

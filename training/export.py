@@ -1,0 +1,42 @@
+"""``python -m training.export --out W.pt A.pt B.pt ...``: merge the networks of several handcam
+weights files (e.g. the ``weights.pt`` of the three training runs, or a converted official file) into
+one file the app and ``HandPoseEstimator.load`` read. Later files win for a network present twice."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from handcam.weights import load_weights, save_weights
+
+log = logging.getLogger(__name__)
+
+
+def merge(paths, out) -> dict:
+    nets, sources, arch = {}, {}, set()
+    for p in paths:
+        sds, meta = load_weights(p)
+        arch.add(meta.get("architecture", "paper"))
+        for k, sd in sds.items():
+            if k in nets:
+                log.info("%s: %s replaces the one from %s", k, p, sources[k])
+            nets[k], sources[k] = sd, str(p)
+    if len(arch) > 1:
+        raise SystemExit(f"cannot merge weights of different architectures {sorted(arch)}")
+    save_weights(out, nets, {f"source_{k}": v for k, v in sources.items()}, architecture=arch.pop())
+    return sources
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("inputs", nargs="+", help="handcam weights files (RUN_DIR/weights.pt, converted official weights)")
+    p.add_argument("--out", required=True, help="merged weights file")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    for k, v in merge(a.inputs, a.out).items():
+        print(f"{k:<11} <- {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
