@@ -144,7 +144,7 @@ def render_sample(index: int, seed: int, set_name: str = "training", size: int =
 
 def _atomic_png(path: Path, img: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+    if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]):
         raise OSError(f"cannot write {tmp}")
     os.replace(tmp, path)
 

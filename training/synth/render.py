@@ -147,11 +147,11 @@ def _boxes(centre: np.ndarray, axes: np.ndarray, K: np.ndarray, H: int, W: int):
     return u0, v0, u1, v1, keep
 
 
-_SIZES = np.unique(np.concatenate([np.arange(4, 33, 4), np.round(32 * 1.25 ** np.arange(1, 20)).astype(int)]))
+_SIZES = np.unique(np.concatenate([np.arange(8, 33, 8), np.round(32 * 1.5 ** np.arange(1, 12)).astype(int)]))
 
 
 def _bucket(n: int) -> int:
-    """Patch side for a box of n pixels: multiples of 4 up to 32, then steps of 25 %."""
+    """Patch side for a box of n pixels: multiples of 8 up to 32, then steps of 50 % (few batches, little waste)."""
     return int(_SIZES[np.searchsorted(_SIZES, n)])
 
 
@@ -217,42 +217,44 @@ def shade(arr, depth, prim, K, lights, rng_noise: np.ndarray) -> tuple[np.ndarra
     """
     H, W = depth.shape
     hit = prim >= 0
-    out = np.zeros((H, W, 3))
+    out = np.zeros((H, W, 3), np.float32)
     if not hit.any():
         return out, hit
     ii, jj = np.nonzero(hit)
     p = prim[ii, jj]
-    z = depth[ii, jj]
-    d = np.stack([(jj - K[0, 2]) / K[0, 0], (ii - K[1, 2]) / K[1, 1], np.ones_like(z)], axis=1)
-    P = d * z[:, None]
-    Minv = np.linalg.inv(arr["axes"])[p]                     # (k, 3, 3)
-    loc = np.einsum("kij,kj->ki", Minv, P - arr["centre"][p])
-    nrm = np.einsum("kji,kj->ki", Minv, loc)                 # Minv^T loc
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
-    ax = arr["axis"][p]
+    z = depth[ii, jj].astype(np.float32)
+    f32 = np.float32
+    d = np.stack([((jj - K[0, 2]) / K[0, 0]).astype(f32), ((ii - K[1, 2]) / K[1, 1]).astype(f32),
+                  np.ones_like(z)], axis=1)
+    rel = d * z[:, None] - arr["centre"][p].astype(f32)
+    Minv = np.linalg.inv(arr["axes"])
+    G = np.einsum("nji,njk->nik", Minv, Minv).astype(f32)       # gradient of the ellipsoid's quadric
+    nrm = np.einsum("kij,kj->ki", G[p], rel)
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + f32(1e-12)
+    ax = arr["axis"][p].astype(f32)
     nrm = nrm - (nrm * ax).sum(1, keepdims=True) * ax           # tubes: drop the along-axis part
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + f32(1e-12)
     view = -d / np.linalg.norm(d, axis=1, keepdims=True)
     # palmar side: lighter and pinker
-    alb = arr["albedo"][p].copy()
-    pd = arr["palm_dir"][p]
-    palm = np.clip((nrm * pd).sum(1), 0, 1) * arr["palm_tint"][p]
-    palm_col = alb * np.array([1.25, 1.12, 1.08]) + np.array([0.06, 0.03, 0.03])
+    alb = arr["albedo"][p].astype(f32)
+    pd = arr["palm_dir"].astype(f32)[p]
+    palm = np.clip((nrm * pd).sum(1), 0, 1) * arr["palm_tint"].astype(f32)[p]
+    palm_col = alb * np.array([1.25, 1.12, 1.08], f32) + np.array([0.06, 0.03, 0.03], f32)
     alb = alb * (1 - palm[:, None]) + np.minimum(palm_col, 1) * palm[:, None]
-    alb *= (1 - 0.45 * arr["crease"][p])[:, None]
-    alb *= (1 + 0.06 * rng_noise[ii, jj])[:, None]
-    col = np.tile(lights["ambient"], (len(p), 1)) * alb
-    spec = arr["spec"][p]
-    for ldir, lcol in zip(lights["dirs"], lights["cols"]):
+    alb *= (1 - f32(0.45) * arr["crease"].astype(f32)[p])[:, None]
+    alb *= (1 + f32(0.06) * rng_noise[ii, jj].astype(f32))[:, None]
+    col = lights["ambient"].astype(f32)[None] * alb
+    spec = arr["spec"].astype(f32)[p]
+    for ldir, lcol in zip(lights["dirs"].astype(f32), lights["cols"].astype(f32)):
         ndl = nrm @ ldir
-        wrap = np.clip((ndl + 0.25) / 1.25, 0, 1)            # soft wrap lighting (skin scatters light)
+        wrap = np.clip((ndl + f32(0.25)) / f32(1.25), 0, 1)            # soft wrap lighting (skin scatters light)
         col += alb * wrap[:, None] * lcol
         hv = ldir + view
         hv /= np.linalg.norm(hv, axis=1, keepdims=True)
-        sp = np.clip((nrm * hv).sum(1), 0, 1) ** 24 * spec * (ndl > 0)
+        sp = np.clip((nrm * hv).sum(1), 0, 1) ** 24 * spec * (ndl > 0).astype(f32)
         col += sp[:, None] * lcol
     # rim darkening at grazing angles (cheap ambient occlusion of rounded limbs)
     facing = np.clip((nrm * view).sum(1), 0, 1)
-    col *= (0.72 + 0.28 * facing ** 0.5)[:, None]
+    col *= (f32(0.72) + f32(0.28) * np.sqrt(facing))[:, None]
     out[ii, jj] = col
     return out, hit
