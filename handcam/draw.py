@@ -63,13 +63,14 @@ def draw_box(image_rgb: np.ndarray, box_xyxy, color: tuple[int, int, int] = BOX_
 
 
 def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.ndarray | None = None,
-                  thickness: int = 2, min_score: float = 0.0, joint_radius: int | None = None
+                  thickness: int = 2, min_score: float | None = None,
+                  joint_radius: int | None = None
                   ) -> np.ndarray:
     """Draw the 21-keypoint hand: each bone in its own colour, joints as filled dots.
 
     keypoints_xy: (21, 2) pixel coordinates (x, y) in this image, RHD order.
-    scores:       optional (21,) confidences; bones whose either end scores below ``min_score``
-                  are skipped, and dots are drawn smaller for low scores.
+    scores:       optional (21,) confidences; with ``min_score`` given, bones with an end scoring
+                  below it and such joints are not drawn (default: everything is drawn).
     """
     out = _check_rgb(image_rgb).copy()
     kp = np.asarray(keypoints_xy, dtype=np.float64)
@@ -79,7 +80,8 @@ def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.nd
         return out
     thickness = max(1, int(thickness))
     radius = joint_radius if joint_radius is not None else thickness + 1
-    s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    s = None if (scores is None or min_score is None) else \
+        np.asarray(scores, dtype=np.float64).reshape(-1)
     shift = 4  # sub-pixel precision for OpenCV drawing
     pts = np.round(kp * (1 << shift)).astype(np.int64)
     colors = bone_colors_uint8()

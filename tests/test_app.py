@@ -362,6 +362,20 @@ def test_settings_persist(qtbot, tmp_path, video):
     w2.close()
 
 
+def test_reset_view_aligns_with_the_camera(make_window, qtbot):
+    w = make_window(FakeEstimator(), None)
+    v = w.view3d
+    v.orbit(40, 25)
+    assert v.opts["azimuth"] != -90
+    w.reset_view_button.click()
+    assert v.opts["azimuth"] == -90 and v.opts["elevation"] == 0
+    # camera coordinates (x right, y down, z forward) -> the scene: image-up is scene-up
+    from handcam.app.views import camera_to_view
+
+    p = camera_to_view(np.array([[1.0, 2.0, 3.0]]))
+    assert p.tolist() == [[1.0, 3.0, -2.0]]
+
+
 def test_fullscreen_and_escape(make_window, qtbot):
     w = make_window(FakeEstimator(), None)
     qtbot.keyClick(w, QtCore.Qt.Key_F)

@@ -26,9 +26,14 @@ def _error(message: str) -> int:
 
 def summarize(frames: int, seconds: float, stage_ms: dict) -> str:
     fps = frames / seconds if seconds > 0 else 0.0
-    stages = ", ".join(f"{k} {v / max(frames, 1):.1f}" for k, v in stage_ms.items())
-    return (f"{frames} frames in {seconds:.1f} s: {fps:.2f} fps"
-            + (f"; ms per frame by stage: {stages}" if stages else ""))
+    n = max(frames, 1)
+    stages = ", ".join(f"{k} {v / n:.1f}" for k, v in stage_ms.items() if k != "total")
+    text = f"{frames} frames in {seconds:.1f} s: {fps:.2f} fps"
+    if stages:
+        text += f"; ms per frame by stage: {stages}"
+    if "total" in stage_ms:
+        text += f" (pipeline total {stage_ms['total'] / n:.1f})"
+    return text
 
 
 def run_video(args, estimator=None) -> int:
