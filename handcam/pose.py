@@ -28,6 +28,12 @@ class PipelineSettings:
                      exactly like the release; 'aspect' segments an aspect-preserving resize and crops
                      from the full-resolution frame (no distortion of the hand).
     hand_side:       'left' or 'right' (the one-hot fed to the lifting networks).
+    tracking:        when True, a single-frame call whose previous frame's keypoints were confident
+                     crops around those keypoints and skips HandSegNet (the result has
+                     ``tracked=True`` and an empty mask); see ``handcam.estimator``.
+    redetect_every:  with tracking, run HandSegNet at least every N-th frame (0: only on low confidence).
+    track_min_score: with tracking, the mean keypoint score (scoremap peak) a frame needs for the next
+                     frame to be tracked from it; below it the next frame is detected again.
     """
 
     crop_factor: float = 1.25
@@ -35,8 +41,13 @@ class PipelineSettings:
     input_size: tuple[int, int] = (240, 320)
     resize_mode: str = "faithful"
     hand_side: str = "left"
+    tracking: bool = False
+    redetect_every: int = 10
+    track_min_score: float = 0.3
 
     def __post_init__(self):
+        if self.redetect_every < 0:
+            raise ValueError(f"redetect_every must be >= 0, got {self.redetect_every}")
         if not (0.0 < self.mask_threshold < 1.0):
             raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
         if not (self.crop_factor > 0):
@@ -61,14 +72,17 @@ class HandPose:
     center:           (2,) box centre (x, y)
     scale:            crop pixels per frame pixel (clipped to [0.25, 5] in network-input pixels)
     crop_box:         (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
-    crop:             (256, 256, 3) uint8 RGB, what PoseNet saw (outside the frame: mid-grey)
-    keypoints_crop:   (21, 2) x, y in the 256x256 crop
+    crop:             (S, S, 3) uint8 RGB, what PoseNet saw (outside the frame: mid-grey); S is the
+                      PoseNet input size: 256 for the paper networks, 128 for the lite family
+    keypoints_crop:   (21, 2) x, y in the S x S crop
     keypoints_2d:     (21, 2) x, y in frame pixels, RHD order
     keypoint_scores:  (21,) peak value of each keypoint's last-stage scoremap
     keypoints_3d:     (21, 3) normalised 3D: root at the origin, bone 12-11 of length 1
     hand_side:        'left' or 'right'
     mask_area:        number of mask pixels in the network-input image
     timings_ms:       stage name -> milliseconds (per frame; for a batch, the batch time / batch size)
+    tracked:          True when the crop came from the previous frame's keypoints (tracking mode):
+                      HandSegNet did not run, ``mask`` is empty and ``mask_area`` is 0
     """
 
     mask: np.ndarray
@@ -83,6 +97,7 @@ class HandPose:
     hand_side: str
     mask_area: int
     timings_ms: dict = field(default_factory=dict)
+    tracked: bool = False
 
     def to_json(self) -> dict:
         """A JSON-serialisable dict of the numbers (no images)."""
@@ -95,5 +110,6 @@ class HandPose:
             "scale": round(float(self.scale), 6),
             "crop_box": np.round(self.crop_box, 3).tolist(),
             "mask_area": int(self.mask_area),
+            "tracked": bool(self.tracked),
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
         }

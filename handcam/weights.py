@@ -297,14 +297,19 @@ def load_weights(path) -> tuple[dict, dict]:
 def build_networks(state_dicts: dict, keys=None, architecture: str = "paper",
                    source: str = "weights") -> dict[str, torch.nn.Module]:
     """Instantiate the networks and load their state dicts, with a clear error on a mismatch."""
-    keys = list(keys or NETWORKS)
+    classes = NETWORKS
+    if architecture == "lite":  # the lighter family of handcam.models.lite (issue 6)
+        from .models.lite import NETWORKS as classes
+    elif architecture != "paper":
+        raise WeightsError(f"{source}: unknown architecture {architecture!r} (this handcam knows paper, lite)")
+    keys = list(keys or classes)
     missing = [k for k in keys if k not in state_dicts]
     if missing:
         raise WeightsError(f"{source} lack the network(s) {', '.join(missing)}; the pipeline needs "
                            f"{', '.join(keys)}")
     nets = {}
     for k in keys:
-        net = NETWORKS[k]()
+        net = classes[k]()
         sd = state_dicts[k]
         own = net.state_dict()
         bad = [n for n in own if n not in sd or tuple(sd[n].shape) != tuple(own[n].shape)]

@@ -1,0 +1,192 @@
+"""The lite family: the paper's three stages with light backbones, for real time on a CPU.
+
+Same interfaces as the paper networks (so the estimator, the weights files and the training scripts
+take either; ``--arch lite`` in ``training/``):
+
+- ``HandSegNet``: B x 3 x H x W normalised frame -> B x 2 x H x W logits (a 1/8-resolution map
+  upsampled with TF1 resize semantics, like the paper's), H and W multiples of 8.
+- ``PoseNet``: B x 3 x S x S crop (``input_size`` = 128, half the paper's 256) -> list of two stages of
+  B x 21 x S/4 x S/4 scoremaps (32 x 32 for S = 128, the paper's scoremap size), the last one is the
+  prediction.
+- ``PosePrior`` / ``ViewPoint``: (scoremap B x 21 x s x s, hand side B x 2) -> B x 21 x 3 canonical
+  coordinates / B x 3 axis-angle. Any s >= 8 (an adaptive pool makes the head size-independent).
+
+Backbones are stacks of torchvision's MobileNetV3 inverted-residual blocks (depthwise convolutions,
+squeeze-excitation, hard-swish), built from scratch here: no pretrained weights are loaded. The
+segmentation and pose networks have small top-down decoders (upsample + lateral 1x1) so that their
+outputs keep a 1/8 (segmentation) and 1/4 (scoremaps) resolution.
+
+Training the PoseNet at its own input size: ``train_posenet.py --arch lite --crop-size 128 --sigma 12.5``
+(the paper's sigma 25 is in 256-crop pixels).
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig
+from torchvision.ops.misc import Conv2dNormActivation
+
+from ..geometry import tf1_resize_bilinear
+from ..skeleton import NUM_KEYPOINTS
+from .layers import LEAKY_SLOPE, flatten_nhwc
+
+ARCHITECTURE = "lite"
+#: Side of the lite PoseNet's input crop.
+CROP_SIZE = 128
+
+_norm = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
+
+
+def _blocks(specs, cin: int) -> tuple[nn.Sequential, int]:
+    """Inverted-residual blocks from (kernel, expanded, out, squeeze-excite, 'RE'/'HS', stride) rows."""
+    layers = []
+    for k, exp, cout, se, act, stride in specs:
+        layers.append(InvertedResidual(InvertedResidualConfig(cin, k, exp, cout, se, act, stride, 1, 1.0), _norm))
+        cin = cout
+    return nn.Sequential(*layers), cin
+
+
+def _stem(cout: int) -> nn.Module:
+    return Conv2dNormActivation(3, cout, 3, stride=2, norm_layer=_norm, activation_layer=nn.Hardswish)
+
+
+def _pw(cin: int, cout: int) -> nn.Module:
+    """1x1 conv + BN + ReLU (decoder laterals)."""
+    return Conv2dNormActivation(cin, cout, 1, norm_layer=_norm, activation_layer=nn.ReLU)
+
+
+def _dw_sep(cin: int, cout: int, k: int) -> nn.Module:
+    """Depthwise k x k + pointwise, both with BN + ReLU."""
+    return nn.Sequential(
+        Conv2dNormActivation(cin, cin, k, groups=cin, norm_layer=_norm, activation_layer=nn.ReLU),
+        Conv2dNormActivation(cin, cout, 1, norm_layer=_norm, activation_layer=nn.ReLU))
+
+
+def _up_add(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """Nearest upsample of ``x`` to ``skip``'s size, plus ``skip``."""
+    return F.interpolate(x, size=skip.shape[-2:], mode="nearest") + skip
+
+
+class HandSegNet(nn.Module):
+    """Input: B x 3 x H x W normalised RGB. Output: B x 2 x H x W logits (background, hand)."""
+
+    ARCHITECTURE = ARCHITECTURE
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.stem = _stem(16)                                        # 1/2
+        self.down4, c4 = _blocks(((3, 16, 16, True, "RE", 2),), 16)  # 1/4
+        self.down8, c8 = _blocks(((3, 72, 24, False, "RE", 2), (3, 88, 24, False, "RE", 1)), c4)  # 1/8
+        self.down16, c16 = _blocks(((5, 96, 40, True, "HS", 2), (5, 240, 40, True, "HS", 1),
+                                    (5, 120, 48, True, "HS", 1)), c8)  # 1/16
+        self.top = _pw(c16, width)
+        self.lateral8 = _pw(c8, width)
+        self.head = nn.Sequential(_dw_sep(width, width, 3), nn.Conv2d(width, 2, 1))
+
+    def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+        size = x.shape[-2:]
+        f8 = self.down8(self.down4(self.stem(x)))
+        f16 = self.down16(f8)
+        y = self.head(_up_add(self.top(f16), self.lateral8(f8)))
+        return tf1_resize_bilinear(y, size) if upsample else y
+
+
+class PoseNet(nn.Module):
+    """Input: B x 3 x S x S normalised crop (S = ``input_size``, 128). Output: list of two stages of
+    B x 21 x S/4 x S/4 scoremaps; the last one is the prediction."""
+
+    ARCHITECTURE = ARCHITECTURE
+    input_size = CROP_SIZE
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.stem = _stem(16)                                                       # 1/2
+        self.down4, c4 = _blocks(((3, 16, 16, False, "RE", 1), (3, 64, 24, False, "RE", 2),
+                                  (3, 72, 24, False, "RE", 1)), 16)                 # 1/4
+        self.down8, c8 = _blocks(((5, 72, 40, True, "RE", 2), (5, 120, 40, True, "RE", 1)), c4)  # 1/8
+        self.down16, c16 = _blocks(((3, 240, 80, False, "HS", 2), (3, 200, 80, False, "HS", 1),
+                                    (3, 184, 80, False, "HS", 1), (3, 480, 112, True, "HS", 1)), c8)  # 1/16
+        self.top = _pw(c16, width)
+        self.lateral8 = _pw(c8, width)
+        self.lateral4 = _pw(c4, width)
+        self.smooth = _dw_sep(width, width, 3)
+        self.stage1 = nn.Conv2d(width, NUM_KEYPOINTS, 1)
+        self.stage2 = nn.Sequential(_dw_sep(width + NUM_KEYPOINTS, width, 5), _dw_sep(width, width, 5),
+                                    nn.Conv2d(width, NUM_KEYPOINTS, 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f4 = self.down4(self.stem(x))
+        f8 = self.down8(f4)
+        f16 = self.down16(f8)
+        y = _up_add(self.top(f16), self.lateral8(f8))
+        feat = self.smooth(_up_add(y, self.lateral4(f4)))
+        s1 = self.stage1(feat)
+        s2 = self.stage2(torch.cat([s1, feat], dim=1))
+        return [s1, s2]
+
+
+class _LiftingLite(nn.Module):
+    """Three stride-2 3x3 convs (LeakyReLU) on the scoremap, an adaptive pool to 4 x 4, an NHWC
+    flatten with the hand-side one-hot appended, two fully connected layers, a linear head."""
+
+    def __init__(self, widths: tuple[int, int, int], fc: int, outputs: int, dropout: float):
+        super().__init__()
+        convs, cin = [], NUM_KEYPOINTS
+        for width in widths:
+            convs.append(nn.Conv2d(cin, width, 3, stride=2, padding=1))
+            cin = width
+        self.convs = nn.ModuleList(convs)
+        self.fc0 = nn.Linear(cin * 16 + 2, fc)
+        self.fc1 = nn.Linear(fc, fc)
+        self.out = nn.Linear(fc, outputs)
+        self.dropout = nn.Dropout(dropout)
+
+    def head(self, scoremap: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+        x = scoremap
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        if x.shape[-2:] != (4, 4):
+            x = F.adaptive_avg_pool2d(x, 4)
+        x = torch.cat([flatten_nhwc(x), hand_side.to(x.dtype)], dim=1)
+        x = self.dropout(F.leaky_relu(self.fc0(x), LEAKY_SLOPE))
+        x = self.dropout(F.leaky_relu(self.fc1(x), LEAKY_SLOPE))
+        return self.out(x)
+
+
+class PosePrior(_LiftingLite):
+    """(scoremap B x 21 x s x s, hand side B x 2) -> B x 21 x 3 canonical coordinates."""
+
+    ARCHITECTURE = ARCHITECTURE
+
+    def __init__(self):
+        super().__init__((32, 64, 96), 256, NUM_KEYPOINTS * 3, dropout=0.2)
+
+    def forward(self, scoremap: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+        x = self.head(scoremap, hand_side)
+        return x.reshape(x.shape[0], NUM_KEYPOINTS, 3)
+
+
+class ViewPoint(_LiftingLite):
+    """(scoremap B x 21 x s x s, hand side B x 2) -> B x 3 axis-angle (ux, uy, uz)."""
+
+    ARCHITECTURE = ARCHITECTURE
+
+    def __init__(self):
+        super().__init__((32, 64, 96), 128, 3, dropout=0.25)
+
+    def forward(self, scoremap: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+        return self.head(scoremap, hand_side)
+
+
+#: Network key (as in weight files) -> class, like ``handcam.models.NETWORKS``.
+NETWORKS = {
+    "handsegnet": HandSegNet,
+    "posenet": PoseNet,
+    "poseprior": PosePrior,
+    "viewpoint": ViewPoint,
+}
+
+__all__ = ["HandSegNet", "PoseNet", "PosePrior", "ViewPoint", "NETWORKS", "CROP_SIZE"]
