@@ -158,6 +158,11 @@ class CaptureThread(QtCore.QThread):
         self._request(_republish=True)
 
     @property
+    def at_end(self) -> bool:
+        """The end of a file (or the one frame of a still image) was reached."""
+        return self._ended
+
+    @property
     def capture_fps(self) -> float:
         return self._fps
 

@@ -524,7 +524,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _rerun_if_still(self) -> None:
         """Run the shown frame again when nothing new is coming (paused, end of file, image)."""
-        if self.capture is not None and (self.capture.paused or self.capture._ended):
+        if self.capture is not None and (self.capture.paused or self.capture.at_end):
             self.capture.republish()
 
     def _on_opacity(self, value: float) -> None:
@@ -633,5 +633,6 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             self.save_settings()
         finally:
+            self.hide()  # gone at once, even if a frame is still inside the networks
             self.shutdown()
         super().closeEvent(event)
