@@ -219,9 +219,11 @@ def test_slow_pipeline_drops_frames_and_latency_stays_bounded(make_window, qtbot
     assert len(indices) <= shown + 2
     # memory flat: 3 s of 640x480 frames queued would be ~80 MB; allow a few frames' worth
     assert (now - base) < 8e6, f"memory grew by {(now - base) / 1e6:.1f} MB"
-    lat = np.array(w.latencies_ms)[2:]
-    assert len(lat) >= 5
-    assert np.median(lat) < 1000 * (2 * delay + 0.25) and lat.max() < 1000 * (3 * delay + 0.5), lat
+    lat = np.array(w.latencies_ms)[2:] / 1000.0
+    assert len(lat) >= 6
+    # bounded: about one to two inference times, and not growing (a queue would add `delay` per frame)
+    assert np.median(lat) < 2 * delay + 0.3 and lat.max() < 4 * delay + 1.0, lat
+    assert lat[-3:].mean() < lat[:3].mean() + 0.3, lat
 
 
 def test_missing_weights_shows_a_message_and_keeps_showing_frames(make_window, qtbot, video, tmp_path):
