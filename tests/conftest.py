@@ -13,6 +13,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# torch._dynamo loads Triton, whose bundled LLVM crashes when Mesa's LLVM (llvmpipe, loaded by the
+# first OpenGL context of the GUI tests) is already in the process. Load it first.
+from handcam.compat import preload_triton  # noqa: E402
+
+preload_triton()
+
 
 def oracle_dir() -> Path:
     return Path(os.environ.get("HANDCAM_ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
