@@ -29,9 +29,10 @@ def _args(task, root, out, *extra):
     return p.parse_args(["--data", str(root), "--out", str(out), *extra])
 
 
+# small crops keep the full-size networks affordable on a CPU; lifting needs its fixed 32x32 input
 @pytest.mark.parametrize("task_cls,extra,lr,steps", [
-    (HandSegTask, ["--crop-size", "64"], 1e-4, 8),
-    (PoseNetTask, ["--crop-size", "64"], 1e-4, 8),
+    (HandSegTask, ["--crop-size", "32"], 3e-4, 6),
+    (PoseNetTask, ["--crop-size", "32", "--sigma", "4"], 3e-4, 6),
     (LiftingTask, [], 1e-3, 12),
 ])
 def test_overfit_fixed_batch(rhd_root, tmp_path, task_cls, extra, lr, steps):
@@ -51,7 +52,7 @@ def test_overfit_fixed_batch(rhd_root, tmp_path, task_cls, extra, lr, steps):
         opt.step()
         losses.append(loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert sum(losses[-3:]) / 3 < 0.98 * losses[0], losses
+    assert losses[-1] < losses[0] and sum(losses[-3:]) / 3 < 0.95 * losses[0], losses
 
 
 def _run(task, root, out, iterations, *extra):

@@ -6,7 +6,9 @@ function of its seed (what makes ``--resume`` exact and results independent of t
 Paper / release recipes:
 
 * HandSegNet: a random 256x256 crop of the 320x320 frame and its mask; random hue shift of up to
-  0.1 of the hue circle.
+  0.1 of the hue circle. (The release called TF's ``random_hue`` on the already normalised image,
+  values in [-0.5, 0.5], outside the [0, 1] range the HSV conversion assumes; here the shift is
+  applied to the [0, 1] image, which is what the augmentation is meant to do.)
 * PoseNet: a crop centred on keypoint 12 (middle MCP) with truncated-normal centre noise (sigma 20 px,
   applied before the crop size is measured, so all visible keypoints stay inside); crop side = 2 x the
   largest distance of a visible keypoint from the centre (visible extent clipped to the frame), clipped

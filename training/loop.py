@@ -103,18 +103,31 @@ def extras_from_args(args):
     return Extras(color_jitter=args.color_jitter, blur=args.blur, noise=args.noise, flip=args.flip)
 
 
+class _Arch:
+    """The network classes of one architecture family; a clear error for a missing one."""
+
+    def __init__(self, module, arch: str):
+        self._module, self._arch = module, arch
+
+    def __getattr__(self, name):
+        try:
+            return getattr(self._module, name)
+        except AttributeError:
+            raise SystemExit(f"--arch {self._arch}: {self._module.__name__} has no {name} network") from None
+
+
 def import_arch(arch: str):
-    """The module holding the networks of ``arch`` (handcam.models or handcam.models.lite)."""
+    """The networks of ``arch``: handcam.models (paper) or handcam.models.lite (same interfaces)."""
     if arch == "paper":
         import handcam.models as m
 
-        return m
+        return _Arch(m, arch)
     try:
         import handcam.models.lite as m
     except ImportError as e:
         raise SystemExit(f"--arch lite needs handcam.models.lite, which this checkout does not have yet ({e}); "
                          f"use --arch paper") from None
-    return m
+    return _Arch(m, arch)
 
 
 # ---------------------------------------------------------------- state
