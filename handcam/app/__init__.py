@@ -47,6 +47,10 @@ def run(args, estimator_factory_=None) -> int:
     """Open the window on the source the arguments name and run until it is closed."""
     import sys
 
+    from ..compat import preload_triton
+
+    preload_triton()  # before the first GL context: see handcam.compat
+
     from PyQt5 import QtCore, QtWidgets
 
     from .window import APPLICATION, ORGANIZATION, MainWindow

@@ -9,7 +9,8 @@ import pyqtgraph as pg
 import pyqtgraph.opengl as gl
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from ..skeleton import BONE_COLORS, BONES, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS
+from ..skeleton import (BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS, KEYPOINT_NAMES,
+                        NUM_KEYPOINTS, ROOT)
 
 
 def share_gl_contexts() -> None:
@@ -140,14 +141,15 @@ class ConfidenceView(pg.PlotWidget):
         self.setYRange(0, 1.05, padding=0)
         self.setXRange(-0.7, NUM_KEYPOINTS - 0.3, padding=0)
         self.setLabel("left", "score")
-        ax = self.getAxis("bottom")
-        short = [n.replace("little", "l").replace("middle", "m").replace("index", "i")
-                 .replace("thumb", "t").replace("ring", "r").replace("_", "") for n in KEYPOINT_NAMES]
-        ax.setTicks([[(i, short[i]) for i in range(NUM_KEYPOINTS)]])
+        # one label per finger under its four bars (tip ... base), the root on its own
+        ticks = [(ROOT, "root")] + [(float(np.mean(FINGER_INDICES[f])), f) for f in FINGERS]
+        self.getAxis("bottom").setTicks([ticks, []])
         brushes = [pg.mkBrush(*(np.round(c * 255).astype(int)), 230) for c in KEYPOINT_COLORS]
         self._bars = pg.BarGraphItem(x=np.arange(NUM_KEYPOINTS), height=np.zeros(NUM_KEYPOINTS),
                                      width=0.8, brushes=brushes, pens=[pg.mkPen(None)] * NUM_KEYPOINTS)
         self.addItem(self._bars)
+        self.setToolTip("peak of each keypoint's score map, in RHD order: root, then per finger "
+                        "tip to base: " + ", ".join(KEYPOINT_NAMES))
         self.values = np.zeros(NUM_KEYPOINTS)
 
     def set_scores(self, scores: np.ndarray | None) -> None:

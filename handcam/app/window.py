@@ -35,6 +35,8 @@ APPLICATION = "handcam"
 SETTINGS_ENV = "HANDCAM_SETTINGS"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
+NO_SOURCE_HINT = ("No camera or video.\n\nPress O (File ▸ Open video…) or drop a video file here.")
+
 CROP_RANGE = (1.0, 2.0)
 THRESHOLD_RANGE = (0.05, 0.95)
 
@@ -186,6 +188,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if source is None:
             self._show_message("source", "Nothing is open: open a video (O), an image, or a camera.",
                                offer_open=True)
+            self.frame_view.show_text(NO_SOURCE_HINT)
         else:
             self.open(source)
 
@@ -342,6 +345,8 @@ class MainWindow(QtWidgets.QMainWindow):
             source = open_source(spec)
         except SourceError as e:
             self._show_message("source", str(e), offer_open=True)
+            if self.source is None:
+                self.frame_view.show_text(NO_SOURCE_HINT)
             return False
         except Exception as e:  # never crash on a source
             log.exception("opening %r failed", spec)
@@ -448,6 +453,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_source_failed(self, message: str) -> None:
         self._show_message("source", message, offer_open=True)
+        if self.last_result is None:
+            self.frame_view.show_text(NO_SOURCE_HINT)
         self.pause_button.setText("Play")
 
     def _on_source_ended(self) -> None:
