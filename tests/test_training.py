@@ -61,26 +61,43 @@ def _run(task, root, out, iterations, *extra):
     return loop.main(task, "", args)
 
 
-def test_resume_matches_uninterrupted_run(rhd_root, tmp_path):
+def test_resume_after_kill_matches_uninterrupted_run(rhd_root, tmp_path):
+    """SIGKILL a training process once it has written a checkpoint, --resume, and the following
+    iterations match an uninterrupted run (dropout included: lifting)."""
+    import time
+
     common = ["--batch-size", "3", "--checkpoint-every", "2", "--lr", "1e-4", "--lr-steps", "4"]
-    full = _run(LiftingTask(), rhd_root, tmp_path / "a", 6, *common)
-    assert [i for i, _ in full] == [1, 2, 3, 4, 5, 6]
-    part = _run(LiftingTask(), rhd_root, tmp_path / "b", 3, *common)  # "killed" after iteration 3
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "training.train_lifting", "--data", str(rhd_root), "--out", str(killed),
+           "--iterations", "100000", "--workers", "0", "--no-progress", "--seed", "7", *common]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while not (killed / "checkpoint.pt").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    n = torch.load(killed / "checkpoint.pt", weights_only=True)["iteration"]
+    assert n >= 2 and n % 2 == 0
+    stop = n + 3
     # resumed with a worker process: batches depend only on (seed, iteration), not on who loads them
-    rest = _run(LiftingTask(), rhd_root, tmp_path / "b", 6, "--resume", *common, "--workers", "1")
-    assert [i for i, _ in rest] == [4, 5, 6]
-    for (i, a), (_, b) in zip(full, part + rest):
-        assert abs(a - b) < 1e-5, (i, a, b)
-    # the lr step at 4 happened in both, final weights equal
-    wa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
-    wb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
-    assert wa["iteration"] == wb["iteration"] == 6
+    rest = _run(LiftingTask(), rhd_root, killed, stop, "--resume", *common, "--workers", "1")
+    full = _run(LiftingTask(), rhd_root, tmp_path / "full", stop, *common)
+    assert [i for i, _ in rest] == list(range(n + 1, stop + 1))
+    assert [i for i, _ in full] == list(range(1, stop + 1))
+    for (i, a), (j, b) in zip(full[n:], rest):
+        assert i == j and abs(a - b) < 1e-5, (i, a, b)
+    wa = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    wb = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert wa["iteration"] == wb["iteration"] == stop
     for k, v in wa["model"].items():
         assert torch.allclose(v, wb["model"][k], atol=1e-6), k
-    assert not [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".tmp")]
     # resuming from a checkpoint of another network is refused
     with pytest.raises(SystemExit, match="lifting checkpoint"):
-        _run(PoseNetTask(), rhd_root, tmp_path / "b", 7, "--resume")
+        _run(PoseNetTask(), rhd_root, killed, stop + 1, "--resume")
 
 
 def test_exported_weights_load_in_the_library(rhd_root, tmp_path):
