@@ -1,7 +1,6 @@
 """The canonical frame of the lifting targets: construction, round trip, right-hand mirror."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -111,7 +111,6 @@ def test_evaluate_with_oracle_networks(tmp_path, monkeypatch):
     from training import augment as A
     from training import evaluate
     from training.data import CropDataset
-    from training.targets import gaussian_scoremaps
 
     make_rhd(tmp_path / "rhd", n_train=1, n_eval=2)
     gt = CropDataset(tmp_path / "rhd", "evaluation", noise=A.EVAL_NOISE)[1]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from rhd_tiny import K, make_rhd, project
+from rhd_tiny import make_rhd, project
 from training import augment as A
 from training.data import CropDataset, HandSegDataset, SeededBatchSampler
 from training.rhd import RHD, decode_depth, dominant_side, encode_depth, load_annotations, select_hand

@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 
-import torch
 from torch.utils.data import DataLoader
 
 from .data import SeededBatchSampler

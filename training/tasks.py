@@ -1,7 +1,6 @@
 """The three training tasks (network, data, loss, export) run by :mod:`training.loop`."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from . import augment as A
