@@ -1,7 +1,6 @@
 """Headless video processing (``main.py --video PATH --headless --json OUT.jsonl``): no display."""
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -75,8 +74,22 @@ def test_missing_weights_through_main(tmp_path):
 def test_real_estimator_headless(tmp_path, random_estimator, capsys):
     video = write_video(tmp_path / "clip.mp4", n_frames=2)
     out = tmp_path / "out.jsonl"
-    assert run_video(args_for("--video", video, "--headless", "--json", str(out)),
-                     estimator=random_estimator) == 0
+    args = args_for("--video", video, "--headless", "--json", str(out))
+    args.batch = 2  # the real estimator's batch path
+    assert run_video(args, estimator=random_estimator) == 0
     lines = [json.loads(s) for s in out.read_text().splitlines()]
     assert len(lines) == 2 and np.isfinite(np.array(lines[1]["keypoints_3d"])).all()
     assert "2 frames" in capsys.readouterr().out
+
+
+def test_batches_give_the_same_lines(tmp_path):
+    video = write_video(tmp_path / "clip.mp4", n_frames=11)
+    outs = []
+    for batch in (1, 4):
+        out = tmp_path / f"b{batch}.jsonl"
+        args = args_for("--video", video, "--headless", "--json", str(out))
+        args.batch = batch
+        assert run_video(args, estimator=FakeEstimator()) == 0
+        lines = [json.loads(s) for s in out.read_text().splitlines()]
+        outs.append([{k: v for k, v in r.items() if k != "timings_ms"} for r in lines])
+    assert len(outs[0]) == 11 and outs[0] == outs[1]
