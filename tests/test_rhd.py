@@ -166,3 +166,16 @@ def test_datasets_and_sampler(rhd_root):
     r0 = list(SeededBatchSampler(6, 1, 3, 0, 3, rank=0, world=2))
     r1 = list(SeededBatchSampler(6, 1, 3, 0, 3, rank=1, world=2))
     assert sorted(i for b in r0 + r1 for i, _ in b) == list(range(6))
+
+
+def test_annotations_written_by_old_numpy_load(tmp_path):
+    """RHD's pickle references numpy.core.multiarray (older numpy); the safe loader accepts it."""
+    import pickle
+
+    anno = {7: {"xyz": np.zeros((42, 3), np.float32), "uv_vis": np.ones((42, 3)), "K": np.eye(3)}}
+    blob = pickle.dumps(anno, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in blob
+    p = tmp_path / "anno_training.pickle"
+    p.write_bytes(blob)
+    got = load_annotations(p)
+    assert list(got) == [7] and got[7]["uv_vis"].shape == (42, 3) and got[7]["xyz"].dtype == np.float32
