@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,13 @@ def test_batches_give_the_same_lines(tmp_path):
         lines = [json.loads(s) for s in out.read_text().splitlines()]
         outs.append([{k: v for k, v in r.items() if k != "timings_ms"} for r in lines])
     assert len(outs[0]) == 11 and outs[0] == outs[1]
+
+
+def test_headless_never_imports_qt():
+    code = ("import sys, handcam.cli, handcam.app, handcam.app.headless, handcam.draw; "
+            "print(sorted(m for m in sys.modules if m.startswith(('PyQt5', 'pyqtgraph'))))")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
