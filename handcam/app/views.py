@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.opengl as gl
+try:  # the 3D view needs PyOpenGL; without it the window still works, with a note instead
+    import pyqtgraph.opengl as gl
+except ImportError as _gl_error:  # pragma: no cover
+    gl = None
+    GL_IMPORT_ERROR = f"3D view unavailable: {_gl_error} (pip install PyOpenGL)"
+else:
+    GL_IMPORT_ERROR = None
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from ..skeleton import (BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS, KEYPOINT_NAMES,
@@ -72,7 +78,23 @@ def camera_to_view(xyz: np.ndarray) -> np.ndarray:
     return np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
 
 
-class Hand3DView(gl.GLViewWidget):
+class _NoGLView(QtWidgets.QLabel):
+    """Stands in for the 3D view when OpenGL support is missing."""
+
+    def __init__(self, parent=None):
+        super().__init__(GL_IMPORT_ERROR or "3D view unavailable", parent)
+        self.setWordWrap(True)
+        self.setAlignment(QtCore.Qt.AlignCenter)
+        self.updates = 0
+
+    def reset_view(self) -> None:
+        pass
+
+    def set_keypoints(self, xyz) -> None:
+        pass
+
+
+class _GLHand3DView(gl.GLViewWidget if gl is not None else QtWidgets.QWidget):
     """The normalised 3D hand: bones as coloured lines, joints as points, a grid behind the hand.
 
     "Reset view" puts the virtual camera where the real one is: looking along the camera's +z with
@@ -128,6 +150,10 @@ class Hand3DView(gl.GLViewWidget):
         self._bones.setVisible(True)
         self._joints.setVisible(True)
         self.updates += 1
+
+
+#: The 3D view the window uses (a note in its place when PyOpenGL is missing).
+Hand3DView = _GLHand3DView if gl is not None else _NoGLView
 
 
 class ConfidenceView(pg.PlotWidget):
