@@ -42,6 +42,7 @@ class FakeEstimator:
         self.delay_s = delay_s
         self.device = FakeDevice()
         self.calls: list[dict] = []
+        self.resets = 0
         self._lock = threading.Lock()
 
     def __call__(self, frame, hand_side=None, settings=None):
@@ -84,6 +85,10 @@ class FakeEstimator:
                         keypoints_2d=kp2d, keypoint_scores=scores, keypoints_3d=xyz,
                         hand_side=side, mask_area=int(mask.sum()),
                         timings_ms={"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1})
+
+    def reset_tracking(self):
+        with self._lock:
+            self.resets += 1
 
     def last_call(self):
         with self._lock:

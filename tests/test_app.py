@@ -108,6 +108,23 @@ def test_each_control_changes_what_the_pipeline_is_called_with(make_window, qtbo
     assert w.mask_opacity == pytest.approx(1.0) and w.frame_view.updates == before + 1
 
 
+def test_tracking_toggle_and_reset_on_seek(make_window, qtbot, video):
+    est = FakeEstimator()
+    w = make_window(est, ("video", video))
+    wait_results(qtbot, w, 2)
+    assert not est.last_call()["settings"].tracking
+    w.tracking_box.setChecked(True)
+    wait_call(qtbot, est, lambda c: c["settings"].tracking)
+    w.set_paused(True)
+    qtbot.wait(300)
+    resets = est.resets
+    w.step_button.click()  # the next frame follows on: tracked from the previous one
+    qtbot.wait(300)
+    assert est.resets == resets
+    w.seek_slider.setValue(2)  # a jump back: tracking starts afresh
+    qtbot.waitUntil(lambda: est.resets == resets + 1, timeout=3000)
+
+
 def test_settings_change_reruns_the_paused_frame(make_window, qtbot, video):
     est = FakeEstimator()
     w = make_window(est, ("video", video))
@@ -353,13 +370,14 @@ def test_settings_persist(qtbot, tmp_path, video):
     w.threshold_slider.set_value(0.35)
     w.opacity_slider.set_value(0.8)
     w.hand_combo.setCurrentText("right")
+    w.tracking_box.setChecked(True)
     w.close()
     assert ini.exists()
     w2 = MainWindow(estimator_factory=lambda: FakeEstimator(), source=None, settings_path=ini)
     qtbot.addWidget(w2)
     s = w2.pipeline_settings
     assert s.crop_factor == pytest.approx(1.7) and s.mask_threshold == pytest.approx(0.35)
-    assert s.hand_side == "right" and w2.mask_opacity == pytest.approx(0.8)
+    assert s.hand_side == "right" and w2.mask_opacity == pytest.approx(0.8) and s.tracking
     assert w2.crop_slider.value() == pytest.approx(1.7) and w2.size() == QtCore.QSize(900, 700)
     w2.close()
 

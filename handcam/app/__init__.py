@@ -26,9 +26,12 @@ def estimator_factory(args):
     settings = pipeline_settings(args)
 
     def load():
-        from ..estimator import HandPoseEstimator
+        from ..estimator import HandPoseEstimator, set_inference_threads
 
-        return HandPoseEstimator.load(weights=weights, device=device, settings=settings)
+        estimator = HandPoseEstimator.load(weights=weights, device=device, settings=settings)
+        if estimator.device.type == "cpu":
+            set_inference_threads()  # the library's rule for an app with a GUI thread
+        return estimator
 
     return load
 
@@ -53,8 +56,10 @@ def run(args, estimator_factory_=None) -> int:
 
     from PyQt5 import QtCore, QtWidgets
 
+    from .views import share_gl_contexts
     from .window import APPLICATION, ORGANIZATION, MainWindow
 
+    share_gl_contexts()
     QtCore.QCoreApplication.setOrganizationName(ORGANIZATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])

@@ -31,6 +31,7 @@ class CapturedFrame:
     capture_fps:  the rate the capture thread is reading at, frames per second
     dropped:      frames dropped so far because the worker was busy
     frame_count:  frames in the source (None for cameras)
+    source_id:    tells frames of different sources (opened one after the other) apart
     """
 
     index: int
@@ -40,6 +41,7 @@ class CapturedFrame:
     capture_fps: float
     dropped: int
     frame_count: int | None = None
+    source_id: int = 0
 
 
 class LatestFrameSlot:
@@ -174,7 +176,7 @@ class CaptureThread(QtCore.QThread):
         timestamp = index / fps if (fps and not self.source.is_live) else time.time()
         frame = CapturedFrame(index=index, timestamp=timestamp, captured_at=now, image=image,
                               capture_fps=self._fps, dropped=self.slot.dropped,
-                              frame_count=self.source.frame_count)
+                              frame_count=self.source.frame_count, source_id=id(self.source))
         self._last = frame
         self.slot.put(frame)
 

@@ -142,12 +142,13 @@ class MainWindow(QtWidgets.QMainWindow):
         crop = float(self.store.value("crop_factor", base.crop_factor))
         thr = float(self.store.value("mask_threshold", base.mask_threshold))
         side = hand_side or str(self.store.value("hand_side", base.hand_side))
+        tracking = self.store.value("tracking", base.tracking, type=bool)
         if side not in HAND_SIDES:
             side = base.hand_side
         self.pipeline_settings = base.replace(
             crop_factor=min(max(crop, CROP_RANGE[0]), CROP_RANGE[1]),
             mask_threshold=min(max(thr, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1]),
-            hand_side=side)
+            hand_side=side, tracking=bool(tracking))
         if setting_overrides:
             self.pipeline_settings = self.pipeline_settings.replace(**setting_overrides)
         self.mask_opacity = float(self.store.value("mask_opacity", 0.4))
@@ -270,6 +271,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mirror_box.setToolTip("flip frames left-right before estimating (selfie cameras)")
         self.mirror_box.setChecked(mirror)
         self.mirror_box.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.tracking_box = QtWidgets.QCheckBox("tracking")
+        self.tracking_box.setToolTip("crop around the previous frame's confident keypoints and skip "
+                                     "HandSegNet (faster; the mask is not shown on tracked frames)")
+        self.tracking_box.setChecked(s.tracking)
+        self.tracking_box.setFocusPolicy(QtCore.Qt.NoFocus)
         self.record_button = QtWidgets.QPushButton("● Record")
         self.record_button.setCheckable(True)
         self.reset_view_button = QtWidgets.QPushButton("Reset 3D view")
@@ -281,6 +287,7 @@ class MainWindow(QtWidgets.QMainWindow):
         controls.addWidget(QtWidgets.QLabel("hand"))
         controls.addWidget(self.hand_combo)
         controls.addWidget(self.mirror_box)
+        controls.addWidget(self.tracking_box)
         controls.addWidget(self.reset_view_button)
         controls.addWidget(self.record_button)
         outer.addLayout(controls)
@@ -306,6 +313,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         self.hand_combo.currentTextChanged.connect(lambda t: self._update_settings(hand_side=t))
         self.mirror_box.toggled.connect(self._on_mirror)
+        self.tracking_box.toggled.connect(lambda on: self._update_settings(tracking=bool(on)))
         self.record_button.toggled.connect(self._on_record_toggled)
         self.reset_view_button.clicked.connect(self.view3d.reset_view)
 
@@ -616,6 +624,7 @@ class MainWindow(QtWidgets.QMainWindow):
         st.setValue("crop_factor", self.pipeline_settings.crop_factor)
         st.setValue("mask_threshold", self.pipeline_settings.mask_threshold)
         st.setValue("hand_side", self.pipeline_settings.hand_side)
+        st.setValue("tracking", self.pipeline_settings.tracking)
         st.setValue("mask_opacity", self.mask_opacity)
         st.setValue("mirror", self.mirror_box.isChecked())
         st.setValue("realtime", self.realtime_box.isChecked())

@@ -22,6 +22,9 @@ from .capture import CapturedFrame, LatestFrameSlot
 
 log = logging.getLogger(__name__)
 
+#: With tracking on, a frame at most this many frames after the previous one run is tracked from it.
+TRACK_MAX_GAP = 15
+
 
 @dataclass(frozen=True, eq=False)
 class FrameResult:
@@ -81,6 +84,7 @@ class InferenceWorker(QtCore.QThread):
         self._in_flight = threading.Semaphore(max_in_flight)
         self.estimator = None
         self.frames_processed = 0
+        self._previous: tuple[int, int] | None = None  # (source_id, index) of the last frame run
 
     # -- called from the GUI thread (plain attribute swaps of immutable values) -----------------
     def set_settings(self, settings: PipelineSettings) -> None:
@@ -136,6 +140,15 @@ class InferenceWorker(QtCore.QThread):
         mirrored = self._mirror
         image = np.ascontiguousarray(frame.image[:, ::-1]) if mirrored else frame.image
         pose, error, timings = None, None, {}
+        # tracking follows the previous frame run: forget it when this one does not follow on
+        # (another source, a seek, a step back, the same frame again with new settings); frames
+        # dropped in between are fine, the hand moved little
+        here = (frame.source_id, frame.index)
+        follows = (self._previous is not None and here[0] == self._previous[0]
+                   and 1 <= here[1] - self._previous[1] <= TRACK_MAX_GAP)
+        self._previous = here
+        if settings.tracking and not follows and hasattr(self.estimator, "reset_tracking"):
+            self.estimator.reset_tracking()
         t0 = time.perf_counter()
         if self.estimator is not None:
             try:
