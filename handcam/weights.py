@@ -260,16 +260,23 @@ def save_weights(path, state_dicts: dict, metadata: dict | None = None, architec
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     blob = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": architecture,
             "networks": nets, "metadata": meta}
+    atomic_save(blob, path)
+    return path
+
+
+def atomic_save(obj, path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: readers never see a
+    half-written file, and an interrupted save leaves the old one intact."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(blob, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def load_weights(path) -> tuple[dict, dict]:

@@ -10,17 +10,12 @@ import torch
 from torch import nn
 
 from ..geometry import tf1_resize_bilinear
-from .layers import Conv, max_pool
+from .layers import VGG_FRONT, Conv, max_pool
 
 TF_SCOPE = "HandSegNet"
 
 # (layer name, in, out, kernel, pool after); every layer is LeakyReLU except the last.
-_LAYERS = (
-    ("conv1_1", 3, 64, 3, False), ("conv1_2", 64, 64, 3, True),
-    ("conv2_1", 64, 128, 3, False), ("conv2_2", 128, 128, 3, True),
-    ("conv3_1", 128, 256, 3, False), ("conv3_2", 256, 256, 3, False),
-    ("conv3_3", 256, 256, 3, False), ("conv3_4", 256, 256, 3, True),
-    ("conv4_1", 256, 512, 3, False), ("conv4_2", 512, 512, 3, False),
+_LAYERS = VGG_FRONT + (
     ("conv4_3", 512, 512, 3, False), ("conv4_4", 512, 512, 3, False),
     ("conv5_1", 512, 512, 3, False), ("conv5_2", 512, 128, 3, False),
     ("conv6_1", 128, 512, 1, False), ("conv6_2", 512, 2, 1, False),

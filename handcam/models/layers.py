@@ -58,6 +58,16 @@ class Dense(nn.Module):
         return F.leaky_relu(x, LEAKY_SLOPE) if self.act else x
 
 
+#: The VGG-style front both HandSegNet and PoseNet start with: (name, in, out, kernel, pool after).
+VGG_FRONT = (
+    ("conv1_1", 3, 64, 3, False), ("conv1_2", 64, 64, 3, True),
+    ("conv2_1", 64, 128, 3, False), ("conv2_2", 128, 128, 3, True),
+    ("conv3_1", 128, 256, 3, False), ("conv3_2", 256, 256, 3, False),
+    ("conv3_3", 256, 256, 3, False), ("conv3_4", 256, 256, 3, True),
+    ("conv4_1", 256, 512, 3, False), ("conv4_2", 512, 512, 3, False),
+)
+
+
 def max_pool(x: torch.Tensor) -> torch.Tensor:
     """2x2 max-pool, stride 2, VALID."""
     return F.max_pool2d(x, 2, 2)

@@ -10,16 +10,11 @@ import torch
 from torch import nn
 
 from ..skeleton import NUM_KEYPOINTS
-from .layers import Conv, max_pool
+from .layers import VGG_FRONT, Conv, max_pool
 
 TF_SCOPE = "PoseNet2D"
 
-_ENCODER = (
-    ("conv1_1", 3, 64, 3, False), ("conv1_2", 64, 64, 3, True),
-    ("conv2_1", 64, 128, 3, False), ("conv2_2", 128, 128, 3, True),
-    ("conv3_1", 128, 256, 3, False), ("conv3_2", 256, 256, 3, False),
-    ("conv3_3", 256, 256, 3, False), ("conv3_4", 256, 256, 3, True),
-    ("conv4_1", 256, 512, 3, False), ("conv4_2", 512, 512, 3, False),
+_ENCODER = VGG_FRONT + (
     ("conv4_3", 512, 256, 3, False), ("conv4_4", 256, 256, 3, False),
     ("conv4_5", 256, 256, 3, False), ("conv4_6", 256, 256, 3, False),
     ("conv4_7", 256, 128, 3, False),
