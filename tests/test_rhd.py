@@ -7,7 +7,7 @@ from rhd_tiny import make_rhd, project
 from training import augment as A
 from training.data import CropDataset, HandSegDataset, SeededBatchSampler
 from training.rhd import RHD, decode_depth, dominant_side, encode_depth, load_annotations, select_hand
-from training.targets import gaussian_scoremaps, pooled_scoremaps
+from training.targets import gaussian_scoremaps, pooled_gaussian_scoremaps, pooled_scoremaps
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,15 @@ def test_scoremaps():
     assert m[0, 1].abs().max() == 0  # on the border -> zero (release: strictly inside)
     assert m[0, 2].abs().max() == 0  # invisible -> zero
     assert pooled_scoremaps(torch.ones(1, 2, 256, 256)).shape == (1, 2, 32, 32)
+    # direct pooled maps (lifting input) == average-pooling the full-size maps
+    uv = torch.rand(3, 21, 2) * 300 - 20
+    vis = torch.rand(3, 21) > 0.2
+    ref = pooled_scoremaps(gaussian_scoremaps(uv, vis, (256, 256), 25.0), 8)
+    assert torch.allclose(pooled_gaussian_scoremaps(uv, vis, (256, 256), 25.0, 8), ref, atol=1e-6)
+    # and the separable full-size maps equal the direct formula
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(50.0), indexing="ij")
+    direct = torch.exp(-((yy - 20) ** 2 + (xx - 10) ** 2) / 25.0)
+    assert torch.allclose(m[0, 0], direct, atol=1e-6)
 
 
 def test_datasets_and_sampler(rhd_root):

@@ -37,7 +37,7 @@ from . import augment as A
 from .data import CropDataset
 from .metrics import auc_subset, plot_pck, summarize
 from .rhd import RHD, dominant_side, select_hand
-from .targets import gaussian_scoremaps, pooled_scoremaps, resize_tf1
+from .targets import pooled_gaussian_scoremaps, resize_tf1
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
                 s = batch["crop_scale"][:, None]
                 add("release", ((pred - batch["uv"]).norm(dim=-1)) / s, batch["vis"])
             elif mode == "lift-3d":
-                maps = pooled_scoremaps(gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256)), 8)
+                maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256))
                 xyz = _lift(nets, maps, batch["hand_side"]) * batch["scale3d"][:, None, None] * 1000.0
                 d = (xyz - _root_relative_mm(batch["xyz"])).norm(dim=-1)
                 add("release", d, torch.ones_like(batch["vis"]))

@@ -9,21 +9,39 @@ import torch
 import torch.nn.functional as F
 
 
+def _gaussian_factors(uv, valid, size, sigma):
+    """The separable factors of the release's scoremaps: exp(-dy^2/s^2) (B,K,H), exp(-dx^2/s^2) (B,K,W)
+    and the keep mask (B,K): valid and strictly inside (0 < c < size - 1) after truncation."""
+    h, w = size
+    c = torch.trunc(uv.float())
+    inside = (c[..., 0] > 0) & (c[..., 0] < w - 1) & (c[..., 1] > 0) & (c[..., 1] < h - 1)
+    keep = (valid.bool() & inside).float()
+    ys = torch.arange(h, device=uv.device, dtype=torch.float32)
+    xs = torch.arange(w, device=uv.device, dtype=torch.float32)
+    gy = torch.exp(-((ys - c[..., 1, None]) ** 2) / (sigma * sigma))
+    gx = torch.exp(-((xs - c[..., 0, None]) ** 2) / (sigma * sigma))
+    return gy * keep[..., None], gx
+
+
 def gaussian_scoremaps(uv: torch.Tensor, valid: torch.Tensor, size: tuple[int, int], sigma: float = 25.0) -> torch.Tensor:
     """Keypoint scoremaps ``exp(-d^2 / sigma^2)`` as in the release.
 
     uv: (B, K, 2) pixel (x, y); valid: (B, K) bool. Coordinates are truncated to integers first and a
     map is all zero when its keypoint is not valid or not strictly inside (0 < c < size - 1), like the
-    release. Returns (B, K, H, W).
+    release. Returns (B, K, H, W). Computed as the outer product of the two 1D Gaussians.
     """
-    h, w = size
-    c = torch.trunc(uv.float())
-    inside = (c[..., 0] > 0) & (c[..., 0] < w - 1) & (c[..., 1] > 0) & (c[..., 1] < h - 1)
-    keep = (valid.bool() & inside).to(uv.dtype if uv.is_floating_point() else torch.float32)
-    ys = torch.arange(h, device=uv.device, dtype=torch.float32).view(1, 1, h, 1)
-    xs = torch.arange(w, device=uv.device, dtype=torch.float32).view(1, 1, 1, w)
-    d2 = (ys - c[..., 1, None, None]) ** 2 + (xs - c[..., 0, None, None]) ** 2
-    return torch.exp(-d2 / (sigma * sigma)) * keep[..., None, None]
+    gy, gx = _gaussian_factors(uv, valid, size, sigma)
+    return gy[..., :, None] * gx[..., None, :]
+
+
+def pooled_gaussian_scoremaps(uv: torch.Tensor, valid: torch.Tensor, size: tuple[int, int] = (256, 256),
+                              sigma: float = 25.0, factor: int = 8) -> torch.Tensor:
+    """``pooled_scoremaps(gaussian_scoremaps(...), factor)`` without building the full-size maps:
+    the Gaussian and the average pooling are both separable, so pooling the 1D factors is exact."""
+    gy, gx = _gaussian_factors(uv, valid, size, sigma)
+    gy = gy.unflatten(-1, (-1, factor)).mean(-1)
+    gx = gx.unflatten(-1, (-1, factor)).mean(-1)
+    return gy[..., :, None] * gx[..., None, :]
 
 
 def pooled_scoremaps(maps: torch.Tensor, factor: int = 8) -> torch.Tensor:

@@ -6,7 +6,7 @@ from torch import nn
 from . import augment as A
 from .data import CropDataset, HandSegDataset
 from .loop import Recipe, extras_from_args, import_arch
-from .targets import gaussian_scoremaps, lifting_loss, pooled_scoremaps, posenet_loss, segmentation_loss
+from .targets import gaussian_scoremaps, lifting_loss, pooled_gaussian_scoremaps, posenet_loss, segmentation_loss
 
 
 def _load(model: nn.Module, state_dicts: dict, key: str) -> None:
@@ -107,8 +107,8 @@ class LiftingTask:
                            with_image=False, extras=extras_from_args(args))
 
     def loss(self, model, batch, args):
-        maps = gaussian_scoremaps(batch["uv"], batch["vis"], (self.crop_size, self.crop_size), args.sigma)
-        coord, rot = model(pooled_scoremaps(maps, 8), batch["hand_side"])
+        maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (self.crop_size, self.crop_size), args.sigma, 8)
+        coord, rot = model(maps, batch["hand_side"])
         return lifting_loss(coord, rot, batch["coord_can"], batch["rot_mat"])
 
     def export(self, model):
