@@ -5,7 +5,14 @@ Views only display what they are given; every number they show was computed by t
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
+
+from ..compat import preload_triton
+
+preload_triton()  # before Qt / PyOpenGL / Mesa are loaded: see handcam.compat
+
+import pyqtgraph as pg  # noqa: E402
+from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: E402
+
 try:  # the 3D view needs PyOpenGL; without it the window still works, with a note instead
     import pyqtgraph.opengl as gl
 except ImportError as _gl_error:  # pragma: no cover
@@ -13,10 +20,9 @@ except ImportError as _gl_error:  # pragma: no cover
     GL_IMPORT_ERROR = f"3D view unavailable: {_gl_error} (pip install PyOpenGL)"
 else:
     GL_IMPORT_ERROR = None
-from PyQt5 import QtCore, QtGui, QtWidgets
 
-from ..skeleton import (BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS, KEYPOINT_NAMES,
-                        NUM_KEYPOINTS, ROOT)
+from ..skeleton import (BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS,  # noqa: E402
+                        KEYPOINT_NAMES, NUM_KEYPOINTS, ROOT)
 
 
 def share_gl_contexts() -> None:

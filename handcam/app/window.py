@@ -14,18 +14,21 @@ import os
 import time
 from pathlib import Path
 
-from PyQt5 import QtCore, QtGui, QtWidgets
+from ..compat import preload_triton
 
-from .. import draw
-from ..errors import HandcamError, SourceError
-from ..pose import PipelineSettings
-from ..skeleton import HAND_SIDES
-from .capture import CaptureThread, LatestFrameSlot
-from .recording import Recorder
-from .views import ConfidenceView, Hand3DView, ImageView
-from .worker import FrameResult, InferenceWorker
+preload_triton()  # before Qt's GUI / OpenGL libraries are loaded: see handcam.compat
 
-from ..sources import CameraSource, StillSource, VideoSource
+from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: E402
+
+from .. import draw  # noqa: E402
+from ..errors import HandcamError, SourceError  # noqa: E402
+from ..pose import PipelineSettings  # noqa: E402
+from ..skeleton import HAND_SIDES  # noqa: E402
+from ..sources import CameraSource, StillSource, VideoSource  # noqa: E402
+from .capture import CaptureThread, LatestFrameSlot  # noqa: E402
+from .recording import Recorder  # noqa: E402
+from .views import ConfidenceView, Hand3DView, ImageView  # noqa: E402
+from .worker import FrameResult, InferenceWorker  # noqa: E402
 
 log = logging.getLogger(__name__)
 
