@@ -320,6 +320,22 @@ def test_drag_and_drop_opens_the_video(make_window, qtbot, video):
     assert w.source.description == "clip.mp4" and not w.banner.isVisible()
 
 
+def test_o_opens_a_video(make_window, qtbot, video, monkeypatch):
+    asked = []
+
+    def fake_dialog(*args, **kwargs):
+        asked.append(args)
+        return video, ""
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
+    w = make_window(FakeEstimator(), ("camera", 97))  # no such camera: the banner offers a video
+    assert w.banner_open.isVisible()
+    qtbot.keyClick(w, QtCore.Qt.Key_O)
+    assert len(asked) == 1
+    wait_results(qtbot, w, 2)
+    assert w.source.description == "clip.mp4" and not w.banner.isVisible()
+
+
 def test_still_image(make_window, qtbot, tmp_path):
     img = np.zeros((200, 260, 3), np.uint8)
     img[50:150, 80:180] = 230
