@@ -1,0 +1,86 @@
+"""Check the speed targets of issue 6 against benchmark JSONs written by ``benchmarks/bench.py``.
+
+    python benchmarks/check_targets.py cpu_paper.json cpu_lite.json [gpu_paper.json ...]
+
+Targets (each read from the JSON it applies to; a target with no matching JSON is "not measured"):
+  cpu-paper-overhead  CPU, paper networks: end to end <= 1.1 x the raw networks (median / median)
+  cpu-paper-tracking  CPU, paper networks, --tracking: tracked median <= 0.55 x untracked median
+  cpu-lite-realtime   CPU, lite networks, at most 2 threads: end-to-end median <= 12 ms
+  gpu-paper           CUDA, paper networks: end-to-end median <= 2 ms
+Exit status 1 when a measured target is missed (0 with --report-only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+TARGETS = (
+    ("cpu-paper-overhead", "end to end <= 1.1 x raw networks", 1.1,
+     lambda c: c["device"] == "cpu" and c["arch"] == "paper", lambda r: r["overhead_ratio"]),
+    ("cpu-paper-tracking", "tracked <= 0.55 x untracked", 0.55,
+     lambda c: c["device"] == "cpu" and c["arch"] == "paper" and c.get("tracking"),
+     lambda r: r["tracking"]["ratio_to_untracked"]),
+    ("cpu-lite-realtime", "lite end to end <= 12 ms on <= 2 threads", 12.0,
+     lambda c: c["device"] == "cpu" and c["arch"] == "lite" and c["threads"] <= 2,
+     lambda r: r["pipeline"]["end_to_end_ms"]["median"]),
+    ("gpu-paper", "paper end to end <= 2 ms on a GPU", 2.0,
+     lambda c: c["device"].startswith("cuda") and c["arch"] == "paper",
+     lambda r: r["pipeline"]["end_to_end_ms"]["median"]),
+)
+
+REQUIRED_KEYS = ("config", "machine", "pipeline", "raw_networks_ms", "overhead_ratio", "fps")
+
+
+def validate(result: dict, source: str = "json") -> None:
+    """Raise ValueError when ``result`` is not a complete bench.py JSON."""
+    missing = [k for k in REQUIRED_KEYS if k not in result]
+    if missing:
+        raise ValueError(f"{source}: not a bench.py result, missing {missing}")
+    stats = [result["pipeline"]["end_to_end_ms"], *result["pipeline"]["stages_ms"].values(),
+             *result["raw_networks_ms"].values()]
+    if result["config"].get("tracking"):
+        stats.append(result["tracking"]["end_to_end_ms"])
+    for s in stats:
+        if not all(k in s for k in ("median", "p10", "p90")) or not (s["p10"] <= s["median"] <= s["p90"]):
+            raise ValueError(f"{source}: malformed statistics {s}")
+
+
+def check(results: list[tuple[str, dict]]) -> list[dict]:
+    """One row per target: the best (lowest) measured value over the JSONs it applies to."""
+    rows = []
+    for name, what, limit, applies, value in TARGETS:
+        measured = [(value(r), src) for src, r in results if applies(r["config"])]
+        if not measured:
+            rows.append({"target": name, "what": what, "limit": limit, "value": None, "source": None,
+                         "status": "not measured"})
+            continue
+        v, src = min(measured)
+        rows.append({"target": name, "what": what, "limit": limit, "value": v, "source": src,
+                     "status": "met" if v <= limit else "missed"})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("json", nargs="+", help="bench.py result files")
+    p.add_argument("--report-only", action="store_true", help="always exit 0 (e.g. for short CI runs)")
+    args = p.parse_args(argv)
+    results = []
+    for path in args.json:
+        r = json.loads(Path(path).read_text())
+        validate(r, path)
+        results.append((path, r))
+    rows = check(results)
+    for row in rows:
+        value = "-" if row["value"] is None else f"{row['value']:.3f}"
+        print(f"{row['target']:<20} {row['status']:<13} {value:>9} (limit {row['limit']})  {row['what']}"
+              + (f"  [{Path(row['source']).name}]" if row["source"] else ""))
+    missed = any(r["status"] == "missed" for r in rows)
+    return 0 if (args.report_only or not missed) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
