@@ -220,7 +220,7 @@ class CaptureThread(QtCore.QThread):
                     return
                 seek, self._seek = self._seek, None
                 republish, self._republish = self._republish, False
-                step = self._step > 0
+                step = self._step > 0 and seek is None and not republish  # one request a turn
                 if step:
                     self._step -= 1
                 idle = (self._paused or self._ended) and not (step or seek is not None or republish)
@@ -233,7 +233,7 @@ class CaptureThread(QtCore.QThread):
                 self._ended = False
                 self._read_one()
                 continue
-            if republish and not step:
+            if republish:
                 if self._last is not None:
                     self._publish(np.array(self._last.image), self._last.index)
                 continue
