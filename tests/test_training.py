@@ -140,6 +140,18 @@ def test_help_and_arch_lite(rhd_root, tmp_path):
     except ImportError:
         with pytest.raises(SystemExit, match="handcam.models.lite"):
             _run(LiftingTask(), rhd_root, tmp_path / "lite", 1, "--arch", "lite")
+        return
+    # the lite family trains with the same commands and exports weights the library builds
+    weights = pytest.importorskip("handcam.weights")
+    for task, extra, keys in ((HandSegTask(), ["--crop-size", "32"], ["handsegnet"]),
+                              (PoseNetTask(), ["--crop-size", "64"], ["posenet"]),
+                              (LiftingTask(), [], ["poseprior", "viewpoint"])):
+        out = tmp_path / f"lite_{task.recipe.name}"
+        hist = _run(task, rhd_root, out, 1, "--arch", "lite", "--batch-size", "2", *extra)
+        assert len(hist) == 1 and torch.isfinite(torch.tensor(hist[0][1]))
+        sds, meta = weights.load_weights(out / "weights.pt")
+        assert meta["architecture"] == "lite"
+        weights.build_networks(sds, keys, architecture="lite")
 
 
 def test_torchrun_two_cpu_processes(rhd_root, tmp_path):

@@ -124,7 +124,9 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
         viss.setdefault(name, []).append(v.cpu().numpy())
 
     if mode in ("gt-crop", "lift-3d"):
-        ds = _Subset(CropDataset(None, split, noise=A.EVAL_NOISE, with_image=mode == "gt-crop", reader=rhd), limit)
+        crop = int(getattr(nets.get("posenet"), "input_size", 256))  # the lite PoseNet takes 128 crops
+        ds = _Subset(CropDataset(None, split, noise=A.EVAL_NOISE, crop_size=crop, with_image=mode == "gt-crop",
+                                 reader=rhd), limit)
     else:
         ds = _FrameDataset(rhd, limit)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda")
@@ -137,7 +139,7 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
                 s = batch["crop_scale"][:, None]
                 add("release", ((pred - batch["uv"]).norm(dim=-1)) / s, batch["vis"])
             elif mode == "lift-3d":
-                maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256))
+                maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256))  # lifting: always 256 -> 32
                 xyz = _lift(nets, maps, batch["hand_side"]) * batch["scale3d"][:, None, None] * 1000.0
                 d = (xyz - _root_relative_mm(batch["xyz"])).norm(dim=-1)
                 add("release", d, torch.ones_like(batch["vis"]))

@@ -49,21 +49,29 @@ class PoseNetTask:
 
     @staticmethod
     def add_args(p):
-        p.add_argument("--crop-size", type=int, default=256, help="hand crop side (release: 256; smaller only for "
-                       "quick experiments)")
-        p.add_argument("--sigma", type=float, default=25.0, help="scoremap target width in crop pixels, exp(-d^2/sigma^2)")
+        p.add_argument("--crop-size", type=int, default=None, help="hand crop side (default: the network's input "
+                       "size, 256 for the paper's PoseNet as in the release, 128 for lite)")
+        p.add_argument("--sigma", type=float, default=None, help="scoremap target width in crop pixels, "
+                       "exp(-d^2/sigma^2) (default: 25 px on a 256 crop, scaled with --crop-size)")
+
+    @staticmethod
+    def crop_size(args) -> int:
+        return args.crop_size or int(getattr(import_arch(args.arch).PoseNet, "input_size", 256))
+
+    def sigma(self, args) -> float:
+        return args.sigma if args.sigma is not None else 25.0 * self.crop_size(args) / 256
 
     def build_model(self, args):
         return import_arch(args.arch).PoseNet()
 
     def dataset(self, args):
-        return CropDataset(args.data, "training", noise=A.POSENET_NOISE, crop_size=args.crop_size,
+        return CropDataset(args.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(args),
                            with_image=True, extras=extras_from_args(args))
 
     def loss(self, model, batch, args):
         stages = model(batch["image"])
         size = tuple(batch["image"].shape[-2:])
-        target = gaussian_scoremaps(batch["uv"], batch["vis"], size, args.sigma)
+        target = gaussian_scoremaps(batch["uv"], batch["vis"], size, self.sigma(args))
         return posenet_loss(stages, target, batch["vis"])
 
     def export(self, model):
