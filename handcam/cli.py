@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "download cache; see `python -m handcam.weights --help`)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the networks run (auto: CUDA when present)")
-    model.add_argument("--hand-side", default="left", choices=("left", "right"),
-                       help="which hand is shown (the lifting networks need it; default left)")
+    model.add_argument("--hand-side", default=None, choices=("left", "right"),
+                       help="which hand is shown (the lifting networks need it; default left, or in the "
+                            "window the side chosen last time)")
     model.add_argument("--crop-factor", type=float, default=1.25, help="enlarge the hand box by this (1.25)")
     model.add_argument("--mask-threshold", type=float, default=0.5,
                        help="hand probability above which a pixel is hand (0.5, as the release rounds)")
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args) -> PipelineSettings:
     return PipelineSettings(crop_factor=args.crop_factor, mask_threshold=args.mask_threshold,
-                            resize_mode=args.resize_mode, hand_side=args.hand_side)
+                            resize_mode=args.resize_mode, hand_side=args.hand_side or "left")
 
 
 def run_image(args) -> int:

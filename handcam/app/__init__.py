@@ -71,7 +71,7 @@ def run(args, estimator_factory_=None) -> int:
     overrides = {k: getattr(settings, k) for k in ("crop_factor", "mask_threshold")
                  if getattr(settings, k) != getattr(defaults, k)}
     window = MainWindow(estimator_factory=estimator_factory_ or estimator_factory(args),
-                        source=source_spec(args), hand_side=settings.hand_side,
+                        source=source_spec(args), hand_side=getattr(args, "hand_side", None),
                         pipeline_settings=settings, setting_overrides=overrides,
                         output_dir=getattr(args, "output_dir", None))
     window.show()
