@@ -21,7 +21,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -299,12 +298,13 @@ class HandPoseEstimator:
     Speed options (see the module doc): ``precision`` 'fp32' (default), 'bf16' or 'fp16' (autocast);
     ``channels_last`` (default: on); ``compile`` wraps the networks in ``torch.compile`` (on CUDA with
     CUDA graphs, mode 'reduce-overhead'; the first calls of each input shape compile); ``mask_method``
-    as in :func:`handcam.segmentation.single_object_mask`.
+    as in :func:`handcam.segmentation.single_object_mask`; ``resize_uint8`` resizes frames to the
+    network input before normalising them, on uint8 (default: lite family on CPU only).
     """
 
     def __init__(self, networks: dict, device="auto", settings: PipelineSettings | None = None,
                  metadata: dict | None = None, *, precision: str = "fp32", channels_last: bool | None = None,
-                 compile: bool = False, mask_method: str = "auto"):
+                 compile: bool = False, mask_method: str = "auto", resize_uint8: bool | None = None):
         missing = [k for k in NETWORKS if k not in networks]
         if missing:
             raise ValueError(f"networks missing: {missing}")
@@ -320,6 +320,11 @@ class HandPoseEstimator:
         self.metadata = dict(metadata or {})
         self.architecture = str(self.metadata.get("architecture", getattr(
             self.networks["posenet"], "ARCHITECTURE", "paper")))
+        # uint8 resizing of frames to the network input: 10x cheaper on a CPU than the float resize
+        # but rounds the network input to 1/255; default for the lite family only (the paper
+        # networks keep the float resize the parity tests pin down)
+        self.resize_uint8 = (self.architecture == "lite" and self.device.type == "cpu") \
+            if resize_uint8 is None else bool(resize_uint8)
         self.compiled = bool(compile)
         if compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
@@ -435,9 +440,15 @@ class HandPoseEstimator:
         clock = _Clock(self.device)
         clock.mark("start")
         h, w = frames[0].shape[:2]
-        full = G.normalize_image(self._upload(frames))  # uint8 upload, normalised on the device
+        raw = self._upload(frames)  # uint8 upload, normalised on the device
         net_hw = network_input_size((h, w), settings)
-        image = G.resize_frames(full, net_hw)
+        if self.resize_uint8 and settings.resize_mode == "faithful" and (h, w) != tuple(net_hw):
+            # the lite family's input: resize the uint8 frame (like the release's PIL resize), then
+            # normalise the small image; the full-resolution frame is not needed in this mode
+            full = image = G.normalize_image(G.resize_frames(raw.permute(0, 3, 1, 2), net_hw).permute(0, 2, 3, 1))
+        else:
+            full = G.normalize_image(raw)
+            image = G.resize_frames(full, net_hw)
         side = G.hand_side_onehot([settings.hand_side] * len(frames), device=self.device)
         clock.mark("preprocess")
         opts = dict(clock=clock, track=track, precision=self.precision, channels_last=self.channels_last,

@@ -1,5 +1,4 @@
 """The four networks: parameter counts, shapes, the official variable table, NHWC flatten."""
-import numpy as np
 import pytest
 import torch
 

@@ -1,7 +1,6 @@
 """Weights: our checkpoints, the official-pickle converter, the safe unpickler, download."""
 import hashlib
 import http.server
-import io
 import pickle
 import threading
 import zipfile

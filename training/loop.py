@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
+
+from handcam.weights import atomic_save
 
 from .data import SeededBatchSampler
 
@@ -122,11 +123,10 @@ def import_arch(arch: str):
         import handcam.models as m
 
         return _Arch(m, arch)
-    try:
-        import handcam.models.lite as m
-    except ImportError as e:
-        raise SystemExit(f"--arch lite needs handcam.models.lite, which this checkout does not have yet ({e}); "
-                         f"use --arch paper") from None
+    if arch != "lite":
+        raise SystemExit(f"--arch {arch}: unknown architecture; use paper or lite")
+    import handcam.models.lite as m
+
     return _Arch(m, arch)
 
 
@@ -152,19 +152,6 @@ def _set_rng_state(st: dict) -> None:
     random.setstate((p[0], tuple(p[1]), p[2]))
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
-
-
-def atomic_save(obj, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then os.replace (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path) -> dict:

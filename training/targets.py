@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from handcam.geometry import tf1_resize_bilinear
+
 
 def _gaussian_factors(uv, valid, size, sigma):
     """The separable factors of the release's scoremaps: exp(-dy^2/s^2) (B,K,H), exp(-dx^2/s^2) (B,K,W)
@@ -50,31 +52,8 @@ def pooled_scoremaps(maps: torch.Tensor, factor: int = 8) -> torch.Tensor:
 
 
 def resize_tf1(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """TF1 ``resize_images`` (bilinear, align_corners=False, no half-pixel offset).
-
-    Uses ``handcam.geometry.tf1_resize_bilinear`` when the library provides it.
-    """
-    try:
-        from handcam.geometry import tf1_resize_bilinear
-    except ImportError:  # library not there yet: same formula, implemented here
-        return _resize_tf1_local(x, size)
+    """TF1 ``resize_images`` (bilinear, align_corners=False, no half-pixel offset): the library's."""
     return tf1_resize_bilinear(x, size)
-
-
-def _resize_tf1_local(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    oh, ow = size
-
-    def axis(n_in, n_out):
-        src = torch.arange(n_out, device=x.device, dtype=torch.float32) * (n_in / n_out)
-        i0 = src.floor().long().clamp(max=n_in - 1)
-        i1 = (i0 + 1).clamp(max=n_in - 1)
-        return i0, i1, (src - i0.float()).to(x.dtype)
-
-    y0, y1, fy = axis(h, oh)
-    x0, x1, fx = axis(w, ow)
-    top = x[..., y0, :] * (1 - fy)[:, None] + x[..., y1, :] * fy[:, None]
-    return top[..., x0] * (1 - fx) + top[..., x1] * fx
 
 
 def segmentation_loss(logits: torch.Tensor, hand_mask: torch.Tensor) -> torch.Tensor:
