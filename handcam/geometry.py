@@ -22,7 +22,10 @@ def normalize_image(frames: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected B x H x W x 3 RGB frames, got shape {tuple(frames.shape)}")
     # contiguous NCHW: the resize and crop kernels are several times faster on it than on the
     # channels-last strides a bare permute would leave
-    return frames.permute(0, 3, 1, 2).contiguous().float() / 255.0 - 0.5
+    # (in place on one fresh buffer: the same arithmetic as ``x / 255 - 0.5`` without two more
+    # frame-sized allocations)
+    x = frames.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    return x.div_(255.0).sub_(0.5)
 
 
 def resize_frames(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -354,3 +354,20 @@ def test_cuda_fast_path_matches_cpu(precision):
         assert (a.mask == b.mask).mean() > 0.99
         if np.array_equal(a.mask, b.mask):
             np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, atol=tol * max(1, np.abs(a.keypoints_3d).max()))
+
+
+def test_uint8_resize_differs_from_float_resize_by_rounding_only(lite_est):
+    """The lite family's CPU input path (resize the uint8 frame, then normalise) against the float
+    path: the network input moves by at most one grey level, the networks' outputs by < 1e-2."""
+    assert lite_est.resize_uint8 and not HandPoseEstimator.random(seed=0, device="cpu").resize_uint8
+    frame = torch.from_numpy(synthetic_frame(480, 640, seed=3))[None]
+    fast = G.normalize_image(G.resize_frames(frame.permute(0, 3, 1, 2), (240, 320)).permute(0, 2, 3, 1))
+    plain = G.resize_frames(G.normalize_image(frame), (240, 320))
+    assert (fast - plain).abs().max() <= 1.0 / 255 + 1e-6
+    slow_est = HandPoseEstimator(lite_est.networks, device="cpu", resize_uint8=False)
+    a = lite_est(frame[0].numpy())
+    b = slow_est(frame[0].numpy())
+    assert a.mask.shape == b.mask.shape == (480, 640)
+    with torch.inference_mode():
+        la, lb = lite_est._nets["handsegnet"](fast), slow_est._nets["handsegnet"](plain)
+    assert _rel(la, lb) <= 1e-2

@@ -78,10 +78,9 @@ class HandSegNet(nn.Module):
     def __init__(self, width: int = 32):
         super().__init__()
         self.stem = _stem(16)                                        # 1/2
-        self.down4, c4 = _blocks(((3, 16, 16, True, "RE", 2),), 16)  # 1/4
-        self.down8, c8 = _blocks(((3, 72, 24, False, "RE", 2), (3, 88, 24, False, "RE", 1)), c4)  # 1/8
-        self.down16, c16 = _blocks(((5, 96, 40, True, "HS", 2), (5, 240, 40, True, "HS", 1),
-                                    (5, 120, 48, True, "HS", 1)), c8)  # 1/16
+        self.down4, c4 = _blocks(((3, 16, 16, False, "RE", 2),), 16)  # 1/4
+        self.down8, c8 = _blocks(((3, 64, 24, False, "RE", 2), (3, 72, 24, False, "RE", 1)), c4)  # 1/8
+        self.down16, c16 = _blocks(((5, 96, 40, True, "HS", 2), (5, 120, 48, True, "HS", 1)), c8)  # 1/16
         self.top = _pw(c16, width)
         self.lateral8 = _pw(c8, width)
         self.head = nn.Sequential(_dw_sep(width, width, 3), nn.Conv2d(width, 2, 1))
@@ -104,18 +103,16 @@ class PoseNet(nn.Module):
     def __init__(self, width: int = 64):
         super().__init__()
         self.stem = _stem(16)                                                       # 1/2
-        self.down4, c4 = _blocks(((3, 16, 16, False, "RE", 1), (3, 64, 24, False, "RE", 2),
-                                  (3, 72, 24, False, "RE", 1)), 16)                 # 1/4
+        self.down4, c4 = _blocks(((3, 64, 24, False, "RE", 2), (3, 72, 24, False, "RE", 1)), 16)  # 1/4
         self.down8, c8 = _blocks(((5, 72, 40, True, "RE", 2), (5, 120, 40, True, "RE", 1)), c4)  # 1/8
         self.down16, c16 = _blocks(((3, 240, 80, False, "HS", 2), (3, 200, 80, False, "HS", 1),
-                                    (3, 184, 80, False, "HS", 1), (3, 480, 112, True, "HS", 1)), c8)  # 1/16
+                                    (3, 320, 96, True, "HS", 1)), c8)  # 1/16
         self.top = _pw(c16, width)
         self.lateral8 = _pw(c8, width)
         self.lateral4 = _pw(c4, width)
         self.smooth = _dw_sep(width, width, 3)
         self.stage1 = nn.Conv2d(width, NUM_KEYPOINTS, 1)
-        self.stage2 = nn.Sequential(_dw_sep(width + NUM_KEYPOINTS, width, 5), _dw_sep(width, width, 5),
-                                    nn.Conv2d(width, NUM_KEYPOINTS, 1))
+        self.stage2 = nn.Sequential(_dw_sep(width + NUM_KEYPOINTS, width, 5), nn.Conv2d(width, NUM_KEYPOINTS, 1))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         f4 = self.down4(self.stem(x))
