@@ -296,14 +296,16 @@ class HandPoseEstimator:
     """The three-stage pipeline on one device. Thread-compatible: one call at a time.
 
     Speed options (see the module doc): ``precision`` 'fp32' (default), 'bf16' or 'fp16' (autocast);
-    ``channels_last`` (default: on); ``compile`` wraps the networks in ``torch.compile`` (on CUDA with
+    ``channels_last`` True/False, or 'probe' (time both layouts once, on dummy inputs, keep the faster);
+    default: 'probe' for the lite family on a CPU (milliseconds), on otherwise (measured faster for
+    the paper networks on CPU, and what GPU tensor cores want); ``compile`` wraps the networks in ``torch.compile`` (on CUDA with
     CUDA graphs, mode 'reduce-overhead'; the first calls of each input shape compile); ``mask_method``
     as in :func:`handcam.segmentation.single_object_mask`; ``resize_uint8`` resizes frames to the
     network input before normalising them, on uint8 (default: lite family on CPU only).
     """
 
     def __init__(self, networks: dict, device="auto", settings: PipelineSettings | None = None,
-                 metadata: dict | None = None, *, precision: str = "fp32", channels_last: bool | None = None,
+                 metadata: dict | None = None, *, precision: str = "fp32", channels_last: bool | str | None = None,
                  compile: bool = False, mask_method: str = "auto", resize_uint8: bool | None = None):
         missing = [k for k in NETWORKS if k not in networks]
         if missing:
@@ -312,7 +314,9 @@ class HandPoseEstimator:
             raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
         self.device = resolve_device(device)
         self.precision = precision
-        self.channels_last = True if channels_last is None else bool(channels_last)
+        if channels_last not in (None, True, False, "probe"):
+            raise ValueError(f"channels_last must be True, False, 'probe' or None, got {channels_last!r}")
+        self.channels_last = True if channels_last in (None, "probe") else bool(channels_last)
         self.mask_method = resolve_mask_method(mask_method, self.device)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.networks = {k: n.to(self.device, memory_format=fmt).eval() for k, n in networks.items()}
@@ -334,7 +338,44 @@ class HandPoseEstimator:
             self._nets["posenet"].input_size = posenet_input_size(self.networks["posenet"])
         else:
             self._nets = {k: inference_copy(n).to(memory_format=fmt) for k, n in self.networks.items()}
+            probe = channels_last == "probe" or (
+                channels_last is None and self.architecture == "lite" and self.device.type == "cpu")
+            if probe:
+                self._probe_layout()
         self._track: _TrackState | None = None
+
+    def _set_layout(self, channels_last: bool) -> None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        for n in (*self.networks.values(), *self._nets.values()):
+            n.to(memory_format=fmt)
+        self.channels_last = channels_last
+
+    def _probe_layout(self, iterations: int = 3) -> dict:
+        """Time the networks on dummy inputs of the pipeline's shapes in both memory layouts (best of
+        ``iterations`` after one warm-up run) and keep the faster. Returns {layout: ms}."""
+        s = posenet_input_size(self.networks["posenet"])
+        image = torch.zeros(1, 3, *self.settings.input_size, device=self.device)
+        crop = torch.zeros(1, 3, s, s, device=self.device)
+        side = G.hand_side_onehot(["left"], device=self.device)
+        times = {}
+        for cl in (False, True):
+            self._set_layout(cl)
+            best = float("inf")
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                for i in range(iterations + 1):
+                    t0 = time.perf_counter()
+                    self._nets["handsegnet"](_layout(image, cl))
+                    maps = self._nets["posenet"](_layout(crop, cl))[-1]
+                    self._nets["poseprior"](maps, side)
+                    self._nets["viewpoint"](maps, side)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    if i:
+                        best = min(best, time.perf_counter() - t0)
+            times["channels_last" if cl else "contiguous"] = best * 1000.0
+        self._set_layout(times["channels_last"] <= times["contiguous"])
+        log.info("layout probe (ms): %s -> channels_last=%s", times, self.channels_last)
+        return times
 
     # -- construction ------------------------------------------------------------------------
     @classmethod

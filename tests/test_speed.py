@@ -371,3 +371,19 @@ def test_uint8_resize_differs_from_float_resize_by_rounding_only(lite_est):
     with torch.inference_mode():
         la, lb = lite_est._nets["handsegnet"](fast), slow_est._nets["handsegnet"](plain)
     assert _rel(la, lb) <= 1e-2
+
+
+def test_layout_probe_picks_one_and_keeps_results(lite_est):
+    est = HandPoseEstimator(lite_est.networks, device="cpu", channels_last="probe")
+    times = est._probe_layout(iterations=1)
+    assert set(times) == {"contiguous", "channels_last"} and all(t > 0 for t in times.values())
+    assert est.channels_last == (times["channels_last"] <= times["contiguous"])
+    est._set_layout(not est.channels_last)  # either layout gives the same result
+    f = synthetic_frame(seed=9)
+    a = est(f)
+    est._set_layout(not est.channels_last)
+    b = est(f)
+    np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
+    assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
+    with pytest.raises(ValueError, match="channels_last"):
+        HandPoseEstimator(lite_est.networks, device="cpu", channels_last="yes")
