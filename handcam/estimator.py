@@ -471,6 +471,13 @@ class HandPoseEstimator:
         self._track = _TrackState(key, center, extent, confident, (st.since_detect + 1) if use else 0)
         return pose
 
+    def _hand_side(self, side: str, n: int) -> torch.Tensor:
+        """The hand-side one-hot on the device, cached (building it is a host->device copy)."""
+        cache = self.__dict__.setdefault("_side_cache", {})
+        if (side, n) not in cache:
+            cache[(side, n)] = G.hand_side_onehot([side] * n, device=self.device)
+        return cache[(side, n)]
+
     def _upload(self, frames: list) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(frames))
         if self.device.type == "cuda":
@@ -490,16 +497,17 @@ class HandPoseEstimator:
         else:
             full = G.normalize_image(raw)
             image = G.resize_frames(full, net_hw)
-        side = G.hand_side_onehot([settings.hand_side] * len(frames), device=self.device)
+        side = self._hand_side(settings.hand_side, len(frames))
         clock.mark("preprocess")
         opts = dict(clock=clock, track=track, precision=self.precision, channels_last=self.channels_last,
                     mask_method=self.mask_method)
         crop_side = posenet_input_size(self.networks["posenet"])
         if settings.resize_mode == "aspect":
-            ratio = torch.tensor([h / net_hw[0], w / net_hw[1]], device=self.device)
+            # the mean of the two axis ratios in float32, as a scalar (no host->device copy)
+            ratio = float(torch.tensor([h / net_hw[0], w / net_hw[1]]).mean())
 
             def to_frame(center, scale):
-                return G.resize_points(center[:, None], net_hw, (h, w))[:, 0], scale / ratio.mean()
+                return G.resize_points(center[:, None], net_hw, (h, w))[:, 0], scale / ratio
 
             out = run_pipeline(self._nets, image, side, settings, crop_source=full, to_source=to_frame, **opts)
             center_f, scale_f = to_frame(out.center, out.scale)

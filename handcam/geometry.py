@@ -39,13 +39,15 @@ def resize_frames(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _tf1_axis(n_in: int, n_out: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Source indices (lower, upper) and weights of TF1 resize_bilinear along one axis:
     src = dst * (n_in / n_out) (no half-pixel offset), upper clamped to the last pixel."""
+    # built on the device (a host->device copy would wait for the queued GPU work); the 0-dim CPU
+    # scale is passed to the kernel by value
     scale = torch.tensor(n_in / n_out, dtype=torch.float32)
-    src = torch.arange(n_out, dtype=torch.float32) * scale
+    src = torch.arange(n_out, dtype=torch.float32, device=device) * scale
     lower = torch.floor(src)
     lerp = src - lower
     lower = lower.long()
     upper = torch.clamp(lower + 1, max=n_in - 1)
-    return lower.to(device), upper.to(device), lerp.to(device)
+    return lower, upper, lerp
 
 
 def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -90,7 +92,7 @@ def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     cols = mask.any(dim=1)
     r = torch.arange(h, device=dev, dtype=torch.float32).expand(b, h)
     c = torch.arange(w, device=dev, dtype=torch.float32).expand(b, w)
-    inf = torch.tensor(float("inf"), device=dev)
+    inf = float("inf")  # scalars, not device tensors: no host->device copies (GPU syncs)
     rmin = torch.where(rows, r, inf).amin(1)
     rmax = torch.where(rows, r, -inf).amax(1)
     cmin = torch.where(cols, c, inf).amin(1)
@@ -98,8 +100,10 @@ def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     center = torch.stack([0.5 * (rmax + rmin), 0.5 * (cmax + cmin)], dim=1)
     size = torch.maximum(rmax - rmin, cmax - cmin)
     empty = ~rows.any(dim=1)
-    center = torch.where(empty[:, None], torch.tensor(EMPTY_CENTER, device=dev), center)
-    size = torch.where(empty, torch.tensor(EMPTY_SIZE, device=dev), size)
+    fallback = torch.stack([torch.full_like(center[:, 0], EMPTY_CENTER[0]),
+                            torch.full_like(center[:, 1], EMPTY_CENTER[1])], dim=1)
+    center = torch.where(empty[:, None], fallback, center)
+    size = torch.where(empty, EMPTY_SIZE, size)
     return center, size
 
 
@@ -121,8 +125,8 @@ def crop_boxes(center: torch.Tensor, scale: torch.Tensor, crop_size: int = CROP_
 
 def normalize_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Pixel boxes (y1, x1, y2, x2) -> TF's normalised boxes (divided by H and W, not H-1)."""
-    div = torch.tensor([height, width, height, width], dtype=boxes.dtype, device=boxes.device)
-    return boxes / div
+    y1, x1, y2, x2 = boxes.unbind(dim=1)
+    return torch.stack([y1 / height, x1 / width, y2 / height, x2 / width], dim=1)
 
 
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
@@ -198,8 +202,10 @@ def image_to_crop(points_rc: torch.Tensor, center: torch.Tensor, scale: torch.Te
 def resize_points(points: torch.Tensor, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> torch.Tensor:
     """Map (row, col) points between two resizes of the same image with half-pixel centres
     (pixel i covers [i, i+1)): ``p' = (p + 0.5) * dst / src - 0.5`` per axis."""
-    s = torch.tensor([dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]], dtype=points.dtype, device=points.device)
-    return (points + 0.5) * s - 0.5
+    # per-axis scalars (float32-rounded like a float32 tensor would be): no host->device copy
+    sy = float(torch.tensor(dst_hw[0] / src_hw[0], dtype=points.dtype))
+    sx = float(torch.tensor(dst_hw[1] / src_hw[1], dtype=points.dtype))
+    return torch.stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], dim=-1)
 
 
 def rodrigues(u: torch.Tensor) -> torch.Tensor:
