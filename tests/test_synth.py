@@ -258,3 +258,23 @@ def test_cli(tmp_path, capsys):
     assert (tmp_path / "evaluation" / "anno_evaluation.pickle").is_file()
     assert cv2.imread(str(tmp_path / "evaluation" / "color" / "00001.png")).shape == (96, 96, 3)
     assert cli_main(["--out", str(tmp_path), "--count", "-1"]) == 2
+
+
+def test_transfer_check_smoke(data, tmp_path):
+    """The realism check's pieces run end to end on a tiny dataset (the real run trains for minutes)."""
+    import torch
+
+    from training.synth import transfer_check as tc
+
+    root, _ = data
+    X, Y = tc.load_split(root / "training", 64)
+    assert X.shape == (N, 64, 64, 3) and Y.shape == (N, 64, 64) and 0 < Y.mean() < 0.5
+    torch.manual_seed(0)
+    net, summary = tc.train(X, Y, minutes=0.01, batch=4, crop=48, val=4)
+    assert summary["iterations"] >= 1 and 0.0 <= summary["val_iou"] <= 1.0
+    real = tmp_path / "real"
+    real.mkdir()
+    cv2.imwrite(str(real / "a.png"), X[0][..., ::-1])
+    cv2.imwrite(str(real / "b.jpg"), cv2.resize(X[1], (96, 64))[..., ::-1])
+    sheet, stats = tc.overlay_sheet(net, real, tile=64, cols=2, long_side=64)
+    assert sheet.shape == (64, 128, 3) and [s["image"] for s in stats] == ["a.png", "b.jpg"]

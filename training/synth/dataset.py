@@ -109,7 +109,10 @@ def render_sample(index: int, seed: int, set_name: str = "training", size: int =
     labels = np.zeros((size, size), np.uint8)
     if hit.any():
         labels[hit] = scene.prims["label"][prim[hit]].astype(np.uint8)
-    depth_m = np.where(hit, depth, scene.bg_depth)
+    bg_depth = scene.bg_depth
+    if hit.any():          # the background lies behind everything rendered
+        bg_depth = min(max(bg_depth, float(depth[hit].max()) + 0.2), DEPTH_MAX_M - 0.01)
+    depth_m = np.where(hit, depth, bg_depth)
     depth_png = encode_depth(depth_m)
     depth_q = decode_depth(depth_png)
     color = camera_effects(img, rng)
@@ -208,6 +211,8 @@ def generate(out: str | os.PathLike, count: int, seed: int = 0, set_name: str = 
     set_dir = out / set_name
     for sub in ("color", "mask", "depth", _RECORDS):
         (set_dir / sub).mkdir(parents=True, exist_ok=True)
+    for stale in set_dir.glob("*/.*.tmp*"):      # left over by an interrupted run
+        stale.unlink()
     photos = bgs.find_photos() if photos is None else photos
     todo = [i for i in range(count) if not is_complete(set_dir, i)]
     log.info("%s: %d of %d samples to render (%d already done)", set_dir, len(todo), count, count - len(todo))

@@ -125,11 +125,11 @@ def add_hand(prims: Prims, shape: kin.HandShape, angles: dict, side: str, R: np.
         dirs = frames[f]
         lab = base + 3 * fi
         lat = [A @ np.cross(u_, q_) for u_, q_ in dirs]
-        chain(pts[0], pts[1], r[0], r[1], lab, crease_at=(1.0,), crease_w=0.25, side=lat[0], side_scale=1.12)
-        chain(pts[1], pts[2], r[1], r[2], lab + 1, crease_at=(0.0, 1.0), crease_w=0.3, side=lat[1], side_scale=1.12)
+        chain(pts[0], pts[1], r[0], r[1], lab, crease_at=(1.0,), crease_w=0.25, side=lat[0], side_scale=1.12, along=1.4)
+        chain(pts[1], pts[2], r[1], r[2], lab + 1, crease_at=(0.0, 1.0), crease_w=0.3, side=lat[1], side_scale=1.12, along=1.4)
         u2, q2 = dirs[2]
         end = pts[3] - u2 * r[3]
-        chain(pts[2], end, r[2], r[3], lab + 2, crease_at=(0.0,), crease_w=0.3, side=lat[2], side_scale=1.1)
+        chain(pts[2], end, r[2], r[3], lab + 2, crease_at=(0.0,), crease_w=0.3, side=lat[2], side_scale=1.1, along=1.4)
         # knuckle bump on the back of the middle joint
         u1, q1 = dirs[1]
         add(pts[1] - q1 * 0.42 * r[1], np.eye(3) * 0.62 * r[1], lab + 1, skin, crease=0.25)
@@ -150,7 +150,7 @@ def add_hand(prims: Prims, shape: kin.HandShape, angles: dict, side: str, R: np.
     for k, f in enumerate(FINGERS[1:]):
         m = shape.mcp[f]
         b = np.array([0.45 * m[0], 0.25 * m[1], 0.0])
-        chain(b, m, 0.95 * th, max(shape.radii[f][0], 0.8 * th), palm)
+        chain(b, m, 0.95 * th, max(shape.radii[f][0], 0.8 * th), palm, along=1.4)
     # thenar eminence and wrist
     cmc = xyz_l[FINGER_INDICES["thumb"][3]]
     tm = xyz_l[FINGER_INDICES["thumb"][2]]
@@ -276,7 +276,7 @@ def sample_scene(rng: np.random.Generator, size: int = 320) -> Scene:
         lat = (-1.0 if side == "right" else 1.0) * (-1.0 if mode == "egocentric" else 1.0)
         s = shape.scale * s_body
         if k == 0 or mode == "arm":
-            px = np.exp(rng.uniform(np.log(45), np.log(250))) * size / 320
+            px = np.exp(rng.uniform(np.log(60), np.log(280))) * size / 320
             z = K[0, 0] * 0.19 * shape.scale / px
             u, v = rng.uniform(0.12, 0.88) * size, rng.uniform(0.12, 0.9) * size
             wrist = _backproject(K, u, v, z)
