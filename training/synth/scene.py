@@ -208,18 +208,29 @@ def add_person(prims: Prims, shoulders: list[np.ndarray], rng, skin, shirt, s: f
     torso_c = mid - up * 0.26 * s + fwd * 0.02
     prims.add(torso_c, np.stack([right * 0.2 * s, up * 0.33 * s, fwd * 0.12 * s], 1), LABEL_PERSON, shirt, spec=0.02)
     prims.add(mid - up * 0.02, np.stack([right * 0.2 * s, up * 0.07 * s, fwd * 0.1 * s], 1), LABEL_PERSON, shirt, spec=0.02)
-    prims.add(mid + up * 0.08 * s, np.eye(3) * 0.055 * s, LABEL_PERSON, skin)                    # neck
+    prims.add(mid + up * 0.1 * s, np.stack([right * 0.048 * s, up * 0.07 * s, fwd * 0.045 * s], 1),
+              LABEL_PERSON, skin)                                                                   # neck
     head = mid + up * 0.24 * s + fwd * rng.normal(0.0, 0.02)
     prims.add(head, np.stack([right * 0.078 * s, up * 0.108 * s, fwd * 0.095 * s], 1), LABEL_PERSON, skin, spec=0.06)
-    if rng.uniform() < 0.8:    # hair
-        hair = srgb_to_linear(np.clip(np.array([40, 30, 22]) * rng.uniform(0.4, 3.5) + rng.normal(0, 5, 3), 0, 255))
+    hair = srgb_to_linear(np.clip(np.array([40, 30, 22]) * rng.uniform(0.4, 3.5) + rng.normal(0, 5, 3), 0, 255))
+    if rng.uniform() < 0.8:
         prims.add(head + up * 0.035 * s - fwd * 0.02 * s,
                   np.stack([right * 0.084 * s, up * 0.095 * s, fwd * 0.094 * s], 1), LABEL_PERSON, hair, spec=0.08)
-    # eyes and mouth as small dark ellipsoids on the face (faces are the classic skin distractor)
+    # a face (faces are the classic skin-coloured distractor): eyes, brows, nose, lips, ears, maybe a beard
+    def feat(offset, axes, col, spec=0.05):
+        o = right * offset[0] + up * offset[1] + fwd * offset[2]
+        prims.add(head + o * s, np.stack([right * axes[0], up * axes[1], fwd * axes[2]], 1) * s, LABEL_PERSON, col,
+                  spec=spec)
+    iris = srgb_to_linear(np.clip(np.array([60, 40, 25]) * rng.uniform(0.5, 2.0), 0, 255))
     for sx in (-1, 1):
-        prims.add(head + right * sx * 0.03 * s - up * 0.0 + fwd * -0.085 * s, np.eye(3) * 0.011 * s, LABEL_PERSON,
-                  skin * 0.3, spec=0.2)
-    prims.add(head - up * 0.05 * s - fwd * 0.082 * s, np.diag([0.02, 0.006, 0.01]) * s, LABEL_PERSON, skin * 0.45)
+        feat((sx * 0.031, 0.008, 0.072), (0.013, 0.008, 0.012), np.full(3, 0.6), spec=0.3)
+        feat((sx * 0.031, 0.008, 0.080), (0.006, 0.006, 0.006), iris, spec=0.4)
+        feat((sx * 0.032, 0.028, 0.080), (0.018, 0.004, 0.006), hair)
+        feat((sx * 0.079, -0.005, 0.0), (0.012, 0.028, 0.02), skin)
+    feat((0.0, -0.015, 0.092), (0.011, 0.025, 0.018), skin)
+    feat((0.0, -0.052, 0.082), (0.022, 0.0065, 0.01), skin * np.array([1.05, 0.7, 0.7]))
+    if rng.uniform() < 0.2:
+        feat((0.0, -0.06, 0.035), (0.07, 0.055, 0.075), hair)
 
 
 # ----------------------------------------------------------------------------------------------
