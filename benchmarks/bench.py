@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handcam.estimator import (STAGES, HandPoseEstimator, autocast, network_input_size,  # noqa: E402
-                               posenet_input_size, resolve_device)
+from handcam.estimator import (STAGES, HandPoseEstimator, autocast, inference_threads,  # noqa: E402
+                               network_input_size, posenet_input_size, resolve_device)
 from handcam.pose import PipelineSettings  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -175,8 +175,7 @@ def machine_info(device: torch.device) -> dict:
 
 
 def run(args) -> dict:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or inference_threads())
     device = resolve_device(args.device)
     speed = dict(precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile)
     if args.weights:
@@ -288,7 +287,8 @@ def parse_args(argv=None):
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="network precision")
     p.add_argument("--no-channels-last", action="store_true", help="keep the default NCHW memory layout")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA graphs on a GPU)")
-    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: the app's rule, "
+                   "handcam.estimator.inference_threads: all cores but one)")
     p.add_argument("--tracking", action="store_true", help="also time the tracking mode on the same frames")
     p.add_argument("--redetect-every", type=int, default=10, help="tracking: run HandSegNet every N frames")
     p.add_argument("--track-min-score", type=float, default=None,

@@ -387,3 +387,14 @@ def test_layout_probe_picks_one_and_keeps_results(lite_est):
     assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
     with pytest.raises(ValueError, match="channels_last"):
         HandPoseEstimator(lite_est.networks, device="cpu", channels_last="yes")
+
+
+def test_thread_rule_leaves_a_core():
+    from handcam.estimator import inference_threads, set_inference_threads
+
+    assert [inference_threads(c) for c in (1, 2, 4, 16)] == [1, 1, 3, 15]
+    before = torch.get_num_threads()
+    try:
+        assert set_inference_threads(1) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
