@@ -77,15 +77,27 @@ def _grow_opencv(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.
     seeds = seed_idx.cpu().numpy()
     out = np.zeros((b, h, w), dtype=bool)
     for i in range(b):
-        obj = np.zeros((h, w), np.uint8)
-        obj.flat[seeds[i]] = 1
+        # Work inside the bounding box of the foreground pixels and the seed: outside it the mask is
+        # 0 after every pass (it is AND-ed with the foreground), and cv2.dilate treats pixels beyond
+        # the window as 0 too, so the window gives the same mask as the full map.
+        seed_r, seed_c = divmod(int(seeds[i]), w)
+        rows = np.flatnonzero(bin_np[i].any(axis=1))
+        cols = np.flatnonzero(bin_np[i].any(axis=0))
+        if rows.size == 0 or n == 0:
+            out[i, seed_r, seed_c] = n == 0  # no passes: the seed; no foreground: empty
+            continue
+        r0, r1 = min(rows[0], seed_r), max(rows[-1], seed_r) + 1
+        c0, c1 = min(cols[0], seed_c), max(cols[-1], seed_c) + 1
+        fg = bin_np[i, r0:r1, c0:c1]
+        obj = np.zeros_like(fg)
+        obj[seed_r - r0, seed_c - c0] = 1
         for _ in range(n):
             new = cv2.dilate(obj, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-            np.bitwise_and(new, bin_np[i], out=new)
+            np.bitwise_and(new, fg, out=new)
             if np.array_equal(new, obj):
                 break  # a fixed point: the remaining passes cannot change it
             obj = new
-        out[i] = obj.astype(bool)
+        out[i, r0:r1, c0:c1] = obj.astype(bool)
     return torch.from_numpy(out).to(binary.device)
 
 

@@ -92,6 +92,18 @@ def test_opencv_mask_equals_torch_mask(shape, passes):
     assert a.any()
 
 
+def test_opencv_mask_edge_cases_equal_torch():
+    empty = torch.stack([torch.zeros(2, 40, 60), torch.full((2, 40, 60), -5.0)], 1)  # no foreground
+    corner = _blobs(2, 40, 60, seed=7)
+    corner[:, 1, :, :] = -5.0
+    corner[0, 1, 0, 0], corner[1, 1, 39, 59] = 5.0, 5.0           # one foreground pixel in a corner
+    for logits in (empty, corner, _blobs(3, 50, 70, seed=8)):
+        for passes in (0, 1, 2, None):
+            a, _ = single_object_mask(logits, passes=passes, method="torch")
+            b, _ = single_object_mask(logits, passes=passes, method="opencv")
+            assert torch.equal(a, b), passes
+
+
 def _tf1_reference(x, size):
     """The four-corner formulation of TF1 resize (as TF computes it), for the fast version to match."""
     y0, y1, wy = G._tf1_axis(x.shape[-2], size[0], x.device)
