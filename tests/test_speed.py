@@ -123,6 +123,14 @@ def test_tf1_resize_is_bit_identical_to_four_corner_form(shape, size):
     assert torch.equal(G.tf1_resize_bilinear(cl, size), _tf1_reference(x, size))
 
 
+def test_tf1_resize_gradients_for_training():
+    """The fast resize works in place on its own buffers: gradients (the training losses and the
+    segmentation net's upsampling use it) must still be right."""
+    for shape, size in (((2, 3, 8, 10), (32, 40)), ((1, 2, 20, 30), (7, 9))):
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t: G.tf1_resize_bilinear(t, size), (x,))
+
+
 def _crop_reference(images, boxes, out_size):
     """Per-pixel four-corner crop_and_resize (loops over the batch; TF's arithmetic order)."""
     b, c, h, w = images.shape
