@@ -522,7 +522,8 @@ class HandPoseEstimator:
             corners = G.crop_boxes(out.center, out.scale, crop_side).reshape(-1, 2, 2)  # network-input px
             box_f = G.resize_points(corners, net_hw, (h, w)).reshape(-1, 4)
         if (h, w) != tuple(net_hw):
-            mask_f = torch.nn.functional.interpolate(out.mask[:, None].float(), size=(h, w), mode="nearest")[:, 0] > 0.5
+            mask_f = torch.nn.functional.interpolate(out.mask[:, None].to(torch.uint8), size=(h, w),
+                                                     mode="nearest")[:, 0].bool()
         else:
             mask_f = out.mask
         next_track = track_box(G.crop_to_image(out.keypoints_crop, out.center, out.scale, crop_side)) \
