@@ -168,15 +168,26 @@ def call_ms(est: HandPoseEstimator, frame: np.ndarray, settings: PipelineSetting
 def machine_info(device: torch.device) -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "device": str(device), "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+            "device": str(device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
 
 
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def run(args) -> dict:
     torch.set_num_threads(args.threads or inference_threads())
     device = resolve_device(args.device)
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     speed = dict(precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile)
     if args.weights:
         est = HandPoseEstimator.load(args.weights, device=device, **speed)
@@ -247,7 +258,9 @@ def run(args) -> dict:
                               "tracked_fraction": float(np.mean(rows["tracked_flags"])),
                               "ratio_to_untracked": t["median"] / e2e_med,
                               "mean_ratio_to_untracked": t["mean"] / result["pipeline"]["end_to_end_ms"]["mean"]}
+    result["machine"]["loadavg_start"] = load_start
     result["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    result["machine"]["git_commit"] = _git_commit()
     return result
 
 
