@@ -70,7 +70,8 @@ class HandPose:
 
     mask:             (H, W) bool, the single-object hand mask in frame coordinates
     center:           (2,) box centre (x, y)
-    scale:            crop pixels per frame pixel (clipped to [0.25, 5] in network-input pixels)
+    scale:            crop pixels per frame pixel (clipped to [0.25, 5] in network-input pixels for
+                      the paper's 256 crop; the limits scale with the crop size S)
     crop_box:         (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
     crop:             (S, S, 3) uint8 RGB, what PoseNet saw (outside the frame: mid-grey); S is the
                       PoseNet input size: 256 for the paper networks, 128 for the lite family
