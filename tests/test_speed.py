@@ -418,3 +418,15 @@ def test_thread_rule_leaves_a_core():
         assert set_inference_threads(1) == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_compile_option_wraps_networks_lazily(lite_est):
+    """``compile=True`` wraps each network in torch.compile (compilation itself happens on the first
+    call, about a minute per network on this CPU, so it is not run here) and keeps what the pipeline
+    reads from them."""
+    est = HandPoseEstimator(lite_est.networks, device="cpu", compile=True)
+    assert est.compiled and all(type(n).__name__ == "OptimizedModule" for n in est._nets.values())
+    from handcam.estimator import posenet_input_size
+
+    assert posenet_input_size(est._nets["posenet"]) == lite.CROP_SIZE
+    assert est.networks["posenet"] is lite_est.networks["posenet"]  # the plain modules stay public
