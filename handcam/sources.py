@@ -122,7 +122,26 @@ def _bgr_to_rgb(frame: "np.ndarray") -> "np.ndarray":
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-class VideoSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """A source backed by a ``cv2.VideoCapture`` in ``self._cap`` (None once released)."""
+
+    _cap = None
+
+    @property
+    def released(self) -> bool:
+        return self._cap is None
+
+    def _check_open(self) -> None:
+        if self._cap is None:
+            raise SourceError(f"{self.description} was closed")
+
+    def release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoSource(_CaptureSource):
     """A video file decoded by OpenCV (FFmpeg). Opening checks that a first frame can be decoded."""
 
     def __init__(self, path):
@@ -152,13 +171,8 @@ class VideoSource(FrameSource):
         log.debug("opened video %s: %sx%s, %.2f fps, %s frames", self.path, *self.size, self.fps,
                   self.frame_count)
 
-    @property
-    def released(self) -> bool:
-        return self._cap is None
-
     def read(self):
-        if self._cap is None:
-            raise SourceError(f"{self.description} was closed")
+        self._check_open()
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:
@@ -172,8 +186,7 @@ class VideoSource(FrameSource):
         return _bgr_to_rgb(frame)
 
     def seek(self, index: int) -> None:
-        if self._cap is None:
-            raise SourceError(f"{self.description} was closed")
+        self._check_open()
         index = max(0, int(index))
         if self.frame_count is not None:
             index = min(index, self.frame_count - 1)
@@ -181,13 +194,7 @@ class VideoSource(FrameSource):
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         self.position = index
 
-    def release(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
-
-class CameraSource(FrameSource):
+class CameraSource(_CaptureSource):
     """A camera through OpenCV. ``read()`` raises SourceError when the camera stops delivering
     frames for ``timeout_s`` seconds (unplugged, taken by another program)."""
 
@@ -207,13 +214,8 @@ class CameraSource(FrameSource):
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else None
 
-    @property
-    def released(self) -> bool:
-        return self._cap is None
-
     def read(self):
-        if self._cap is None:
-            raise SourceError(f"{self.description} was closed")
+        self._check_open()
         start = time.monotonic()
         while True:
             ok, frame = self._cap.read()
@@ -224,12 +226,6 @@ class CameraSource(FrameSource):
                 raise SourceError(f"{self.description} stopped delivering frames (unplugged or "
                                    f"taken by another program?)")
             time.sleep(0.02)
-
-    def release(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-
 
 class StillSource(FrameSource):
     """One still image, delivered again on every read (so that changed settings re-run on it)."""
