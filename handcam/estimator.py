@@ -329,7 +329,9 @@ class HandPoseEstimator:
         self.mask_method = resolve_mask_method(mask_method, self.device)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.networks = {k: n.to(self.device, memory_format=fmt).eval() for k, n in networks.items()}
-        self.settings = settings or PipelineSettings()
+        # a network family may run at its own default frame size (lite: 120x160)
+        self.settings = settings or PipelineSettings(
+            input_size=tuple(getattr(networks["handsegnet"], "input_size", PipelineSettings().input_size)))
         self.metadata = dict(metadata or {})
         self.architecture = str(self.metadata.get("architecture", getattr(
             self.networks["posenet"], "ARCHITECTURE", "paper")))

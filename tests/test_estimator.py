@@ -112,3 +112,20 @@ def test_cpu_and_cuda_agree(random_estimator):
         np.testing.assert_array_equal(a.mask, b.mask)
         np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, rtol=1e-3, atol=1e-3)
         assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
+
+
+def test_lite_family_runs_at_its_own_frame_size():
+    from training.data import HandSegDataset  # noqa: F401  (the training side must import too)
+    from training.tasks import HandSegTask
+
+    lite = HandPoseEstimator.random(seed=0, device="cpu", arch="lite")
+    assert lite.settings.input_size == (120, 160)
+    pose = lite(synthetic_frame())
+    assert pose.mask.shape == (240, 320)  # mapped back to the frame
+    assert HandPoseEstimator.random(seed=0, device="cpu").settings.input_size == (240, 320)
+
+    class Args:
+        arch = "lite"
+    assert HandSegTask.downscale(Args) == 0.5
+    Args.arch = "paper"
+    assert HandSegTask.downscale(Args) == 1.0

@@ -342,7 +342,9 @@ def test_lite_estimator_and_weights_round_trip(tmp_path, lite_est):
     assert lite_est.architecture == "lite"
     assert pose.crop.shape == (lite.CROP_SIZE, lite.CROP_SIZE, 3)
     assert pose.keypoints_crop.max() < lite.CROP_SIZE
-    np.testing.assert_allclose(pose.keypoints_2d, (pose.keypoints_crop - lite.CROP_SIZE / 2) / pose.scale
+    # scale is in network-input pixels; lite segments a 120x160 squash of this 240x320 frame
+    ratio = frame.shape[1] / lite_est.settings.input_size[1]
+    np.testing.assert_allclose(pose.keypoints_2d, (pose.keypoints_crop - lite.CROP_SIZE / 2) / pose.scale * ratio
                                + pose.center, atol=1e-4)
     path = save_weights(tmp_path / "lite.pt", {k: n.state_dict() for k, n in lite_est.networks.items()},
                         {"source": "test"}, architecture="lite")

@@ -11,6 +11,7 @@ mask (the mask decides the dominant hand), lifting only the mask.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -72,12 +73,18 @@ class _RHDTask(Dataset):
 class HandSegDataset(_RHDTask):
     """Random ``crop_size`` crops of the frame and the hand mask (label > 1), hue shift +-hue."""
 
-    def __init__(self, root, split="training", crop_size: int = 256, hue: float = 0.1, **kw):
+    def __init__(self, root, split="training", crop_size: int = 256, hue: float = 0.1, downscale: float = 1.0,
+                 **kw):
         super().__init__(root, split, **kw)
-        self.crop_size, self.hue = crop_size, hue
+        self.crop_size, self.hue, self.downscale = crop_size, hue, downscale
 
     def item(self, i, rng):
         image, mask = self.rhd.color(i), self.rhd.mask(i)
+        if self.downscale != 1.0:  # a network that runs on smaller frames sees hands at its own scale
+            h, w = mask.shape
+            size = (max(1, round(w * self.downscale)), max(1, round(h * self.downscale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
         if self.extras.draw_flip(rng):
             image, mask = A.mirror_image(image), A.mirror_mask(mask)
         if self.crop_size:

@@ -22,15 +22,23 @@ class HandSegTask:
 
     @staticmethod
     def add_args(p):
-        p.add_argument("--crop-size", type=int, default=256, help="side of the random training crop (release: 256; "
-                       "a multiple of 8)")
+        p.add_argument("--crop-size", type=int, default=None, help="side of the random training crop (release: 256; "
+                       "a multiple of 8; default 256, scaled with the network's frame size for lite: 128)")
         p.add_argument("--hue", type=float, default=0.1, help="max random hue shift, fraction of the hue circle")
 
     def build_model(self, args):
         return import_arch(args.arch).HandSegNet()
 
+    @staticmethod
+    def downscale(args) -> float:
+        """Frames are shrunk to the network's own frame size (lite runs at 120x160, the paper at 240x320)."""
+        return getattr(import_arch(args.arch).HandSegNet, "input_size", (240, 320))[1] / 320
+
     def dataset(self, args):
-        return HandSegDataset(args.data, "training", crop_size=args.crop_size, hue=args.hue, extras=extras_from_args(args))
+        ds = self.downscale(args)
+        crop = args.crop_size or int(round(256 * ds / 8)) * 8
+        return HandSegDataset(args.data, "training", crop_size=crop, hue=args.hue, downscale=ds,
+                              extras=extras_from_args(args))
 
     def loss(self, model, batch, args):
         return segmentation_loss(model(batch["image"]), batch["hand_mask"])

@@ -71,9 +71,14 @@ def _up_add(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
 
 
 class HandSegNet(nn.Module):
-    """Input: B x 3 x H x W normalised RGB. Output: B x 2 x H x W logits (background, hand)."""
+    """Input: B x 3 x H x W normalised RGB. Output: B x 2 x H x W logits (background, hand).
+
+    ``input_size``: the frame size it runs at by default, half the paper's 240x320 per side (the
+    estimator's default settings for this family); training downsamples RHD's frames to match.
+    """
 
     ARCHITECTURE = ARCHITECTURE
+    input_size = (120, 160)
 
     def __init__(self, width: int = 32):
         super().__init__()
