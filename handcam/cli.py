@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args) -> PipelineSettings:
-    return PipelineSettings(crop_factor=args.crop_factor, mask_threshold=args.mask_threshold,
-                            resize_mode=args.resize_mode, hand_side=args.hand_side or "left")
+    """PipelineSettings from main.py's flags; a flag the namespace lacks or leaves None keeps the
+    default (the input size always does: each network family has its own)."""
+    given = {k: getattr(args, k, None) for k in ("crop_factor", "mask_threshold", "resize_mode", "hand_side")}
+    return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def run_image(args) -> int:

@@ -28,7 +28,7 @@ import torch
 from . import geometry as G
 from .errors import InputError, WeightsNotFoundError
 from .models import NETWORKS
-from .pose import HandPose, PipelineSettings
+from .pose import PAPER_INPUT_SIZE, HandPose, PipelineSettings
 from .segmentation import resolve_mask_method, single_object_mask
 from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights
 
@@ -102,10 +102,11 @@ def set_inference_threads(threads: int | None = None) -> int:
 def network_input_size(frame_hw: tuple[int, int], settings: PipelineSettings) -> tuple[int, int]:
     """(H, W) HandSegNet sees for a frame: the fixed input size in 'faithful' mode; in 'aspect' mode
     the frame's aspect ratio with the longer side at max(input_size), both multiples of 8."""
+    size = tuple(settings.input_size or PAPER_INPUT_SIZE)
     if settings.resize_mode == "faithful":
-        return tuple(settings.input_size)
+        return size
     h, w = frame_hw
-    s = max(settings.input_size) / max(h, w)
+    s = max(size) / max(h, w)
     return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
 
 
@@ -330,8 +331,9 @@ class HandPoseEstimator:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.networks = {k: n.to(self.device, memory_format=fmt).eval() for k, n in networks.items()}
         # a network family may run at its own default frame size (lite: 120x160)
-        self.settings = settings or PipelineSettings(
-            input_size=tuple(getattr(networks["handsegnet"], "input_size", PipelineSettings().input_size)))
+        self.default_input_size = tuple(getattr(networks["handsegnet"], "input_size", PAPER_INPUT_SIZE))
+        self._side_cache: dict = {}
+        self.settings = self._resolve(settings or PipelineSettings())
         self.metadata = dict(metadata or {})
         self.architecture = str(self.metadata.get("architecture", getattr(
             self.networks["posenet"], "ARCHITECTURE", "paper")))
@@ -433,7 +435,7 @@ class HandPoseEstimator:
         """
         single = isinstance(frames, np.ndarray) and frames.ndim == 3
         frames = _as_frames(frames)
-        settings = settings or self.settings
+        settings = self._resolve(settings or self.settings)
         if hand_side is not None:
             settings = settings.replace(hand_side=hand_side)
         if settings.tracking and len(frames) == 1:
@@ -482,12 +484,15 @@ class HandPoseEstimator:
         self._track = _TrackState(key, center, extent, confident, (st.since_detect + 1) if use else 0)
         return pose
 
+    def _resolve(self, settings: PipelineSettings) -> PipelineSettings:
+        """Settings without an input size run at this network family's default."""
+        return settings if settings.input_size else settings.replace(input_size=self.default_input_size)
+
     def _hand_side(self, side: str, n: int) -> torch.Tensor:
         """The hand-side one-hot on the device, cached (building it is a host->device copy)."""
-        cache = self.__dict__.setdefault("_side_cache", {})
-        if (side, n) not in cache:
-            cache[(side, n)] = G.hand_side_onehot([side] * n, device=self.device)
-        return cache[(side, n)]
+        if (side, n) not in self._side_cache:
+            self._side_cache[(side, n)] = G.hand_side_onehot([side] * n, device=self.device)
+        return self._side_cache[(side, n)]
 
     def _upload(self, frames: list) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(frames))

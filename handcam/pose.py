@@ -13,6 +13,8 @@ import numpy as np
 from .skeleton import HAND_SIDES
 
 RESIZE_MODES = ("faithful", "aspect")
+#: The release's HandSegNet input (H, W); the paper networks' default ``input_size``.
+PAPER_INPUT_SIZE = (240, 320)
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class PipelineSettings:
     mask_threshold:  foreground probability above which a pixel is hand (release rounds: 0.5).
     input_size:      (H, W) of the HandSegNet input in 'faithful' mode (release: 240x320). In 'aspect'
                      mode the frame keeps its aspect ratio and its longer side is resized to max(H, W)
-                     (rounded to a multiple of 8).
+                     (rounded to a multiple of 8). None: the network family's own default, resolved
+                     by the estimator (paper 240x320, lite 120x160).
     resize_mode:     'faithful' squashes every frame to input_size and crops from that squashed image,
                      exactly like the release; 'aspect' segments an aspect-preserving resize and crops
                      from the full-resolution frame (no distortion of the hand).
@@ -38,7 +41,7 @@ class PipelineSettings:
 
     crop_factor: float = 1.25
     mask_threshold: float = 0.5
-    input_size: tuple[int, int] = (240, 320)
+    input_size: tuple[int, int] | None = None
     resize_mode: str = "faithful"
     hand_side: str = "left"
     tracking: bool = False
@@ -52,9 +55,10 @@ class PipelineSettings:
             raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
         if not (self.crop_factor > 0):
             raise ValueError(f"crop_factor must be positive, got {self.crop_factor}")
-        h, w = self.input_size
-        if h < 8 or w < 8 or h % 8 or w % 8:
-            raise ValueError(f"input_size must be multiples of 8 and at least 8, got {self.input_size}")
+        if self.input_size is not None:
+            h, w = self.input_size
+            if h < 8 or w < 8 or h % 8 or w % 8:
+                raise ValueError(f"input_size must be multiples of 8 and at least 8, got {self.input_size}")
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
         if self.hand_side not in HAND_SIDES:

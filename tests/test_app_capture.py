@@ -67,21 +67,3 @@ def test_capture_thread_plays_a_file_at_its_frame_rate(tmp_path):
     assert all(not f.image.flags.writeable for f in taken)
     assert taken[-1].timestamp == taken[-1].index / 20
 
-
-def test_worker_keeps_the_estimators_own_input_size():
-    """The window has no input-size control: a family's default (lite: 120x160) must survive the
-    window's settings, while the window's crop factor still applies."""
-    from app_fakes import FakeEstimator
-    from handcam.app.worker import InferenceWorker
-    from handcam.pose import PipelineSettings
-
-    est = FakeEstimator(settings=PipelineSettings(input_size=(120, 160)))
-    worker = InferenceWorker(LatestFrameSlot(), lambda: est, PipelineSettings(crop_factor=1.5))
-    worker.estimator = est
-    image = np.zeros((48, 64, 3), np.uint8)
-    image.setflags(write=False)
-    result = worker._process(CapturedFrame(index=0, timestamp=0.0, captured_at=time.monotonic(), image=image,
-                                           capture_fps=30.0, dropped=0))
-    used = est.calls[-1]["settings"]
-    assert used.input_size == (120, 160) and used.crop_factor == 1.5
-    assert result.settings.input_size == (120, 160)

@@ -123,6 +123,15 @@ def test_lite_family_runs_at_its_own_frame_size():
     pose = lite(synthetic_frame())
     assert pose.mask.shape == (240, 320)  # mapped back to the frame
     assert HandPoseEstimator.random(seed=0, device="cpu").settings.input_size == (240, 320)
+    # settings from elsewhere (the window, the command line) leave the input size to the family
+    seen = []
+    hook = lite._nets["handsegnet"].register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[-2:])))
+    try:
+        lite(synthetic_frame(), settings=PipelineSettings(crop_factor=1.5))
+        lite(synthetic_frame(), settings=PipelineSettings(input_size=(240, 320)))
+    finally:
+        hook.remove()
+    assert seen == [(120, 160), (240, 320)]
 
     class Args:
         arch = "lite"

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from ..cli import settings_from_args
+
 log = logging.getLogger(__name__)
-
-
-def pipeline_settings(args):
-    """PipelineSettings from the command line (handcam.cli's flags; missing ones take defaults)."""
-    from ..pose import PipelineSettings
-
-    base = PipelineSettings()
-    return PipelineSettings(
-        crop_factor=getattr(args, "crop_factor", None) or base.crop_factor,
-        mask_threshold=getattr(args, "mask_threshold", None) or base.mask_threshold,
-        resize_mode=getattr(args, "resize_mode", None) or base.resize_mode,
-        hand_side=getattr(args, "hand_side", None) or base.hand_side)
 
 
 def estimator_factory(args):
     """A callable that loads the estimator the command line asks for (run in the worker thread)."""
     weights = getattr(args, "weights", None)
     device = getattr(args, "device", None) or "auto"
-    settings = pipeline_settings(args)
+    settings = settings_from_args(args)
 
     def load():
         from ..estimator import HandPoseEstimator, set_inference_threads
@@ -66,7 +56,7 @@ def run(args, estimator_factory_=None) -> int:
     from ..pose import PipelineSettings
 
     # the sliders start where they were left unless the command line set another value
-    settings = pipeline_settings(args)
+    settings = settings_from_args(args)
     defaults = PipelineSettings()
     overrides = {k: getattr(settings, k) for k in ("crop_factor", "mask_threshold")
                  if getattr(settings, k) != getattr(defaults, k)}

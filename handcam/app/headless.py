@@ -69,9 +69,9 @@ def run_video(args, estimator=None) -> int:
         if estimator is None:
             from ..estimator import HandPoseEstimator
 
-            from . import pipeline_settings
+            from ..cli import settings_from_args
 
-            settings = pipeline_settings(args)
+            settings = settings_from_args(args)
             estimator = HandPoseEstimator.load(weights=getattr(args, "weights", None),
                                                device=getattr(args, "device", None) or "auto",
                                                settings=settings)

@@ -137,10 +137,6 @@ class InferenceWorker(QtCore.QThread):
 
     def _process(self, frame: CapturedFrame) -> FrameResult:
         settings = self._settings
-        # the window has no input-size control: the network family's own default wins (lite: 120x160)
-        own = getattr(self.estimator, "settings", None)
-        if isinstance(own, PipelineSettings) and own.input_size != settings.input_size:
-            settings = settings.replace(input_size=own.input_size)
         mirrored = self._mirror
         image = np.ascontiguousarray(frame.image[:, ::-1]) if mirrored else frame.image
         pose, error, timings = None, None, {}
