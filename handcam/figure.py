@@ -11,13 +11,13 @@ from .pose import HandPose
 PANEL = 360
 
 
-def _fit(image: np.ndarray, size: int = PANEL) -> tuple[np.ndarray, float]:
-    """Letterbox an RGB image into a size x size white panel -> (panel, scale, (x offset, y offset))."""
+def _fit(image: np.ndarray, size: int = PANEL, fill: int = 255) -> tuple[np.ndarray, float]:
+    """Letterbox an RGB image into a size x size panel of grey level ``fill`` -> (panel, scale, offset)."""
     h, w = image.shape[:2]
     s = size / max(h, w)
     resized = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
                          interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    panel = np.full((size, size, 3), 255, np.uint8)
+    panel = np.full((size, size, 3), fill, np.uint8)
     y0, x0 = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
     panel[y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]] = resized
     return panel, s, (x0, y0)
@@ -54,7 +54,7 @@ def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -
     b, s2, off2 = _fit(pose.crop)
     b = draw_skeleton(b, pose.keypoints_crop * s2 + off2)
     mask_rgb = np.repeat((pose.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
-    c, _, _ = _fit(mask_rgb)
+    c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand (white) mask still shows its extent
     d = render_3d(pose.keypoints_3d)
     pad = 8
     grid = np.full((2 * PANEL + 3 * pad + 24, 2 * PANEL + 3 * pad, 3), 255, np.uint8)
