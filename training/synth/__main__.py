@@ -23,8 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="set_name", choices=SETS, default="training", help="RHD split to write")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0: one per CPU core)")
     p.add_argument("--size", type=int, default=320, help="image side in pixels (RHD: 320)")
-    p.add_argument("--device", default="cpu",
-                   help="torch device for ray casting ('cuda' uses one process; bytes may differ from CPU)")
+    p.add_argument("--vis-tolerance", type=float, default=None, metavar="METRES",
+                   help="a keypoint is visible only if the rendered depth at it is within this distance of its z "
+                        "(default: 1 cm, 2.5 cm for the wrist and thumb CMC, 1.6 cm for the finger MCPs, which sit "
+                        "under the palm's surface; 0.01 applies 1 cm to every keypoint)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 0:
         print("error: --count must be >= 0", file=sys.stderr)
         return 2
+    if args.vis_tolerance is not None and args.vis_tolerance <= 0:
+        print("error: --vis-tolerance must be a positive distance in metres", file=sys.stderr)
+        return 2
     if args.size < 32:
         print("error: --size must be at least 32", file=sys.stderr)
         return 2
@@ -48,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return tqdm(it, total=total, unit="sample", desc=args.set_name, smoothing=0.05)
 
     summary = generate(args.out, args.count, seed=args.seed, set_name=args.set_name, workers=args.workers,
-                       size=args.size, device=args.device, progress=progress)
+                       size=args.size, progress=progress,
+                       vis_tolerance=args.vis_tolerance)
     rate = summary["samples_per_s"]
     logging.getLogger("training.synth").info(
         "%d samples in %s/%s (%d rendered now%s)", summary["count"], args.out, args.set_name, summary["rendered"],

@@ -32,7 +32,9 @@ def camera_effects(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.35, 1.3)))
     # sensor noise: signal-dependent plus read noise
     sigma = np.float32(rng.uniform(0.0, 0.035))
-    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise = np.empty(img.shape, np.float32)
+    cv2.setRNGSeed(int(rng.integers(2 ** 31)))   # OpenCV's per-thread generator: 3x faster than numpy's normals
+    cv2.randn(noise, 0.0, 1.0)
     img = img + noise * sigma * (0.3 + np.clip(img, 0, 1))
     out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if rng.uniform() < 0.6:

@@ -1,10 +1,11 @@
-"""Analytic ray casting of ellipsoids with a z-buffer, and shading.
+"""Analytic ray casting of ellipsoids with a z-buffer, and shading (numpy, one core per process).
 
 Every surface in a scene is a union of ellipsoids (spheres are the common case: chains of spheres
 with interpolated radii sweep tapered fingers and smooth joints). A pixel's ray against an ellipsoid
-is a quadratic with a closed-form root, so no sphere tracing is needed: each primitive is only
-evaluated over the pixels of its projected bounding box, primitives are batched by box size, and a
-single scatter-min over packed (depth, primitive id) keys resolves visibility.
+is a quadratic with a closed-form root, so no sphere tracing is needed. Per image row of an
+ellipsoid's projected box the quadratic's discriminant is itself a quadratic in the column, so the
+exact span of covered pixels is solved per (ellipsoid, row) and only covered pixels are evaluated;
+a single scatter-min over packed (depth, primitive id) keys resolves visibility.
 
 Camera convention (as in RHD's K): u = fx x / z + cx, v = fy y / z + cy; pixel (row i, column j) has
 its centre at u = j, v = i. Rays have direction (x/z, y/z, 1), so the ray parameter is the depth z.
@@ -12,18 +13,25 @@ its centre at u = j, v = i. Rays have direction (x/z, y/z, 1), so the ray parame
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 NEAR = 0.03            # metres
 _Z_UNIT = 1e-5         # depth quantum of the packed z-buffer key (0.01 mm)
 _ID_BITS = 20
+_NO_HIT = np.iinfo(np.int64).max
+
+# columns of a primitive's row in Prims' float64 blocks
+_COLS = {"centre": slice(0, 3), "axes": slice(3, 12), "albedo": slice(12, 15), "spec": 15, "crease": 16,
+         "palm_dir": slice(17, 20), "palm_tint": 20, "axis": slice(21, 24), "label": 24}
+_WIDTH = 25
 
 
-_FIELDS = ("centre", "axes", "label", "albedo", "spec", "crease", "palm_dir", "palm_tint", "axis")
+def _cross(a, b):
+    """Cross product of two 3-vectors (np.cross is slow for single vectors)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 class Prims:
-    """A growing list of ellipsoids and their materials, stored as blocks of arrays.
+    """A growing list of ellipsoids and their materials, stored as blocks of float64 rows.
 
     Per primitive: centre (3,), axes (3, 3) whose columns are the semi-axes, mask label, linear RGB
     albedo, specular strength, crease (0..1 darkening of joint creases and knuckles), palm_dir (3,)
@@ -33,23 +41,24 @@ class Prims:
     """
 
     def __init__(self):
-        self._blocks: dict[str, list[np.ndarray]] = {k: [] for k in _FIELDS}
+        self._blocks: list[np.ndarray] = []
         self._n = 0
 
-    def _push(self, n, centre, axes, label, albedo, spec, crease, palm_dir, palm_tint, axis):
-        def rep(v, shape):
-            return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,) + shape)
-        b = self._blocks
-        b["centre"].append(rep(centre, (3,)))
-        b["axes"].append(rep(axes, (3, 3)))
-        b["label"].append(np.full(n, int(label)))
-        b["albedo"].append(rep(albedo, (3,)))
-        b["spec"].append(rep(spec, ()))
-        b["crease"].append(rep(crease, ()))
-        b["palm_dir"].append(rep(palm_dir, (3,)))
-        b["palm_tint"].append(rep(palm_tint, ()))
-        b["axis"].append(rep(axis, (3,)))
+    def _push(self, n, centre, axes, label, albedo, spec, crease, palm_dir, palm_tint, axis) -> np.ndarray:
+        blk = np.empty((n, _WIDTH))
+        c = _COLS
+        blk[:, c["centre"]] = centre
+        blk[:, c["axes"]] = np.reshape(axes, (-1, 9))
+        blk[:, c["albedo"]] = albedo
+        blk[:, c["spec"]] = spec
+        blk[:, c["crease"]] = crease
+        blk[:, c["palm_dir"]] = palm_dir
+        blk[:, c["palm_tint"]] = palm_tint
+        blk[:, c["axis"]] = axis
+        blk[:, c["label"]] = int(label)
+        self._blocks.append(blk)
         self._n += n
+        return blk
 
     def add(self, centre, axes, label, albedo, spec=0.05, crease=0.0, palm_dir=(0.0, 0.0, 0.0), palm_tint=0.0,
             axis=(0.0, 0.0, 0.0)):
@@ -71,38 +80,35 @@ class Prims:
         """
         a, b = np.asarray(a, float), np.asarray(b, float)
         d = b - a
-        length = float(np.linalg.norm(d))
+        length = float(np.sqrt(d @ d))
         u = d / length if length > 1e-9 else np.array([0.0, 0.0, 1.0])
         if along > 1.0:
             shift_a, shift_b = (along - 1) * ra, (along - 1) * rb
             if shift_a + shift_b < 0.8 * length:
                 a, b = a + u * shift_a, b - u * shift_b
                 d = b - a
-                length = float(np.linalg.norm(d))
+                length = float(np.sqrt(d @ d))
         n = max(2, int(np.ceil(length / (spacing * along * min(ra, rb)))) + 1)
-        ts = np.linspace(0.0, 1.0, n)
+        ts = np.arange(n) / (n - 1)
         if not end:
             ts = ts[:-1]
         m = len(ts)
         r = ra + ts * (rb - ra)
         if side is None:
-            h = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
-            h /= np.linalg.norm(h)
+            h = _cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
+            h /= np.sqrt(h @ h)
         else:
             h = np.asarray(side, float)
-        q = np.cross(u, h)
-        axes = (np.stack([u * along, h * side_scale, q * normal_scale], axis=1)[None] * r[:, None, None])
+        q = _cross(u, h)
+        axes = np.stack([u * along, h * side_scale, q * normal_scale], axis=1)[None] * r[:, None, None]
         crease = np.zeros(m)
         for s_ in crease_at:
             crease = np.maximum(crease, 1 - np.abs(ts - s_) / 0.12)
-        crease = crease_w * np.clip(crease, 0, 1)
-        ax = np.tile(u, (m, 1))
-        ax[0] = 0.0                     # the end caps keep their round normals
+        blk = self._push(m, a + ts[:, None] * d, axes, label, albedo, spec, crease_w * np.clip(crease, 0, 1),
+                         palm_dir, palm_tint, u)
+        blk[0, _COLS["axis"]] = 0.0                      # the end caps keep their round normals
         if end:
-            ax[-1] = 0.0
-        self._push(m, a + ts[:, None] * d, axes, label, albedo, spec, 0.0, palm_dir, palm_tint, 0.0)
-        self._blocks["crease"][-1] = crease
-        self._blocks["axis"][-1] = ax
+            blk[-1, _COLS["axis"]] = 0.0
 
     def __len__(self):
         return self._n
@@ -110,7 +116,11 @@ class Prims:
     def arrays(self) -> dict[str, np.ndarray]:
         if not self._n:
             return {}
-        return {k: np.concatenate(v) for k, v in self._blocks.items()}
+        allp = np.concatenate(self._blocks)
+        out = {k: allp[:, c] for k, c in _COLS.items()}
+        out["axes"] = out["axes"].reshape(-1, 3, 3)
+        out["label"] = out["label"].astype(np.int64)
+        return out
 
 
 def _boxes(centre: np.ndarray, axes: np.ndarray, K: np.ndarray, H: int, W: int):
@@ -147,66 +157,84 @@ def _boxes(centre: np.ndarray, axes: np.ndarray, K: np.ndarray, H: int, W: int):
     return u0, v0, u1, v1, keep
 
 
-_SIZES = np.unique(np.concatenate([np.arange(8, 33, 8), np.round(32 * 1.5 ** np.arange(1, 12)).astype(int)]))
+def _spans(arr: dict[str, np.ndarray], K: np.ndarray, H: int, W: int):
+    """The pixels each ellipsoid covers, as runs along image rows, with the ray quadratic of each run.
+
+    For a ray d = (dx, dy, 1) and an ellipsoid with local coordinates Minv (P - c), the hit depth t
+    solves a t^2 + 2 b t + c = 0 with a = d^T G d (G = Minv^T Minv), b = g . d (g = -Minv^T Minv c) and
+    c = |Minv c|^2 - 1. On a row (dy fixed) the discriminant b^2 - a c is a quadratic in dx, whose
+    roots bound the covered columns. Returns per run: length, first column, row, primitive id, and
+    float64 coefficients (A, 2B, C, g0, beta, c) with disc = (A dx + 2B) dx + C and b = g0 dx + beta.
+    """
+    centre, axes = arr["centre"], arr["axes"]
+    u0, v0, u1, v1, keep = _boxes(centre, axes, K, H, W)
+    ids = np.nonzero(keep)[0]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    Minv = np.linalg.inv(axes[ids])
+    G = np.einsum("nji,njk->nik", Minv, Minv)
+    o = -np.einsum("nij,nj->ni", Minv, centre[ids])
+    g = np.einsum("nji,nj->ni", Minv, o)
+    c = (o * o).sum(1) - 1.0
+    nrows = v1[ids] - v0[ids] + 1                               # one run candidate per (primitive, box row)
+    rp = np.repeat(np.arange(len(ids)), nrows)
+    row = v0[ids][rp] + (np.arange(len(rp)) - (np.cumsum(nrows) - nrows)[rp])
+    dy = (row - cy) / fy
+    G, g, c = G[rp], g[rp], c[rp]
+    beta = g[:, 1] * dy + g[:, 2]
+    A = g[:, 0] ** 2 - c * G[:, 0, 0]
+    B = g[:, 0] * beta - c * (G[:, 0, 1] * dy + G[:, 0, 2])
+    C = beta ** 2 - c * (G[:, 1, 1] * dy * dy + 2 * G[:, 1, 2] * dy + G[:, 2, 2])
+    lo, hi = u0[ids][rp].astype(np.float64), u1[ids][rp].astype(np.float64)
+    bounded = A < 0                   # the silhouette is an ellipse (else: the box, for near-plane crossers)
+    q = B * B - A * C
+    sq = np.sqrt(np.maximum(q, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1, r2 = (-B + sq) / A, (-B - sq) / A
+    first = np.maximum(np.ceil(np.where(bounded, fx * np.minimum(r1, r2) + cx, lo)), lo)
+    last = np.minimum(np.floor(np.where(bounded, fx * np.maximum(r1, r2) + cx, hi)), hi)
+    n = np.where(bounded & (q <= 0), 0, np.maximum(last - first + 1, 0)).astype(np.int64)
+    s = n > 0
+    coef = np.stack([A[s], 2 * B[s], C[s], g[s, 0], beta[s], c[s]], 1)
+    return n[s], first[s].astype(np.int64), row[s], ids[rp[s]], coef
 
 
-def _bucket(n: int) -> int:
-    """Patch side for a box of n pixels: multiples of 8 up to 32, then steps of 50 % (few batches, little waste)."""
-    return int(_SIZES[np.searchsorted(_SIZES, n)])
-
-
-def raycast(arr: dict[str, np.ndarray], K: np.ndarray, H: int, W: int, device: str | torch.device = "cpu"):
+def raycast(arr: dict[str, np.ndarray], K: np.ndarray, H: int, W: int):
     """Depth (H, W) float64 (inf where nothing) and winning primitive (H, W) int64 (-1 where nothing)."""
     if not arr:
         return np.full((H, W), np.inf), np.full((H, W), -1, dtype=np.int64)
-    centre, axes = arr["centre"], arr["axes"]
-    n = len(centre)
-    assert n < (1 << _ID_BITS)
-    Minv = np.linalg.inv(axes)                                    # local = Minv @ (P - c)
-    u0, v0, u1, v1, keep = _boxes(centre, axes, K, H, W)
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    big = torch.iinfo(torch.int64).max
-    zbuf = torch.full((H * W,), big, dtype=torch.int64, device=device)
-    bh = np.array([min(_bucket(v1[i] - v0[i] + 1), H) for i in range(n)])
-    bw = np.array([min(_bucket(u1[i] - u0[i] + 1), W) for i in range(n)])
-    ids_all = np.nonzero(keep)[0]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i in ids_all:
-        groups.setdefault((int(bh[i]), int(bw[i])), []).append(int(i))
-    dt = torch.float32
-    Mt = torch.as_tensor(Minv, dtype=dt, device=device)
-    Ct = torch.as_tensor(centre, dtype=dt, device=device)
-    for (ph, pw), ids in groups.items():
-        idx = torch.as_tensor(ids, device=device)
-        # keep the patch inside the image
-        pu0 = torch.as_tensor(np.minimum(u0[ids], W - pw), device=device)
-        pv0 = torch.as_tensor(np.minimum(v0[ids], H - ph), device=device)
-        us = pu0[:, None] + torch.arange(pw, device=device)[None]            # (m, pw)
-        vs = pv0[:, None] + torch.arange(ph, device=device)[None]            # (m, ph)
-        dx = ((us.to(dt) - cx) / fx)[:, None, :]                            # (m, 1, pw)
-        dy = ((vs.to(dt) - cy) / fy)[:, :, None]                            # (m, ph, 1)
-        M = Mt[idx]                                                          # (m, 3, 3)
-        o = -torch.einsum("mij,mj->mi", M, Ct[idx])                          # (m, 3)
-        a = b = None
-        for r in range(3):
-            dr = M[:, r, 0, None, None] * dx + M[:, r, 1, None, None] * dy + M[:, r, 2, None, None]
-            a = dr * dr if a is None else a + dr * dr
-            b = o[:, r, None, None] * dr if b is None else b + o[:, r, None, None] * dr
-        c = (o * o).sum(1)[:, None, None] - 1.0
-        disc = b * b - a * c                                                 # b is the half coefficient
-        m_i, r_i, c_i = torch.nonzero(disc > 0, as_tuple=True)
-        bb, aa = b[m_i, r_i, c_i], a[m_i, r_i, c_i]
-        t = (-bb - torch.sqrt(disc[m_i, r_i, c_i])) / aa
-        ok = t > NEAR
-        m_i, r_i, c_i, t = m_i[ok], r_i[ok], c_i[ok], t[ok]
-        pix = vs[m_i, r_i] * W + us[m_i, c_i]
-        key = (torch.round(t.double() / _Z_UNIT).long() << _ID_BITS) | idx[m_i]
-        zbuf.scatter_reduce_(0, pix, key, reduce="amin")
-    zbuf = zbuf.cpu().numpy()
-    none = zbuf == big
+    assert len(arr["centre"]) < (1 << _ID_BITS)
+    n, first, row, pid, coef = _spans(arr, K, H, W)
+    total = int(n.sum())
+    run = np.repeat(np.arange(len(n)), n)                        # run of every covered pixel
+    col = np.arange(total) - (np.cumsum(n) - n - first)[run]
+    dx = ((np.arange(W) - K[0, 2]) / K[0, 0]).astype(np.float32)[col]
+    A, B2, C, g0, beta, c = coef.astype(np.float32)[run].T
+    disc = (A * dx + B2) * dx + C
+    b = g0 * dx + beta
+    t = c / (np.sqrt(np.maximum(disc, 0)) - b)                  # the near root, in its cancellation-free form
+    ok = (t > NEAR) & (disc > 0)
+    run = run[ok]
+    key = (np.rint(t[ok].astype(np.float64) / _Z_UNIT).astype(np.int64) << _ID_BITS) | pid[run]
+    zbuf = np.full(H * W, _NO_HIT, dtype=np.int64)
+    np.minimum.at(zbuf, row[run] * W + col[ok], key)
+    none = zbuf == _NO_HIT
     prim = np.where(none, -1, zbuf & ((1 << _ID_BITS) - 1)).reshape(H, W)
     depth = np.where(none, np.inf, (zbuf >> _ID_BITS) * _Z_UNIT).reshape(H, W)
     return depth, prim
+
+
+def _shading_tables(arr: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-primitive shading constants, float32 (22, n): the quadric's gradient G (6 unique entries) and
+    G c, the tube axis, palm_dir * palm_tint, the crease-darkened albedo, palmar minus plain albedo, spec."""
+    Minv = np.linalg.inv(arr["axes"])
+    G = np.einsum("nji,njk->nik", Minv, Minv)                    # gradient of the quadric: G (P - c)
+    Gc = np.einsum("nij,nj->ni", G, arr["centre"])
+    fade = (1 - 0.45 * arr["crease"])[:, None]
+    alb = arr["albedo"] * fade
+    palmar = np.minimum(arr["albedo"] * np.array([1.25, 1.12, 1.08]) + np.array([0.06, 0.03, 0.03]), 1) * fade
+    return np.stack([G[:, 0, 0], G[:, 0, 1], G[:, 0, 2], G[:, 1, 1], G[:, 1, 2], G[:, 2, 2], *Gc.T,
+                     *arr["axis"].T, *(arr["palm_dir"] * arr["palm_tint"][:, None]).T, *alb.T,
+                     *(palmar - alb).T, arr["spec"]]).astype(np.float32)
 
 
 def shade(arr, depth, prim, K, lights, rng_noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,47 +242,56 @@ def shade(arr, depth, prim, K, lights, rng_noise: np.ndarray) -> tuple[np.ndarra
 
     lights: dict with 'dirs' (L, 3) unit vectors towards the lights, 'cols' (L, 3), 'ambient' (3,).
     rng_noise: (H, W) low-frequency texture in about [-1, 1] that modulates the albedo.
+    Vectors are kept as separate x, y, z arrays over the hit pixels (float32).
     """
     H, W = depth.shape
     hit = prim >= 0
     out = np.zeros((H, W, 3), np.float32)
     if not hit.any():
         return out, hit
-    ii, jj = np.nonzero(hit)
-    p = prim[ii, jj]
-    z = depth[ii, jj].astype(np.float32)
     f32 = np.float32
-    d = np.stack([((jj - K[0, 2]) / K[0, 0]).astype(f32), ((ii - K[1, 2]) / K[1, 1]).astype(f32),
-                  np.ones_like(z)], axis=1)
-    rel = d * z[:, None] - arr["centre"][p].astype(f32)
-    Minv = np.linalg.inv(arr["axes"])
-    G = np.einsum("nji,njk->nik", Minv, Minv).astype(f32)       # gradient of the ellipsoid's quadric
-    nrm = np.einsum("kij,kj->ki", G[p], rel)
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + f32(1e-12)
-    ax = arr["axis"][p].astype(f32)
-    nrm = nrm - (nrm * ax).sum(1, keepdims=True) * ax           # tubes: drop the along-axis part
-    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + f32(1e-12)
-    view = -d / np.linalg.norm(d, axis=1, keepdims=True)
-    # palmar side: lighter and pinker
-    alb = arr["albedo"][p].astype(f32)
-    pd = arr["palm_dir"].astype(f32)[p]
-    palm = np.clip((nrm * pd).sum(1), 0, 1) * arr["palm_tint"].astype(f32)[p]
-    palm_col = alb * np.array([1.25, 1.12, 1.08], f32) + np.array([0.06, 0.03, 0.03], f32)
-    alb = alb * (1 - palm[:, None]) + np.minimum(palm_col, 1) * palm[:, None]
-    alb *= (1 - f32(0.45) * arr["crease"].astype(f32)[p])[:, None]
-    alb *= (1 + f32(0.06) * rng_noise[ii, jj].astype(f32))[:, None]
-    col = lights["ambient"].astype(f32)[None] * alb
-    spec = arr["spec"].astype(f32)[p]
+    flat = np.flatnonzero(hit)
+    ii, jj = np.divmod(flat, W)
+    z = depth.ravel()[flat].astype(f32)
+    (g00, g01, g02, g11, g12, g22, gc0, gc1, gc2, a0, a1, a2, pd0, pd1, pd2,
+     al0, al1, al2, dl0, dl1, dl2, spec) = _shading_tables(arr)[:, prim.ravel()[flat]]
+    dx = ((np.arange(W) - K[0, 2]) / K[0, 0]).astype(f32)[jj]
+    dy = ((np.arange(H) - K[1, 2]) / K[1, 1]).astype(f32)[ii]
+    px, py = dx * z, dy * z                                       # the hit point (its z is the depth)
+    n0 = g00 * px + g01 * py + g02 * z - gc0
+    n1 = g01 * px + g11 * py + g12 * z - gc1
+    n2 = g02 * px + g12 * py + g22 * z - gc2
+    s = n0 * a0 + n1 * a1 + n2 * a2                               # tubes: drop the along-axis part
+    n0 -= s * a0
+    n1 -= s * a1
+    n2 -= s * a2
+    inv = 1 / (np.sqrt(n0 * n0 + n1 * n1 + n2 * n2) + f32(1e-12))
+    n0 *= inv
+    n1 *= inv
+    n2 *= inv
+    vinv = -1 / np.sqrt(dx * dx + dy * dy + 1)
+    v0, v1, v2 = dx * vinv, dy * vinv, vinv                       # towards the camera
+    # palmar side: lighter and pinker; a low-frequency texture on top
+    palm = np.clip(n0 * pd0 + n1 * pd1 + n2 * pd2, 0, 1)
+    tex = 1 + f32(0.06) * rng_noise.ravel()[flat].astype(f32)
+    alb = [(al + dl * palm) * tex for al, dl in ((al0, dl0), (al1, dl1), (al2, dl2))]
+    amb = lights["ambient"].astype(f32)
+    col = [alb[k] * amb[k] for k in range(3)]
     for ldir, lcol in zip(lights["dirs"].astype(f32), lights["cols"].astype(f32)):
-        ndl = nrm @ ldir
-        wrap = np.clip((ndl + f32(0.25)) / f32(1.25), 0, 1)            # soft wrap lighting (skin scatters light)
-        col += alb * wrap[:, None] * lcol
-        hv = ldir + view
-        hv /= np.linalg.norm(hv, axis=1, keepdims=True)
-        sp = np.clip((nrm * hv).sum(1), 0, 1) ** 24 * spec * (ndl > 0).astype(f32)
-        col += sp[:, None] * lcol
+        ndl = n0 * ldir[0] + n1 * ldir[1] + n2 * ldir[2]
+        wrap = np.clip((ndl + f32(0.25)) * f32(1 / 1.25), 0, 1)        # soft wrap lighting (skin scatters light)
+        h0, h1, h2 = v0 + ldir[0], v1 + ldir[1], v2 + ldir[2]
+        x = np.clip((n0 * h0 + n1 * h1 + n2 * h2) / np.sqrt(h0 * h0 + h1 * h1 + h2 * h2), 0, 1)
+        x = x * x * x
+        x *= x
+        x *= x
+        x *= x                                                    # Blinn-Phong, exponent 24
+        sp = np.where(ndl > 0, x * spec, f32(0))
+        for k in range(3):
+            col[k] += (alb[k] * wrap + sp) * lcol[k]
     # rim darkening at grazing angles (cheap ambient occlusion of rounded limbs)
-    facing = np.clip((nrm * view).sum(1), 0, 1)
-    col *= (f32(0.72) + f32(0.28) * np.sqrt(facing))[:, None]
-    out[ii, jj] = col
+    rim = f32(0.72) + f32(0.28) * np.sqrt(np.clip(n0 * v0 + n1 * v1 + n2 * v2, 0, 1))
+    o = out.reshape(-1, 3)
+    for k in range(3):
+        o[flat, k] = col[k] * rim
     return out, hit

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from handcam.skeleton import FINGER_INDICES, FINGERS, NUM_KEYPOINTS
+from handcam.skeleton import FINGER_INDICES, FINGERS
 
 from . import kinematics as kin
 from .render import Prims
