@@ -188,7 +188,8 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads or inference_threads())
     device = resolve_device(args.device)
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    speed = dict(precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile)
+    speed = dict(precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile,
+                 backend=args.backend)
     if args.weights:
         est = HandPoseEstimator.load(args.weights, device=device, **speed)
     else:
@@ -238,7 +239,8 @@ def run(args) -> dict:
 
     result = {
         "config": {"arch": est.architecture, "device": str(device), "precision": args.precision,
-                   "channels_last": est.channels_last, "compile": args.compile, "mask_method": est.mask_method,
+                   "channels_last": est.channels_last, "compile": args.compile,
+                   "backend": est.backend, "mask_method": est.mask_method,
                    "threads": torch.get_num_threads(), "frames": args.frames, "warmup": args.warmup,
                    "frame_size": [h, w], "network_input": list(net_hw),
                    "crop_size": posenet_input_size(est.networks["posenet"]),
@@ -266,7 +268,7 @@ def run(args) -> dict:
 
 def table(result: dict) -> str:
     c = result["config"]
-    lines = [f"handcam {c['arch']} | {c['device']} {c['precision']} | threads {c['threads']} | "
+    lines = [f"handcam {c['arch']} | {c['device']} {c['precision']} {c.get('backend', 'torch')} | threads {c['threads']} | "
              f"frames {c['frames']} of {c['frame_size'][1]}x{c['frame_size'][0]} ({Path(c['source']).name})",
              f"{'':<22}{'median':>10}{'p10':>10}{'p90':>10}   ms"]
 
@@ -299,6 +301,8 @@ def parse_args(argv=None):
     p.add_argument("--weights", help="a handcam weights file instead of random weights (its architecture wins)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="network precision")
     p.add_argument("--no-channels-last", action="store_true", help="keep the default NCHW memory layout")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs the networks (auto: ONNX Runtime on a CPU in fp32 when installed)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA graphs on a GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: the app's rule, "
                    "handcam.estimator.inference_threads: all cores but one)")

@@ -28,6 +28,7 @@ import torch
 from . import geometry as G
 from .errors import InputError, WeightsNotFoundError
 from .models import NETWORKS
+from .onnx_backend import OrtNetwork, resolve_backend
 from .pose import PAPER_INPUT_SIZE, HandPose, PipelineSettings
 from .segmentation import resolve_mask_method, single_object_mask
 from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights
@@ -311,12 +312,16 @@ class HandPoseEstimator:
     the paper networks on CPU, and what GPU tensor cores want); ``compile`` wraps the networks in ``torch.compile`` (on CUDA with
     CUDA graphs, mode 'reduce-overhead'; the first calls of each input shape compile); ``mask_method``
     as in :func:`handcam.segmentation.single_object_mask`; ``resize_uint8`` resizes frames to the
-    network input before normalising them, on uint8 (default: lite family on CPU only).
+    network input before normalising them, on uint8 (default: lite family on CPU only);
+    ``backend`` 'torch' or 'onnxruntime' runs the networks (see :mod:`handcam.onnx_backend`); None or
+    'auto' (unless ``$HANDCAM_BACKEND`` says otherwise): ONNX Runtime on a CPU in fp32 without
+    ``compile`` when it is installed (it then ignores ``channels_last``), else torch.
     """
 
     def __init__(self, networks: dict, device="auto", settings: PipelineSettings | None = None,
                  metadata: dict | None = None, *, precision: str = "fp32", channels_last: bool | str | None = None,
-                 compile: bool = False, mask_method: str = "auto", resize_uint8: bool | None = None):
+                 compile: bool = False, mask_method: str = "auto", resize_uint8: bool | None = None,
+                 backend: str | None = None):
         missing = [k for k in NETWORKS if k not in networks]
         if missing:
             raise ValueError(f"networks missing: {missing}")
@@ -343,7 +348,15 @@ class HandPoseEstimator:
         self.resize_uint8 = (self.architecture == "lite" and self.device.type == "cpu") \
             if resize_uint8 is None else bool(resize_uint8)
         self.compiled = bool(compile)
-        if compile:
+        self.backend = resolve_backend(backend or os.environ.get("HANDCAM_BACKEND") or "auto", self.device,
+                                       precision, self.compiled)
+        if self.backend == "onnxruntime":
+            # ONNX Runtime picks its own layouts; the sessions are built on first use of each input shape
+            self.channels_last = False
+            for n in self.networks.values():
+                n.to(memory_format=torch.contiguous_format)
+            self._nets = {k: OrtNetwork(inference_copy(n), k) for k, n in self.networks.items()}
+        elif compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._nets = {k: torch.compile(inference_copy(n).to(memory_format=fmt), mode=mode, dynamic=False)
                           for k, n in self.networks.items()}

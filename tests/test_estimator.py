@@ -118,7 +118,7 @@ def test_lite_family_runs_at_its_own_frame_size():
     from training.data import HandSegDataset  # noqa: F401  (the training side must import too)
     from training.tasks import HandSegTask
 
-    lite = HandPoseEstimator.random(seed=0, device="cpu", arch="lite")
+    lite = HandPoseEstimator.random(seed=0, device="cpu", arch="lite", backend="torch")  # torch: for the hook
     assert lite.settings.input_size == (120, 160)
     pose = lite(synthetic_frame())
     assert pose.mask.shape == (240, 320)  # mapped back to the frame

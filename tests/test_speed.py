@@ -170,11 +170,11 @@ def test_crop_and_resize_matches_reference():
 # ---------------------------------------------------------------- estimator fast paths vs plain fp32
 @pytest.fixture(scope="module")
 def plain():
-    return HandPoseEstimator.random(seed=0, device="cpu", channels_last=False, mask_method="torch")
+    return HandPoseEstimator.random(seed=0, device="cpu", channels_last=False, mask_method="torch", backend="torch")
 
 
 def test_channels_last_and_opencv_mask_match_plain_path(plain):
-    fast = HandPoseEstimator.random(seed=0, device="cpu")  # the defaults: the fast CPU path
+    fast = HandPoseEstimator.random(seed=0, device="cpu", backend="torch")  # the fast torch CPU path
     assert fast.channels_last and fast.mask_method == "opencv"
     assert not plain.channels_last and plain.mask_method == "torch"
     for seed in range(2):
@@ -183,6 +183,75 @@ def test_channels_last_and_opencv_mask_match_plain_path(plain):
         np.testing.assert_array_equal(a.mask, b.mask)
         assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
         np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
+
+
+def _assert_keypoints_match(a, b):
+    """Within 1 px; random weights give flat scoremaps, so a keypoint further away must be a tie: an
+    equally high peak elsewhere (same score), and only for a couple of keypoints."""
+    far = np.abs(a.keypoints_2d - b.keypoints_2d).max(axis=1) > 1.0
+    assert far.sum() <= 2
+    np.testing.assert_allclose(a.keypoint_scores[far], b.keypoint_scores[far], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
+
+
+def _assert_same_poses(a, b):
+    np.testing.assert_array_equal(a.mask, b.mask)
+    _assert_keypoints_match(a, b)
+
+
+def test_onnxruntime_backend_matches_plain_torch(plain):
+    """The default CPU backend: paper networks exported to ONNX Runtime give the plain path's results,
+    at batch 1 and 3 (one session: the batch is dynamic), and a new input shape gets its own export."""
+    est = HandPoseEstimator.random(seed=0, device="cpu")
+    assert est.backend == "onnxruntime" and plain.backend == "torch" and not est.channels_last
+    frames = [synthetic_frame(seed=s) for s in range(3)]
+    for f, pb in zip(frames, est(frames)):
+        ref = plain(f)
+        _assert_same_poses(est(f), ref)
+        _assert_same_poses(pb, ref)
+    assert len(est._nets["handsegnet"]._sessions) == 1
+    aspect = PipelineSettings(resize_mode="aspect")
+    big = synthetic_frame(300, 500, seed=5)
+    _assert_same_poses(est(big, settings=aspect), plain(big, settings=aspect))
+    assert len(est._nets["handsegnet"]._sessions) == 2
+
+
+def test_onnxruntime_lite_matches_torch_with_tracking(lite_est):
+    torch_est = HandPoseEstimator(lite_est.networks, device="cpu", backend="torch")
+    assert lite_est.backend == "onnxruntime" and torch_est.backend == "torch"
+    settings = lite_est.settings.replace(tracking=True, redetect_every=3, track_min_score=-1.0)
+    lite_est.reset_tracking()
+    for i in range(5):
+        f = synthetic_frame(seed=i)
+        a, b = lite_est(f, settings=settings), torch_est(f, settings=settings)
+        assert a.tracked == b.tracked == (i % 3 != 0)
+        _assert_keypoints_match(a, b)
+    lite_est.reset_tracking()
+
+
+def test_backend_choice(monkeypatch):
+    from handcam import onnx_backend as ob
+
+    cpu = torch.device("cpu")
+    assert ob.resolve_backend("auto", cpu, "fp32", False) == "onnxruntime"
+    assert ob.resolve_backend("auto", cpu, "bf16", False) == "torch"
+    assert ob.resolve_backend("auto", cpu, "fp32", True) == "torch"
+    assert ob.resolve_backend("auto", torch.device("cuda"), "fp32", False) == "torch"
+    assert ob.resolve_backend("torch", cpu, "fp32", False) == "torch"
+    with pytest.raises(ValueError, match="fp32 only"):
+        ob.resolve_backend("onnxruntime", cpu, "bf16", False)
+    with pytest.raises(ValueError, match="backend must be"):
+        ob.resolve_backend("tensorrt", cpu, "fp32", False)
+    with pytest.raises(ValueError, match="CPU only"):
+        ob.resolve_backend("onnxruntime", torch.device("cuda"), "fp32", False)
+    monkeypatch.setattr(ob, "available", lambda: False)
+    assert ob.resolve_backend("auto", cpu, "fp32", False) == "torch"
+    with pytest.raises(ValueError, match="pip install onnxruntime"):
+        ob.resolve_backend("onnxruntime", cpu, "fp32", False)
+    monkeypatch.undo()
+    monkeypatch.setenv("HANDCAM_BACKEND", "torch")
+    assert HandPoseEstimator.random(seed=0, device="cpu", arch="lite").backend == "torch"
+    assert HandPoseEstimator.random(seed=0, device="cpu", arch="lite", backend="onnxruntime").backend == "onnxruntime"
 
 
 def _rel(a, b) -> float:
@@ -396,7 +465,7 @@ def test_uint8_resize_differs_from_float_resize_by_rounding_only(lite_est):
 
 
 def test_layout_probe_picks_one_and_keeps_results(lite_est):
-    est = HandPoseEstimator(lite_est.networks, device="cpu", channels_last="probe")
+    est = HandPoseEstimator(lite_est.networks, device="cpu", channels_last="probe", backend="torch")
     times = est._probe_layout(iterations=1)
     assert set(times) == {"contiguous", "channels_last"} and all(t > 0 for t in times.values())
     assert est.channels_last == (times["channels_last"] <= times["contiguous"])
@@ -408,7 +477,7 @@ def test_layout_probe_picks_one_and_keeps_results(lite_est):
     np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
     assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
     with pytest.raises(ValueError, match="channels_last"):
-        HandPoseEstimator(lite_est.networks, device="cpu", channels_last="yes")
+        HandPoseEstimator(lite_est.networks, device="cpu", channels_last="yes", backend="torch")
 
 
 def test_thread_rule_leaves_a_core():

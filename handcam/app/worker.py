@@ -62,7 +62,7 @@ def describe_device(estimator) -> str:
         if getattr(device, "type", None) == "cuda" and torch.cuda.is_available():
             text = f"cuda ({torch.cuda.get_device_name(device)})"
         elif getattr(device, "type", None) == "cpu":
-            text = f"cpu ({torch.get_num_threads()} threads)"
+            text = f"cpu ({torch.get_num_threads()} threads, {getattr(estimator, 'backend', 'torch')})"
     except Exception:  # the description is cosmetic
         pass
     return text
