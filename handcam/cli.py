@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "download cache; see `python -m handcam.weights --help`)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the networks run (auto: CUDA when present)")
+    model.add_argument("--backend", default=None, choices=("auto", "torch", "onnxruntime"),
+                       help="what runs the networks on a CPU (default: $HANDCAM_BACKEND, else auto: ONNX Runtime "
+                            "when installed, except for a single --image, where exporting the networks would "
+                            "cost more than it saves)")
     model.add_argument("--hand-side", default=None, choices=("left", "right"),
                        help="which hand is shown (the lifting networks need it; default left, or in the "
                             "window the side chosen last time)")
@@ -60,13 +65,23 @@ def settings_from_args(args) -> PipelineSettings:
     return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
 
 
+def backend_from_args(args, single_frame: bool = False) -> str | None:
+    """--backend, or None (the estimator's default: $HANDCAM_BACKEND, else auto); for one frame, torch
+    unless asked otherwise (the ONNX export of the paper networks takes longer than a frame)."""
+    backend = getattr(args, "backend", None)
+    if backend is None and single_frame and not os.environ.get("HANDCAM_BACKEND"):
+        return "torch"
+    return backend
+
+
 def run_image(args) -> int:
     """Headless single image: JSON (file or stdout) and optional figure."""
     from .estimator import HandPoseEstimator
     from .sources import load_image
 
     frame = load_image(args.image)
-    est = HandPoseEstimator.load(weights=args.weights, device=args.device, settings=settings_from_args(args))
+    est = HandPoseEstimator.load(weights=args.weights, device=args.device, settings=settings_from_args(args),
+                                 backend=backend_from_args(args, single_frame=True))
     pose = est(frame)
     result = {"image": str(args.image), "image_size": [int(frame.shape[1]), int(frame.shape[0])],
               "device": str(est.device), **pose.to_json()}

@@ -21,6 +21,8 @@ import warnings
 import numpy as np
 import torch
 
+from .errors import InputError
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -35,9 +37,9 @@ def available() -> bool:
 
 def resolve_backend(backend: str, device: torch.device, precision: str, compile: bool) -> str:
     """'auto' -> 'onnxruntime' on a CPU in fp32 without torch.compile when installed, else 'torch'.
-    An explicit 'onnxruntime' that cannot run raises ValueError naming why."""
+    An explicit 'onnxruntime' that cannot run raises InputError (a ValueError) naming why."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     reasons = []
     if device.type != "cpu":
         reasons.append(f"it runs on the CPU only (device is {device})")
@@ -48,7 +50,7 @@ def resolve_backend(backend: str, device: torch.device, precision: str, compile:
     if not available():
         reasons.append(f"onnxruntime/onnx are not installed ({HOW_TO_INSTALL})")
     if backend == "onnxruntime" and reasons:
-        raise ValueError("backend='onnxruntime' cannot be used: " + "; ".join(reasons))
+        raise InputError("backend='onnxruntime' cannot be used: " + "; ".join(reasons))
     if backend == "auto":
         return "torch" if reasons else "onnxruntime"
     return backend

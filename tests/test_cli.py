@@ -96,3 +96,29 @@ def test_main_py_end_to_end(tmp_path, images, random_weights):
     assert r["hand_side"] == "right"
     img = cv2.imread(str(fig))
     assert img is not None and img.shape[0] > 500 and img.std() > 10
+
+
+def test_backend_flag(capsys, monkeypatch, tmp_path, images, random_weights):
+    """--backend reaches the estimator; a single image uses torch unless told otherwise (exporting the
+    networks to ONNX Runtime would cost more than one frame); both backends give the same result."""
+    from handcam.cli import backend_from_args, build_parser
+
+    monkeypatch.delenv("HANDCAM_BACKEND", raising=False)
+    args = build_parser().parse_args(["--image", "x.png"])
+    assert backend_from_args(args, single_frame=True) == "torch" and backend_from_args(args) is None
+    args = build_parser().parse_args(["--backend", "onnxruntime"])
+    assert backend_from_args(args, single_frame=True) == "onnxruntime"
+    monkeypatch.setenv("HANDCAM_BACKEND", "onnxruntime")
+    assert backend_from_args(build_parser().parse_args([]), single_frame=True) is None
+    monkeypatch.delenv("HANDCAM_BACKEND")
+    results = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.json"
+        rc, _, err = run_cli(capsys, "--image", images / "rgb.png", "--headless", "--weights", random_weights,
+                             "--device", "cpu", "--backend", backend, "--json", out)
+        assert rc == 0, err
+        results[backend] = json.loads(out.read_text())
+    np.testing.assert_allclose(results["torch"]["keypoints_3d"], results["onnxruntime"]["keypoints_3d"], atol=1e-4)
+    with pytest.raises(SystemExit):
+        main(["--image", str(images / "rgb.png"), "--headless", "--backend", "tensorrt"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..cli import settings_from_args
+from ..cli import backend_from_args, settings_from_args
 
 log = logging.getLogger(__name__)
 
@@ -14,11 +14,12 @@ def estimator_factory(args):
     weights = getattr(args, "weights", None)
     device = getattr(args, "device", None) or "auto"
     settings = settings_from_args(args)
+    backend = backend_from_args(args)
 
     def load():
         from ..estimator import HandPoseEstimator, set_inference_threads
 
-        estimator = HandPoseEstimator.load(weights=weights, device=device, settings=settings)
+        estimator = HandPoseEstimator.load(weights=weights, device=device, settings=settings, backend=backend)
         if estimator.device.type == "cpu":
             set_inference_threads()  # the library's rule for an app with a GUI thread
         return estimator

@@ -69,12 +69,12 @@ def run_video(args, estimator=None) -> int:
         if estimator is None:
             from ..estimator import HandPoseEstimator
 
-            from ..cli import settings_from_args
+            from ..cli import backend_from_args, settings_from_args
 
             settings = settings_from_args(args)
             estimator = HandPoseEstimator.load(weights=getattr(args, "weights", None),
                                                device=getattr(args, "device", None) or "auto",
-                                               settings=settings)
+                                               settings=settings, backend=backend_from_args(args))
         recorder = Recorder(json_path, video_out, fps=source.fps or 30.0)
         stage_ms: dict = defaultdict(float)
         frames = 0
