@@ -30,9 +30,23 @@ OPSET = 17
 HOW_TO_INSTALL = "pip install onnxruntime onnx (or use backend='torch')"
 
 
+_AVAILABLE: bool | None = None
+
+
 def available() -> bool:
-    """Whether ONNX Runtime and the ONNX package (the exporter needs it) are importable."""
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    """Whether ONNX Runtime and the ONNX package (the exporter needs it) import (checked once; a broken
+    install counts as absent, with a warning)."""
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        _AVAILABLE = False
+        if all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx")):
+            try:
+                import onnx  # noqa: F401
+                import onnxruntime  # noqa: F401
+                _AVAILABLE = True
+            except Exception as e:     # noqa: BLE001 - any import failure means: use torch
+                log.warning("onnxruntime/onnx are installed but do not import (%s); using PyTorch", e)
+    return _AVAILABLE
 
 
 def resolve_backend(backend: str, device: torch.device, precision: str, compile: bool) -> str:
