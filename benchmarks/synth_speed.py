@@ -42,8 +42,7 @@ def profile(count: int, size: int, photos: list, warmup: int = 3, seed: int = 12
     """Milliseconds per sample and stage in this process (single-threaded OpenCV, like a worker)."""
     cv2.setNumThreads(1)
     bank = bgs.BackgroundBank(photos)
-    for i in range(len(photos)):          # decode once up front: a worker's steady state
-        bank._get(i)
+    bank.preload()                         # decoded up front: a worker's steady state
     stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="handcam_synth_profile_") as tmp:
         set_dir = Path(tmp)

@@ -331,7 +331,12 @@ class HandPoseEstimator:
         self.precision = precision
         if channels_last not in (None, True, False, "probe"):
             raise ValueError(f"channels_last must be True, False, 'probe' or None, got {channels_last!r}")
-        self.channels_last = True if channels_last in (None, "probe") else bool(channels_last)
+        self.compiled = bool(compile)
+        self.backend = resolve_backend(backend or os.environ.get("HANDCAM_BACKEND") or "auto", self.device,
+                                       precision, self.compiled)
+        # ONNX Runtime picks its own layouts, so its networks stay contiguous
+        self.channels_last = (self.backend == "torch"
+                              and (True if channels_last in (None, "probe") else bool(channels_last)))
         self.mask_method = resolve_mask_method(mask_method, self.device)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         self.networks = {k: n.to(self.device, memory_format=fmt).eval() for k, n in networks.items()}
@@ -347,14 +352,8 @@ class HandPoseEstimator:
         # networks keep the float resize the parity tests pin down)
         self.resize_uint8 = (self.architecture == "lite" and self.device.type == "cpu") \
             if resize_uint8 is None else bool(resize_uint8)
-        self.compiled = bool(compile)
-        self.backend = resolve_backend(backend or os.environ.get("HANDCAM_BACKEND") or "auto", self.device,
-                                       precision, self.compiled)
         if self.backend == "onnxruntime":
-            # ONNX Runtime picks its own layouts; the sessions are built on first use of each input shape
-            self.channels_last = False
-            for n in self.networks.values():
-                n.to(memory_format=torch.contiguous_format)
+            # the sessions are built on first use of each input shape
             self._nets = {k: OrtNetwork(inference_copy(n), k) for k, n in self.networks.items()}
         elif compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None

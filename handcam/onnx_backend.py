@@ -13,7 +13,6 @@ responsive. The weights are read at export time: change them and build a new est
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import warnings
@@ -38,13 +37,13 @@ def available() -> bool:
     install counts as absent, with a warning)."""
     global _AVAILABLE
     if _AVAILABLE is None:
-        _AVAILABLE = False
-        if all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx")):
-            try:
-                import onnx  # noqa: F401
-                import onnxruntime  # noqa: F401
-                _AVAILABLE = True
-            except Exception as e:     # noqa: BLE001 - any import failure means: use torch
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+            _AVAILABLE = True
+        except Exception as e:     # noqa: BLE001 - any import failure means: use torch
+            _AVAILABLE = False
+            if not (isinstance(e, ModuleNotFoundError) and e.name in ("onnx", "onnxruntime")):   # not just absent
                 log.warning("onnxruntime/onnx are installed but do not import (%s); using PyTorch", e)
     return _AVAILABLE
 
@@ -79,9 +78,8 @@ class OrtNetwork:
         self.name = name
         self.threads = threads      # None: torch's thread count when a session is built (the app sets it)
         self._sessions: dict[tuple, tuple] = {}
-        for attr in ("input_size", "ARCHITECTURE"):        # what the pipeline reads from a network
-            if hasattr(module, attr):
-                setattr(self, attr, getattr(module, attr))
+        if hasattr(module, "input_size"):                # what the pipeline reads from a network
+            self.input_size = module.input_size
 
     def _session(self, inputs: tuple[torch.Tensor, ...]):
         key = tuple(tuple(x.shape[1:]) for x in inputs)

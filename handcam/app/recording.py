@@ -35,15 +35,26 @@ class RecordingError(HandcamError):
     """An output file that cannot be written."""
 
 
+def _unwritable(path: Path, e: OSError) -> RecordingError:
+    return RecordingError(f"cannot write {path}: {e.strerror or e}")
+
+
+def _make_parent(path: Path) -> None:
+    """Create the folder an output goes into (RecordingError naming the path if that fails)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(path, e) from e
+
+
 class JsonlWriter:
     def __init__(self, path):
         self.path = Path(path)
+        _make_parent(self.path)
         try:
-            if self.path.parent and not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._f = open(self.path, "w", encoding="utf-8")
         except OSError as e:
-            raise RecordingError(f"cannot write {self.path}: {e.strerror or e}") from e
+            raise _unwritable(self.path, e) from e
         self.count = 0
 
     def write(self, index: int, timestamp: float, pose) -> None:
@@ -65,11 +76,7 @@ class VideoWriter:
         self._writer = None
         self._size = None
         self.count = 0
-        try:
-            if self.path.parent and not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RecordingError(f"cannot write {self.path}: {e.strerror or e}") from e
+        _make_parent(self.path)
 
     def write(self, image_rgb: np.ndarray) -> None:
         h, w = image_rgb.shape[:2]

@@ -131,6 +131,11 @@ class BackgroundBank:
             self._cache[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         return self._cache[i]
 
+    def preload(self) -> None:
+        """Decode every photo now (a worker decodes each lazily, on first use)."""
+        for i in range(len(self.photos)):
+            self._get(i)
+
     def sample(self, rng: np.random.Generator, size: int, p_photo: float = 0.55) -> tuple[np.ndarray, str]:
         """An sRGB float background (size, size, 3) in [0, 1] and where it came from."""
         if self.photos and rng.uniform() < p_photo:

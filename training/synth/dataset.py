@@ -134,15 +134,13 @@ def render_sample(index: int, seed: int, set_name: str = "training", size: int =
     tex = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
     lin, hit = shade(scene.prims, depth, prim, K, lights, tex)
     lap("shade")
-    img = bg
+    img, bg_depth = bg, scene.bg_depth
+    labels = np.zeros((size, size), np.uint8)
     if hit.any():
         img = bg.copy()
         img[hit] = np.clip(lin[hit], 0, 1) ** (1 / 2.2)
-    labels = np.zeros((size, size), np.uint8)
-    if hit.any():
         labels[hit] = scene.prims["label"][prim[hit]].astype(np.uint8)
-    bg_depth = scene.bg_depth
-    if hit.any():          # the background lies behind everything rendered
+        # the background lies behind everything rendered
         bg_depth = min(max(bg_depth, float(depth[hit].max()) + 0.2), DEPTH_MAX_M - 0.01)
     depth_m = np.where(hit, depth, bg_depth)
     depth_png = encode_depth(depth_m)
