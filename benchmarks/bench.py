@@ -31,15 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from handcam.estimator import (STAGES, HandPoseEstimator, autocast, inference_threads,  # noqa: E402
-                               network_input_size, posenet_input_size, resolve_device)
-from handcam.pose import PipelineSettings  # noqa: E402
+from handcam.estimator import HandPoseEstimator
+from handcam.pipeline import STAGES
+from handcam.runtime import Clock, inference_threads, resolve_device
+from handcam.settings import RuntimeOptions
+from handcam.tracking import TrackingOptions
+from handcam.transform import network_input_size
 
 log = logging.getLogger("bench")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 VIDEO_DIR = ROOT.parent / "shared" / "data" / "real" / "video"
 PREFERRED_VIDEO = "prasad9_okay.mp4"  # 640 x 480, a real hand in front of a webcam
@@ -100,69 +101,43 @@ def stats(values) -> dict:
             "p90": float(np.percentile(a, 90)), "mean": float(a.mean()), "n": int(a.size)}
 
 
-class Timer:
-    """Wall-clock milliseconds of a block; on CUDA with events (and a sync at the end)."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self):
-        if self.cuda:
-            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            self.start.record()
-        else:
-            self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            self.end.record()
-            self.end.synchronize()
-            self.ms = self.start.elapsed_time(self.end)
-        else:
-            self.ms = (time.perf_counter() - self.t0) * 1000.0
-        return False
-
-
 class RawNetworks:
     """The estimator's networks alone, on device-resident inputs of the pipeline's shapes, with the
     estimator's precision and memory layout: the floor the pipeline's overhead is measured against."""
 
     def __init__(self, est: HandPoseEstimator, net_hw: tuple[int, int]):
         self.est = est
+        self.nets = est.runnable_networks
         dev = est.device
-        fmt = torch.channels_last if est.channels_last else torch.contiguous_format
         g = torch.Generator().manual_seed(0)
-        s = posenet_input_size(est.networks["posenet"])
-        self.image = (torch.rand(1, 3, *net_hw, generator=g) - 0.5).to(dev).contiguous(memory_format=fmt)
-        self.crop = (torch.rand(1, 3, s, s, generator=g) - 0.5).to(dev).contiguous(memory_format=fmt)
+        s = est.architecture.crop_size
+        self.image = (torch.rand(1, 3, *net_hw, generator=g) - 0.5).to(dev)
+        self.crop = (torch.rand(1, 3, s, s, generator=g) - 0.5).to(dev)
         self.side = torch.tensor([[1.0, 0.0]], device=dev)
         with torch.inference_mode():
-            self.scoremap = est._nets["posenet"](self.crop)[-1].float()
+            self.scoremap = self.nets["posenet"](self.crop)[-1].float()
 
     def run(self) -> dict:
-        nets, timer = self.est._nets, Timer(self.est.device)
-        out = {}
-        with torch.inference_mode(), autocast(self.est.device, self.est.precision):
-            with timer:
-                nets["handsegnet"](self.image)
-            out["handsegnet"] = timer.ms
-            with timer:
-                nets["posenet"](self.crop)
-            out["posenet"] = timer.ms
-            with timer:
-                nets["poseprior"](self.scoremap, self.side)
-                nets["viewpoint"](self.scoremap, self.side)
-            out["lifting"] = timer.ms
+        nets, clock = self.nets, Clock(self.est.device)
+        with torch.inference_mode():
+            clock.mark("start")
+            nets["handsegnet"](self.image)
+            clock.mark("handsegnet")
+            nets["posenet"](self.crop)
+            clock.mark("posenet")
+            nets["poseprior"](self.scoremap, self.side)
+            nets["viewpoint"](self.scoremap, self.side)
+            clock.mark("lifting")
+        out = clock.elapsed_ms()
         out["total"] = out["handsegnet"] + out["posenet"] + out["lifting"]
         out["tracked_total"] = out["posenet"] + out["lifting"]
         return out
 
 
-def call_ms(est: HandPoseEstimator, frame: np.ndarray, settings: PipelineSettings):
+def call_ms(call, frame: np.ndarray):
     t0 = time.perf_counter()
-    pose = est(frame, settings=settings)  # returns after the one device->host copy
-    return (time.perf_counter() - t0) * 1000.0, pose
+    result = call(frame)  # returns after the one device->host copy
+    return (time.perf_counter() - t0) * 1000.0, result
 
 
 def machine_info(device: torch.device) -> dict:
@@ -188,13 +163,14 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads or inference_threads())
     device = resolve_device(args.device)
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    speed = dict(precision=args.precision, channels_last=not args.no_channels_last, compile=args.compile,
-                 backend=args.backend)
+    runtime = RuntimeOptions(precision=args.precision,
+                             layout="contiguous" if args.no_channels_last else "channels_last",
+                             compile=args.compile, backend=args.backend)
     if args.weights:
-        est = HandPoseEstimator.load(args.weights, device=device, **speed)
+        est = HandPoseEstimator.load(args.weights, device=device, runtime=runtime)
     else:
-        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, **speed)
-    if args.weights and args.arch != est.architecture:
+        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, runtime=runtime)
+    if args.weights and args.arch != est.architecture.name:
         log.warning("--arch %s ignored: the weights file is %s", args.arch, est.architecture)
     count = args.warmup + args.frames
     video = None if args.synthetic else (Path(args.video) if args.video else default_video())
@@ -206,26 +182,25 @@ def run(args) -> dict:
         frames = synthetic_frames(count, size or (480, 640))
         source = "synthetic"
     h, w = frames[0].shape[:2]
-    settings = est.settings
-    net_hw = network_input_size((h, w), settings)
+    settings = est.resolved()
+    net_hw = network_input_size((h, w), settings, est.architecture.input_size)
     min_score = args.track_min_score
     if min_score is None:
         # random networks have meaningless confidences: always trust them, so that tracking runs
         # (and re-detects every --redetect-every frames); with real weights, the default threshold
-        min_score = settings.track_min_score if args.weights else -float("inf")
-    tracked_settings = settings.replace(tracking=True, redetect_every=args.redetect_every, track_min_score=min_score)
+        min_score = TrackingOptions().min_score if args.weights else -float("inf")
+    tracker = est.tracker(redetect_every=args.redetect_every, min_score=min_score)
     raw = RawNetworks(est, net_hw)
-    log.info("%s %s on %s, %d frames %dx%d from %s (+%d warm-up)", est.architecture, args.precision, device,
+    log.info("%s %s on %s, %d frames %dx%d from %s (+%d warm-up)", est.architecture.name, args.precision, device,
              args.frames, w, h, source, args.warmup)
 
     rows = {"e2e": [], "stages": {k: [] for k in (*STAGES, "total")}, "raw": {}, "tracked_e2e": [],
             "tracked_flags": []}
-    est.reset_tracking()
     for i, frame in enumerate(frames):
-        e2e, pose = call_ms(est, frame, settings)
+        e2e, pose = call_ms(est.estimate, frame)
         r = raw.run()
         if args.tracking:
-            t_e2e, t_pose = call_ms(est, frame, tracked_settings)
+            t_e2e, t_pose = call_ms(lambda f: tracker.process(f, index=i), frame)
         if i < args.warmup:
             continue
         rows["e2e"].append(e2e)
@@ -235,15 +210,15 @@ def run(args) -> dict:
             rows["raw"].setdefault(k, []).append(v)
         if args.tracking:
             rows["tracked_e2e"].append(t_e2e)
-            rows["tracked_flags"].append(bool(t_pose.tracked))
+            rows["tracked_flags"].append(bool(t_pose.hand.tracked))
 
     result = {
-        "config": {"arch": est.architecture, "device": str(device), "precision": args.precision,
+        "config": {"arch": est.architecture.name, "device": str(device), "precision": args.precision,
                    "channels_last": est.channels_last, "compile": args.compile,
                    "backend": est.backend, "mask_method": est.mask_method,
                    "threads": torch.get_num_threads(), "frames": args.frames, "warmup": args.warmup,
                    "frame_size": [h, w], "network_input": list(net_hw),
-                   "crop_size": posenet_input_size(est.networks["posenet"]),
+                   "crop_size": est.architecture.crop_size,
                    "weights": args.weights or "random(seed=0)", "source": source, "tracking": args.tracking},
         "machine": machine_info(device),
         "pipeline": {"end_to_end_ms": stats(rows["e2e"]),
@@ -268,7 +243,8 @@ def run(args) -> dict:
 
 def table(result: dict) -> str:
     c = result["config"]
-    lines = [f"handcam {c['arch']} | {c['device']} {c['precision']} {c.get('backend', 'torch')} | threads {c['threads']} | "
+    lines = [f"handcam {c['arch']} | {c['device']} {c['precision']} {c.get('backend', 'torch')} | "
+             f"threads {c['threads']} | "
              f"frames {c['frames']} of {c['frame_size'][1]}x{c['frame_size'][0]} ({Path(c['source']).name})",
              f"{'':<22}{'median':>10}{'p10':>10}{'p90':>10}   ms"]
 
@@ -305,7 +281,7 @@ def parse_args(argv=None):
                    help="what runs the networks (auto: ONNX Runtime on a CPU in fp32 when installed)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA graphs on a GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: the app's rule, "
-                   "handcam.estimator.inference_threads: all cores but one)")
+                   "handcam.runtime.inference_threads: all cores but one)")
     p.add_argument("--tracking", action="store_true", help="also time the tracking mode on the same frames")
     p.add_argument("--redetect-every", type=int, default=10, help="tracking: run HandSegNet every N frames")
     p.add_argument("--track-min-score", type=float, default=None,

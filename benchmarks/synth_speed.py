@@ -26,16 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import cv2
 
-import cv2  # noqa: E402
-
-from training.synth import backgrounds as bgs  # noqa: E402
-from training.synth import dataset  # noqa: E402
+from training.synth import backgrounds as bgs
+from training.synth import dataset
 
 log = logging.getLogger("synth_speed")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def profile(count: int, size: int, photos: list, warmup: int = 3, seed: int = 12345) -> dict:

@@ -2,19 +2,27 @@
 
     from handcam import HandPoseEstimator
     est = HandPoseEstimator.load(weights="W.pt", device="auto")
-    pose = est(rgb_uint8_frame, hand_side="left")
+    result = est.estimate(rgb_uint8_frame)          # FrameResult; result.hands[0].keypoints_2d ...
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_LAZY = {
+    "HandPoseEstimator": "estimator",
+    "PipelineSettings": "settings",
+    "RuntimeOptions": "settings",
+    "FrameResult": "results",
+    "HandPose": "results",
+    "HandTracker": "tracking",
+    "TrackingOptions": "tracking",
+}
 
 
 def __getattr__(name):  # lazy, so that `import handcam.skeleton` stays light
-    if name == "HandPoseEstimator":
-        from .estimator import HandPoseEstimator
-        return HandPoseEstimator
-    if name in ("PipelineSettings", "HandPose"):
-        from . import pose
-        return getattr(pose, name)
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'handcam' has no attribute {name!r}")
 
 
-__all__ = ["HandPoseEstimator", "PipelineSettings", "HandPose", "__version__"]
+__all__ = [*_LAZY, "__version__"]

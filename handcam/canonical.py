@@ -4,7 +4,7 @@ The lifting networks predict a hand in a *canonical* frame (PosePrior) and the r
 to the camera frame (ViewPoint). Inference recovers normalised camera-frame coordinates with row
 vectors::
 
-    xyz = flip_right(coord_can) @ rot_mat          # flip_right: z -> -z for right hands
+    xyz = flip_right_hand(coord_can) @ rot_mat     # z -> -z for right hands (handcam.geometry)
 
 Construction of the frame from root-relative, scale-normalised coordinates ``X`` (B x 21 x 3;
 root = keypoint 0, ``|kp12 - kp11| = 1``), all rotations acting on row vectors (``v' = v @ M``):
@@ -40,14 +40,13 @@ import math
 
 import torch
 
+from .geometry import flip_right_hand
 from .skeleton import CANONICAL_Y_KEYPOINT, CANONICAL_Z_KEYPOINT, ROOT, SCALE_BONE
 
 __all__ = [
     "normalize_xyz",
     "canonical_rotation",
     "canonical_transform",
-    "flip_right",
-    "from_canonical",
 ]
 
 
@@ -95,14 +94,6 @@ def canonical_rotation(xyz_norm: torch.Tensor) -> torch.Tensor:
     return r12 @ r3
 
 
-def flip_right(coords: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
-    """z -> -z for right hands. coords (B, K, 3); hand_side (B, 2) one-hot, [0, 1] = right."""
-    right = hand_side[..., 1] > 0.5
-    sign = torch.ones(coords.shape[:-2] + (1, 3), dtype=coords.dtype, device=coords.device)
-    sign[..., 2] = torch.where(right, -1.0, 1.0).to(coords.dtype)[..., None]
-    return coords * sign
-
-
 def canonical_transform(xyz_norm: torch.Tensor, hand_side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lifting targets from normalised coordinates.
 
@@ -110,14 +101,9 @@ def canonical_transform(xyz_norm: torch.Tensor, hand_side: torch.Tensor) -> tupl
     hand_side: (B, 2) one-hot, [1, 0] left, [0, 1] right.
     Returns ``(coord_can, rot_mat)``: the PosePrior target (B, 21, 3; mirrored for right hands so that
     it always has a left hand's handedness) and the ViewPoint target (B, 3, 3), such that
-    ``flip_right(coord_can) @ rot_mat == xyz_norm``. See the module docstring for why the mirror is
-    applied after, not before, the rotation.
+    ``geometry.from_canonical(coord_can, rot_mat, hand_side) == xyz_norm``. See the module docstring
+    for why the mirror is applied after, not before, the rotation.
     """
     rot = canonical_rotation(xyz_norm)
-    coord_can = flip_right(xyz_norm @ rot, hand_side)
+    coord_can = flip_right_hand(xyz_norm @ rot, hand_side)
     return coord_can, rot.transpose(-1, -2)
-
-
-def from_canonical(coord_can: torch.Tensor, rot_mat: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`canonical_transform`: ``flip_right(coord_can) @ rot_mat``."""
-    return flip_right(coord_can, hand_side) @ rot_mat

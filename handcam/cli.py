@@ -1,4 +1,6 @@
-"""Command line of ``main.py``: the desktop app by default, or headless processing of an image/video.
+"""Command line of ``main.py``: parses the flags into one ``RunConfig`` and hands it over -- to the
+desktop app by default, or to headless processing of an image or a video. Errors become one line
+on stderr and exit status 2.
 
     python main.py                                   # webcam in a window
     python main.py --video clip.mp4                  # a video file in the window
@@ -10,14 +12,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
-from .errors import HandcamError
-from .pose import RESIZE_MODES, PipelineSettings
+from .config import Outputs, RunConfig, SourceSpec, check_output_folder, check_output_path
+from .errors import USER_ERRORS, print_error
+from .settings import BACKENDS, PipelineSettings, RuntimeOptions, setting_fields
 
 log = logging.getLogger(__name__)
+
+
+def add_setting_flags(group) -> None:
+    """One flag per PipelineSettings field that has one, from the field's own help, choices and
+    default (the default is shown, but left unset so that a given value is detected as given)."""
+    for name, f in setting_fields().items():
+        meta = f.metadata
+        if not meta.get("flag", True):
+            continue
+        kw = dict(default=None, help=f"{meta['help']} (default {f.default})")
+        if meta.get("choices"):
+            kw["choices"] = meta["choices"]
+        else:
+            kw["type"] = type(f.default)
+            kw["metavar"] = "X"
+        group.add_argument("--" + name.replace("_", "-"), **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,66 +53,106 @@ def build_parser() -> argparse.ArgumentParser:
                             "download cache; see `python -m handcam.weights --help`)")
     model.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                        help="where the networks run (auto: CUDA when present)")
-    model.add_argument("--backend", default=None, choices=("auto", "torch", "onnxruntime"),
+    model.add_argument("--backend", default=None, choices=BACKENDS,
                        help="what runs the networks on a CPU (default: $HANDCAM_BACKEND, else auto: ONNX Runtime "
                             "when installed, except for a single --image, where exporting the networks would "
                             "cost more than it saves)")
-    model.add_argument("--hand-side", default=None, choices=("left", "right"),
-                       help="which hand is shown (the lifting networks need it; default left, or in the "
-                            "window the side chosen last time)")
-    model.add_argument("--crop-factor", type=float, default=1.25, help="enlarge the hand box by this (1.25)")
-    model.add_argument("--mask-threshold", type=float, default=0.5,
-                       help="hand probability above which a pixel is hand (0.5, as the release rounds)")
-    model.add_argument("--resize-mode", default="faithful", choices=RESIZE_MODES,
-                       help="faithful: squash every frame to 240x320 like the release; aspect: keep the "
-                            "aspect ratio and crop from the full-resolution frame")
-    out = p.add_argument_group("headless output")
+    add_setting_flags(model)
+    out = p.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window: process --image or --video and exit")
     out.add_argument("--json", metavar="OUT", help="write results as JSON (image) or JSON lines (video)")
     out.add_argument("--figure", metavar="OUT.png", help="(image) save the release's 2x2 result figure")
     out.add_argument("--out-video", metavar="OUT.mp4", help="(video) write an annotated video")
+    out.add_argument("--batch", type=int, default=None, metavar="N",
+                     help="(headless video) frames per network call (default: 8 on CUDA, 1 on a CPU)")
+    out.add_argument("--output-dir", metavar="DIR",
+                     help="(window) where screenshots and recordings go (default: the current folder; "
+                          "created when missing)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     return p
 
 
-def settings_from_args(args) -> PipelineSettings:
-    """PipelineSettings from main.py's flags; a flag the namespace lacks or leaves None keeps the
-    default (the input size always does: each network family has its own)."""
-    given = {k: getattr(args, k, None) for k in ("crop_factor", "mask_threshold", "resize_mode", "hand_side")}
-    return PipelineSettings(**{k: v for k, v in given.items() if v is not None})
+def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
+    """The run's configuration; bad combinations end through ``parser.error`` (exit 2)."""
+    if args.image and args.video:
+        parser.error("pass either --image or --video, not both")
+    if not args.headless and (args.figure or args.out_video or args.json):
+        parser.error("--json, --figure and --out-video go with --headless")
+    if args.headless and not (args.image or args.video):
+        parser.error("--headless needs --image PATH or --video PATH")
+    if args.headless and args.video and not (args.json or args.out_video):
+        parser.error("--headless --video needs an output: --json OUT.jsonl and/or --out-video OUT.mp4")
+    if args.image and args.out_video:
+        parser.error("--out-video goes with --video")
+    if args.video and args.figure:
+        parser.error("--figure goes with --image")
+    if args.batch is not None and args.batch < 1:
+        parser.error("--batch must be at least 1")
+    given = {k: getattr(args, k) for k in setting_fields() if getattr(args, k, None) is not None}
+    settings = PipelineSettings(**given)  # ValueError names a bad value
+    if args.video:
+        source = SourceSpec("video", args.video)
+    elif args.image:
+        source = SourceSpec("image", args.image)
+    else:
+        source = SourceSpec("camera", int(args.camera))
+    backend = args.backend
+    if backend is None and args.headless and args.image:
+        import os
+
+        backend = None if os.environ.get("HANDCAM_BACKEND") else "torch"
+    outputs = Outputs(*(Path(p) if p else None for p in (args.json, args.figure, args.out_video)))
+    for path in outputs.paths():  # before any work
+        check_output_path(path)
+    output_dir = check_output_folder(args.output_dir) if args.output_dir else None
+    return RunConfig(source=source, weights=args.weights, device=args.device,
+                     runtime=RuntimeOptions(backend=backend or "auto"), settings=settings,
+                     explicit=frozenset(given), headless=args.headless, outputs=outputs,
+                     batch_size=args.batch, output_dir=output_dir, verbose=args.verbose)
 
 
-def backend_from_args(args, single_frame: bool = False) -> str | None:
-    """--backend, or None (the estimator's default: $HANDCAM_BACKEND, else auto); for one frame, torch
-    unless asked otherwise (the ONNX export of the paper networks takes longer than a frame)."""
-    backend = getattr(args, "backend", None)
-    if backend is None and single_frame and not os.environ.get("HANDCAM_BACKEND"):
-        return "torch"
-    return backend
-
-
-def run_image(args) -> int:
+def run_image(config: RunConfig, estimator=None) -> int:
     """Headless single image: JSON (file or stdout) and optional figure."""
-    from .estimator import HandPoseEstimator
     from .sources import load_image
 
-    frame = load_image(args.image)
-    est = HandPoseEstimator.load(weights=args.weights, device=args.device, settings=settings_from_args(args),
-                                 backend=backend_from_args(args, single_frame=True))
-    pose = est(frame)
-    result = {"image": str(args.image), "image_size": [int(frame.shape[1]), int(frame.shape[0])],
-              "device": str(est.device), **pose.to_json()}
-    text = json.dumps(result)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-        log.info("wrote %s", args.json)
+    path = config.source.value
+    frame = load_image(path)
+    if estimator is None:
+        from .estimator import HandPoseEstimator
+
+        estimator = HandPoseEstimator.load(weights=config.weights, device=config.device,
+                                           settings=config.settings, runtime=config.runtime)
+    result = estimator.estimate(frame, config.settings)
+    record = {"image": str(path), "image_size": [int(frame.shape[1]), int(frame.shape[0])],
+              "device": str(estimator.device), **result.to_json()}
+    text = json.dumps(record)
+    if config.outputs.json:
+        config.outputs.json.write_text(text + "\n")
+        log.info("wrote %s", config.outputs.json)
     else:
         print(text)
-    if args.figure:
+    if config.outputs.figure:
         from .figure import save_figure
-        save_figure(args.figure, frame, pose, title=f"{Path(args.image).name} ({pose.hand_side} hand)")
-        log.info("wrote %s", args.figure)
+
+        hand = result.hand
+        if hand is None:
+            log.warning("no hand found: no figure written")
+        else:
+            save_figure(config.outputs.figure, frame, hand, title=f"{Path(path).name} ({hand.side} hand)")
+            log.info("wrote %s", config.outputs.figure)
     return 0
+
+
+def dispatch(config: RunConfig) -> int:
+    if config.headless and config.source.kind == "image":
+        return run_image(config)
+    if config.headless:
+        from .headless import run_video
+
+        return run_video(config)
+    from .app import run  # the window (Qt) only when asked for
+
+    return run(config)
 
 
 def main(argv=None) -> int:
@@ -104,22 +161,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s")
     try:
-        settings_from_args(args)  # validate the tunables early
-        if args.image and args.video:
-            parser.error("pass either --image or --video, not both")
-        if args.headless:
-            if args.image:
-                return run_image(args)
-            if args.video:
-                from .app.headless import run_video
-                return run_video(args)
-            parser.error("--headless needs --image PATH or --video PATH")
-        if args.figure or args.out_video:
-            parser.error("--figure and --out-video go with --headless")
-        from .app import run
-        return run(args)
-    except (HandcamError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return dispatch(config_from_args(args, parser))
+    except USER_ERRORS as e:
+        return print_error(e)
     except KeyboardInterrupt:
         return 130

@@ -99,25 +99,32 @@ def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.nd
     return out
 
 
-def annotate(image_rgb: np.ndarray, pose, mask_opacity: float = 0.4, draw_mask: bool = True,
-             draw_crop_box: bool = True, thickness: int | None = None) -> np.ndarray:
-    """The frame with a ``HandPose`` drawn on it: mask tint, crop box and skeleton.
+def _hands(result) -> tuple:
+    """The hands of a FrameResult, a single HandPose, or None."""
+    if result is None:
+        return ()
+    return tuple(getattr(result, "hands", (result,)))
 
-    ``pose`` may be None (the frame is returned unchanged, copied). The line thickness scales with
-    the image size unless given.
-    """
+
+def annotate(image_rgb: np.ndarray, result, mask_opacity: float = 0.4, draw_mask: bool = True,
+             draw_crop_box: bool = True, thickness: int | None = None) -> np.ndarray:
+    """The frame with every hand of a ``FrameResult`` (or one ``HandPose``) drawn on it: mask tint,
+    crop box and skeleton. ``result`` may be None (the frame is returned unchanged, copied). The line
+    thickness scales with the image size unless given."""
     out = _check_rgb(image_rgb).copy()
-    if pose is None:
-        return out
     if thickness is None:
         thickness = max(1, int(round(max(out.shape[:2]) / 320)))
-    if draw_mask and pose.mask is not None:
-        out = overlay_mask(out, pose.mask, mask_opacity)
-    if draw_crop_box:
-        out = draw_box(out, pose.crop_box, thickness=max(1, thickness))
-    return draw_skeleton(out, pose.keypoints_2d, pose.keypoint_scores, thickness=thickness)
+    for hand in _hands(result):
+        if draw_mask and hand.mask is not None:
+            out = overlay_mask(out, hand.mask, mask_opacity)
+        if draw_crop_box:
+            out = draw_box(out, hand.box, thickness=max(1, thickness))
+        out = draw_skeleton(out, hand.keypoints_2d, hand.keypoint_scores, thickness=thickness)
+    return out
 
 
-def draw_crop(pose, thickness: int = 2) -> np.ndarray:
-    """The 256x256 crop PoseNet saw, with the keypoints it found drawn on it."""
-    return draw_skeleton(pose.crop, pose.keypoints_crop, pose.keypoint_scores, thickness=thickness)
+def draw_crop(hand, thickness: int = 2) -> np.ndarray:
+    """The crop PoseNet saw (``HandPose.crop``), with the keypoints it found drawn on it."""
+    if hand.crop is None:
+        raise ValueError("this result has no crop (estimate(..., with_crop=True) keeps it)")
+    return draw_skeleton(hand.crop, hand.keypoints_crop, hand.keypoint_scores, thickness=thickness)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .draw import draw_skeleton
-from .pose import HandPose
+from .results import HandPose
 
 PANEL = 360
 
@@ -51,9 +51,11 @@ def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -
     """The 2x2 figure as an RGB uint8 image."""
     a, s, (x0, y0) = _fit(frame)
     a = draw_skeleton(a, pose.keypoints_2d * s + (x0, y0))
-    b, s2, off2 = _fit(pose.crop)
+    crop = pose.crop if pose.crop is not None else np.full((256, 256, 3), 128, np.uint8)
+    b, s2, off2 = _fit(crop)
     b = draw_skeleton(b, pose.keypoints_crop * s2 + off2)
-    mask_rgb = np.repeat((pose.mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+    mask = pose.mask if pose.mask is not None else np.zeros(frame.shape[:2], bool)
+    mask_rgb = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
     c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand (white) mask still shows its extent
     d = render_3d(pose.keypoints_3d)
     pad = 8
@@ -68,6 +70,14 @@ def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -
 
 
 def save_figure(path, frame: np.ndarray, pose: HandPose, title: str | None = None) -> None:
+    """Write the figure (PNG or JPEG by the extension); ``InputError`` when it cannot be written."""
+    from .errors import InputError
+
     img = result_figure(frame, pose, title)
-    if not cv2.imwrite(str(path), img[:, :, ::-1]):
-        raise OSError(f"could not write the figure to {path}; check the folder exists and the extension is .png/.jpg")
+    try:
+        ok = cv2.imwrite(str(path), img[:, :, ::-1])
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise InputError(f"could not write the figure to {path}; check the folder exists and the extension "
+                         f"is .png or .jpg")

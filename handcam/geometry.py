@@ -1,7 +1,8 @@
 """Pure, batched geometry of the pipeline (torch, device-agnostic, no loops over pixels).
 
 Conventions: images are B x C x H x W; points are (row, col) inside the paper's stages, as in the
-release; the estimator converts to (x, y) at the public boundary.
+release; the estimator converts to (x, y) at the public boundary. The network-level TF1 resize lives
+with the layers (``handcam.models.layers``); the stages compose these functions (``handcam.stages``).
 """
 from __future__ import annotations
 
@@ -28,57 +29,17 @@ def normalize_image(frames: torch.Tensor) -> torch.Tensor:
     return x.div_(255.0).sub_(0.5)
 
 
+def denormalize_image(images: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``normalize_image``: float B x 3 x H x W -> uint8 B x H x W x 3 RGB (rounded, clipped)."""
+    return ((images + 0.5) * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
 def resize_frames(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize B x C x H x W images to ``size`` (H, W) for the network input: bilinear with
     antialiasing when shrinking (like PIL's bilinear resize the release used), half-pixel centres."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     return F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-
-
-def _tf1_axis(n_in: int, n_out: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source indices (lower, upper) and weights of TF1 resize_bilinear along one axis:
-    src = dst * (n_in / n_out) (no half-pixel offset), upper clamped to the last pixel."""
-    # built on the device (a host->device copy would wait for the queued GPU work); the 0-dim CPU
-    # scale is passed to the kernel by value
-    scale = torch.tensor(n_in / n_out, dtype=torch.float32)
-    src = torch.arange(n_out, dtype=torch.float32, device=device) * scale
-    lower = torch.floor(src)
-    lerp = src - lower
-    lower = lower.long()
-    upper = torch.clamp(lower + 1, max=n_in - 1)
-    return lower, upper, lerp
-
-
-def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """TF1 ``tf.image.resize_images`` (bilinear, align_corners=False) of B x C x H x W to ``size``.
-
-    Differs from PyTorch's ``interpolate(align_corners=False)``: the source coordinate is
-    ``dst * in / out`` with no half-pixel shift, so the top-left pixel is copied exactly.
-    Same arithmetic as TF: lerp along x at the top and bottom source rows, then along y. The x-lerp
-    of a source row does not depend on the output row, so it is computed once per source row (on
-    the smaller of the two grids) and the rows are gathered afterwards: the same numbers, bit for
-    bit, at a fraction of the gathers.
-    """
-    h_out, w_out = int(size[0]), int(size[1])
-    h_in, w_in = x.shape[-2:]
-    x = x.contiguous()
-    y0, y1, wy = _tf1_axis(h_in, h_out, x.device)
-    x0, x1, wx = _tf1_axis(w_in, w_out, x.device)
-    wx = wx.to(x.dtype)
-    wy = wy.to(x.dtype)[:, None]
-
-    # (in-place steps on fresh buffers: the same operations and roundings, fewer allocations)
-    def lerp_x(rows):
-        left = rows.index_select(-1, x0)
-        return rows.index_select(-1, x1).sub_(left).mul_(wx).add_(left)
-
-    if h_in <= h_out:  # upsampling rows: x-lerp every source row once, then pick rows
-        cols = lerp_x(x)
-        top, bottom = cols.index_select(-2, y0), cols.index_select(-2, y1)
-    else:
-        top, bottom = lerp_x(x.index_select(-2, y0)), lerp_x(x.index_select(-2, y1))
-    return bottom.sub_(top).mul_(wy).add_(top)
 
 
 def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,16 +195,15 @@ def hand_side_onehot(sides, device=None) -> torch.Tensor:
 
 
 def flip_right_hand(coords: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
-    """Negate z of B x K x 3 coordinates where the hand side one-hot (B x 2) says right."""
-    right = hand_side[:, 1] > hand_side[:, 0]
-    sign = torch.where(right, -1.0, 1.0).to(coords.dtype)
-    flip = torch.ones(coords.shape[0], 1, 3, dtype=coords.dtype, device=coords.device)
-    flip[:, 0, 2] = sign
-    return coords * flip
+    """z -> -z of (..., K, 3) coordinates where the hand-side one-hot (..., 2) says right
+    ([0, 1]; right when its second entry is the larger)."""
+    right = hand_side[..., 1] > hand_side[..., 0]
+    sign = torch.ones(coords.shape[:-2] + (1, 3), dtype=coords.dtype, device=coords.device)
+    sign[..., 2] = torch.where(right, -1.0, 1.0).to(coords.dtype)[..., None]
+    return coords * sign
 
 
-def lift(coord_can: torch.Tensor, axis_angle: torch.Tensor, hand_side: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Canonical coordinates + ViewPoint axis-angle -> (normalised 3D B x 21 x 3, rotation B x 3 x 3):
-    right hands get z -> -z, then ``xyz = canonical @ R`` (row vectors)."""
-    rot = rodrigues(axis_angle)
-    return flip_right_hand(coord_can, hand_side) @ rot, rot
+def from_canonical(coord_can: torch.Tensor, rot_mat: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+    """The lifting stage's inverse canonical transform (row vectors): right hands get z -> -z, then
+    ``xyz = flip(coord_can) @ rot_mat``. See ``handcam.canonical`` for the frame and its targets."""
+    return flip_right_hand(coord_can, hand_side) @ rot_mat

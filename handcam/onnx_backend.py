@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .settings import BACKENDS
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnxruntime")
 OPSET = 17
 HOW_TO_INSTALL = "pip install onnxruntime onnx (or use backend='torch')"
 
@@ -78,8 +78,11 @@ class OrtNetwork:
         self.name = name
         self.threads = threads      # None: torch's thread count when a session is built (the app sets it)
         self._sessions: dict[tuple, tuple] = {}
-        if hasattr(module, "input_size"):                # what the pipeline reads from a network
-            self.input_size = module.input_size
+
+    @property
+    def session_count(self) -> int:
+        """How many sessions (exports) this network holds: one per input shape it has seen."""
+        return len(self._sessions)
 
     def _session(self, inputs: tuple[torch.Tensor, ...]):
         key = tuple(tuple(x.shape[1:]) for x in inputs)

@@ -228,7 +228,8 @@ class CameraSource(_CaptureSource):
             time.sleep(0.02)
 
 class StillSource(FrameSource):
-    """One still image, delivered again on every read (so that changed settings re-run on it)."""
+    """One still image as a one-frame source: the first read delivers it, later reads end (None);
+    ``seek(0)`` delivers it again (the window re-runs it when a setting changes)."""
 
     def __init__(self, image: "np.ndarray", description: str = "image"):
         super().__init__()

@@ -1,8 +1,10 @@
-"""Fakes for the app tests: estimators with the real one's call signature, sources, generated videos.
+"""Fakes for the app, headless and recording tests (no Qt here): an estimator and its tracker that
+implement ``handcam.protocol``, sources, generated videos.
 
 The fake estimator computes a real (if crude) result from the frame so that what the app draws
 depends on what it was called with: the mask is the pixels brighter than ``mask_threshold``, the crop
-box is the mask's box enlarged by ``crop_factor``, keypoints are a fixed hand placed in that box.
+box is the mask's box enlarged by ``crop_factor``, keypoints are a fixed hand placed in that box. It
+returns the library's own ``FrameResult`` / ``HandPose``.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import cv2
 import numpy as np
 
 from handcam.errors import SourceError
-from handcam.pose import HandPose, PipelineSettings
+from handcam.results import FrameResult, HandPose
+from handcam.settings import PipelineSettings
 from handcam.skeleton import NUM_KEYPOINTS
+from handcam.tracking import TrackingOptions
 
 # a flat open hand in [0, 1]^2 (x, y), RHD order: root, then thumb..little tip -> base
 _FINGER_X = np.linspace(0.15, 0.85, 5)
@@ -27,72 +31,117 @@ HAND_3D = np.concatenate([(HAND_TEMPLATE - HAND_TEMPLATE[0]) * 8.0,
                           np.linspace(0, 1, NUM_KEYPOINTS)[:, None]], axis=1)
 
 
-class FakeDevice:
-    type = "cpu"
-
-    def __str__(self):
-        return "cpu"
+def fake_hand(frame: np.ndarray, s: PipelineSettings, tracked: bool = False) -> HandPose:
+    """The fake pipeline on one frame (a tracked hand has no mask, like the real one)."""
+    gray = frame.mean(axis=2)
+    mask = gray > 255.0 * s.mask_threshold
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    if len(xs):
+        cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+        size = max(xs.max() - xs.min(), ys.max() - ys.min(), 8) * s.crop_factor
+    else:
+        cx, cy, size = w / 2, h / 2, min(h, w) * s.crop_factor / 2
+    box = np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
+    kp2d = box[:2] + HAND_TEMPLATE * size
+    x0, y0 = int(round(box[0])), int(round(box[1]))
+    side_px = max(1, int(round(size)))
+    padded = cv2.copyMakeBorder(frame, side_px, side_px, side_px, side_px,
+                                cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    patch = padded[y0 + side_px:y0 + 2 * side_px, x0 + side_px:x0 + 2 * side_px]
+    crop = cv2.resize(patch, (256, 256)) if patch.size else np.full((256, 256, 3), 128, np.uint8)
+    scores = np.clip(0.3 + 0.7 * mask.mean() * 10, 0, 1) * np.linspace(0.5, 1.0, NUM_KEYPOINTS)
+    xyz = HAND_3D.copy()
+    if s.hand_side == "right":
+        xyz[:, 0] *= -1
+    return HandPose(id=0, side=s.hand_side, side_score=None, presence=float(mask.any()), box=box,
+                    center=np.array([cx, cy]), scale=256.0 / size, keypoints_2d=kp2d,
+                    keypoint_scores=scores, keypoints_3d=xyz, keypoints_crop=HAND_TEMPLATE * 256,
+                    mask=None if tracked else mask, mask_area=0 if tracked else int(mask.sum()),
+                    crop=crop, tracked=tracked)
 
 
 class FakeEstimator:
-    """Same call as HandPoseEstimator: ``est(frame, hand_side=None, settings=None) -> HandPose``."""
+    """A ``handcam.protocol.Estimator``. Every call is recorded in ``calls`` (settings, side, shape,
+    top-left pixel, time, and for tracker calls whether the frame was tracked)."""
 
-    def __init__(self, settings: PipelineSettings | None = None, delay_s: float = 0.0):
+    def __init__(self, settings: PipelineSettings | None = None, delay_s: float = 0.0,
+                 fail_on: set | None = None):
         self.settings = settings or PipelineSettings()
         self.delay_s = delay_s
-        self.device = FakeDevice()
+        self.fail_on = set(fail_on or ())  # call numbers (0-based) that raise
+        self.device = "cpu"
         self.calls: list[dict] = []
+        self.trackers: list[FakeTracker] = []
         self.resets = 0
         self._lock = threading.Lock()
 
-    def __call__(self, frame, hand_side=None, settings=None):
-        if isinstance(frame, list):
-            return [self(f, hand_side, settings) for f in frame]
+    def describe(self) -> str:
+        return "cpu (fake estimator)"
+
+    def _run(self, frame, settings, tracked=False, **record) -> FrameResult:
         s = settings or self.settings
-        side = hand_side or s.hand_side
         frame = np.asarray(frame)
         assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
+        with self._lock:
+            n = len(self.calls)
+            self.calls.append({"settings": s, "hand_side": s.hand_side, "shape": frame.shape,
+                               "corner": frame[0, 0].copy(), "time": time.monotonic(),
+                               "tracked": tracked, **record})
         t0 = time.perf_counter()
         if self.delay_s:
             time.sleep(self.delay_s)
-        gray = frame.mean(axis=2)
-        mask = gray > 255.0 * s.mask_threshold
-        h, w = mask.shape
-        ys, xs = np.nonzero(mask)
-        if len(xs):
-            cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
-            size = max(xs.max() - xs.min(), ys.max() - ys.min(), 8) * s.crop_factor
-        else:
-            cx, cy, size = w / 2, h / 2, min(h, w) * s.crop_factor / 2
-        box = np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2])
-        kp2d = box[:2] + HAND_TEMPLATE * size
-        x0, y0 = int(round(box[0])), int(round(box[1]))
-        side_px = max(1, int(round(size)))
-        padded = cv2.copyMakeBorder(frame, side_px, side_px, side_px, side_px,
-                                    cv2.BORDER_CONSTANT, value=(128, 128, 128))
-        patch = padded[y0 + side_px:y0 + 2 * side_px, x0 + side_px:x0 + 2 * side_px]
-        crop = cv2.resize(patch, (256, 256)) if patch.size else np.full((256, 256, 3), 128, np.uint8)
-        scores = np.clip(0.3 + 0.7 * mask.mean() * 10, 0, 1) * np.linspace(0.5, 1.0, NUM_KEYPOINTS)
-        xyz = HAND_3D.copy()
-        if side == "right":
-            xyz[:, 0] *= -1
+        if n in self.fail_on:
+            raise RuntimeError(f"fake failure on call {n}")
+        hand = fake_hand(frame, s, tracked=tracked)
         ms = (time.perf_counter() - t0) * 1000
-        with self._lock:
-            self.calls.append({"settings": s, "hand_side": side, "shape": frame.shape,
-                               "corner": frame[0, 0].copy(), "time": time.monotonic()})
-        return HandPose(mask=mask, center=np.array([cx, cy]), scale=256.0 / size,
-                        crop_box=box, crop=crop, keypoints_crop=HAND_TEMPLATE * 256,
-                        keypoints_2d=kp2d, keypoint_scores=scores, keypoints_3d=xyz,
-                        hand_side=side, mask_area=int(mask.sum()),
-                        timings_ms={"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1})
+        return FrameResult((hand,), frame.shape[:2],
+                           {"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1, "total": ms})
 
-    def reset_tracking(self):
+    def estimate(self, frame, settings=None, *, with_mask=True, with_crop=True) -> FrameResult:
+        return self._run(frame, settings, via="estimate")
+
+    def estimate_batch(self, frames, settings=None) -> list[FrameResult]:
+        return [self._run(f, settings, via="estimate_batch") for f in frames]
+
+    def tracker(self, **options) -> "FakeTracker":
+        t = FakeTracker(self, TrackingOptions(**options))
         with self._lock:
-            self.resets += 1
+            self.trackers.append(t)
+        return t
 
     def last_call(self):
         with self._lock:
             return self.calls[-1] if self.calls else None
+
+    def _count_reset(self):
+        with self._lock:
+            self.resets += 1
+
+
+class FakeTracker:
+    """A ``handcam.protocol.Tracker`` with the real one's follow-on rule: a frame of the same stream
+    at most ``max_gap`` frames after the previous one is tracked (no mask), any other is detected."""
+
+    def __init__(self, estimator: FakeEstimator, options: TrackingOptions):
+        self.estimator = estimator
+        self.options = options
+        self._previous = None  # (stream, index)
+        self.resets = 0
+        self.detections = 0
+
+    def reset(self) -> None:
+        self._previous = None
+        self.resets += 1
+        self.estimator._count_reset()
+
+    def process(self, frame, settings=None, *, index=None, stream=None, timestamp=None) -> FrameResult:
+        prev, self._previous = self._previous, (stream, index)
+        follows = (prev is not None and prev[0] == stream and index is not None and prev[1] is not None
+                   and 1 <= index - prev[1] <= self.options.max_gap)
+        self.detections += 0 if follows else 1
+        return self.estimator._run(frame, settings, tracked=follows, via="tracker", index=index,
+                                   stream=stream)
 
 
 def write_video(path, n_frames: int = 60, size=(320, 240), fps: float = 30.0, marker=False) -> str:

@@ -1,4 +1,7 @@
-"""Shared fixtures: the oracle folder, random weights in both formats, a random estimator."""
+"""Shared fixtures: the oracle folder, random weights, random estimators, generated frames.
+
+(``pyproject.toml`` puts the repository root and this folder on ``sys.path``.)
+"""
 from __future__ import annotations
 
 import os
@@ -10,33 +13,39 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 # torch._dynamo loads Triton, whose bundled LLVM crashes when Mesa's LLVM (llvmpipe, loaded by the
 # first OpenGL context of the GUI tests) is already in the process. Load it first.
-from handcam.compat import preload_triton  # noqa: E402
+from handcam.compat import preload_triton
 
 preload_triton()
 
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_ORACLE_DIR = ROOT.parent / "shared" / "oracle"
+
 
 def oracle_dir() -> Path:
-    return Path(os.environ.get("HANDCAM_ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
+    return Path(os.environ.get("HANDCAM_ORACLE_DIR") or DEFAULT_ORACLE_DIR)
 
 
 def oracle_cases() -> list[Path]:
+    """The oracle's cases. ``$HANDCAM_ORACLE_DIR`` set to a folder without cases is an error (a wrong
+    path must not pass as "no data"); only the default folder may be absent (a fresh clone without
+    ../shared), and then the oracle tests skip, saying so."""
     d = oracle_dir()
-    return sorted(d.glob("*.npz")) if d.is_dir() else []
+    cases = sorted(d.glob("*.npz")) if d.is_dir() else []
+    if not cases and os.environ.get("HANDCAM_ORACLE_DIR"):
+        raise pytest.UsageError(f"HANDCAM_ORACLE_DIR={d} holds no oracle cases (*.npz); unset it to use "
+                                f"{DEFAULT_ORACLE_DIR}, or point it at the oracle folder")
+    return cases
 
-
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def oracle_weights(tmp_path_factory):
     """seed -> handcam weights path, generated with the oracle's make_weights.py and converted
     through the official-pickle converter (checksum skipped: these are random test weights)."""
-    from handcam.weights import convert_files
+    from handcam.official import convert_files
 
     cache = {}
 
@@ -56,10 +65,19 @@ def oracle_weights(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def random_estimator():
+    """Paper networks, random weights, the default CPU runtime."""
     from handcam.estimator import HandPoseEstimator
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     return HandPoseEstimator.random(seed=0, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def lite_estimator():
+    """Lite networks (seed 1), random weights, the default CPU runtime."""
+    from handcam.estimator import HandPoseEstimator
+
+    return HandPoseEstimator.random(seed=1, device="cpu", arch="lite")
 
 
 @pytest.fixture(scope="session")

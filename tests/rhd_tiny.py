@@ -2,14 +2,16 @@
 
 Each frame holds two stick-figure hands (left: kp 0-20, right: kp 21-41) posed in 3D, projected with
 K; the mask labels the bones' pixels (left 2-17, right 18-33, arm 1); one hand is drawn bigger so that
-the dominant hand alternates between samples.
+the dominant hand alternates between samples. ``rhd_root`` is the fixture of the training tests (a
+module-scoped dataset with the defaults of :func:`make_rhd`); test modules import ``rhd_root_fixture``.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from training.rhd import save_annotations, write_rhd_sample
+from training.rhd_format import encode_depth, save_annotations, write_rhd_sample
 
 SIZE = 320
 K = np.array([[280.0, 0.0, 160.0], [0.0, 280.0, 160.0], [0.0, 0.0, 1.0]])
@@ -90,6 +92,14 @@ def make_rhd(root, n_train: int = 6, n_eval: int = 3, seed: int = 0) -> None:
         anno = {}
         for i in range(n):
             image, mask, depth, a = make_frame(rng, "left" if i % 2 == 0 else "right")
-            write_rhd_sample(root, split, i, image, mask, depth)
+            write_rhd_sample(root, split, i, image, mask, encode_depth(depth))
             anno[i] = a
         save_annotations(f"{root}/{split}/anno_{split}.pickle", anno)
+
+
+@pytest.fixture(scope="module", name="rhd_root")
+def rhd_root_fixture(tmp_path_factory):
+    """A tiny RHD (6 training, 3 evaluation frames) in a temporary folder."""
+    root = tmp_path_factory.mktemp("rhd")
+    make_rhd(root)
+    return root

@@ -1,15 +1,19 @@
-"""The canonical frame of the lifting targets: construction, round trip, right-hand mirror."""
+"""handcam.canonical: the canonical frame of the lifting targets -- construction, round trip through
+geometry.from_canonical, right-hand mirror."""
 import math
 
 import pytest
 import torch
 
-from handcam.canonical import canonical_rotation, canonical_transform, flip_right, from_canonical, normalize_xyz
+from handcam import canonical, geometry
+from handcam.canonical import canonical_rotation, canonical_transform, normalize_xyz
+from handcam.geometry import flip_right_hand, from_canonical
 
 
 def _hands(b=16, seed=0):
     g = torch.Generator().manual_seed(seed)
-    xyz = torch.randn(b, 21, 3, generator=g, dtype=torch.float64) * 0.05 + torch.tensor([0, 0, 0.5], dtype=torch.float64)
+    xyz = (torch.randn(b, 21, 3, generator=g, dtype=torch.float64) * 0.05
+           + torch.tensor([0, 0, 0.5], dtype=torch.float64))
     side = torch.zeros(b, 2, dtype=torch.float64)
     side[torch.arange(b), torch.arange(b) % 2] = 1  # alternate left / right
     return xyz, side
@@ -20,7 +24,7 @@ def test_round_trip_both_hands(dtype):
     xyz, side = _hands()
     xn, _ = normalize_xyz(xyz.to(dtype))
     can, rot = canonical_transform(xn, side.to(dtype))
-    back = flip_right(can, side.to(dtype)) @ rot  # the library's inference formula
+    back = flip_right_hand(can, side.to(dtype)) @ rot  # the library's inference formula
     assert (back - xn).abs().max() < 1e-5
     assert torch.allclose(from_canonical(can, rot, side.to(dtype)), back)
 
@@ -55,7 +59,7 @@ def test_right_hand_target_is_mirrored_left_hand():
     # coordinates but a rotation that does NOT invert the inference formula for right hands
     rot_lit = canonical_rotation(mirrored).transpose(1, 2)
     assert torch.allclose(mirrored @ rot_lit.transpose(1, 2), can_r, atol=1e-9)
-    err_literal = (flip_right(can_r, right) @ rot_lit - xn).abs().amax(dim=(1, 2))
+    err_literal = (flip_right_hand(can_r, right) @ rot_lit - xn).abs().amax(dim=(1, 2))
     assert (err_literal > 1e-3).any()
     f = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=xn.dtype))
     assert torch.allclose(rot_r, f @ rot_lit @ f, atol=1e-9)
@@ -74,12 +78,15 @@ def test_known_rotation():
     assert torch.allclose(rot2, r, atol=1e-9)
 
 
-def test_batched_matches_single_and_library_flip():
+def test_batched_matches_single_and_the_mirror():
     xyz, side = _hands(6)
     xn, _ = normalize_xyz(xyz)
     can, rot = canonical_transform(xn, side)
     for i in range(6):
         c1, r1 = canonical_transform(xn[i : i + 1], side[i : i + 1])
         assert torch.allclose(c1[0], can[i]) and torch.allclose(r1[0], rot[i])
-    geometry = pytest.importorskip("handcam.geometry")
-    assert torch.allclose(geometry.flip_right_hand(can, side), flip_right(can, side))
+    # (canonical's own flip_right is gone: the one mirror is geometry's, z -> -z for right hands)
+    right = (side[:, 1] > side[:, 0])[:, None, None]
+    mirrored = torch.where(right, can * torch.tensor([1.0, 1.0, -1.0], dtype=can.dtype), can)
+    assert torch.allclose(geometry.flip_right_hand(can, side), mirrored)
+    assert not hasattr(canonical, "flip_right") and not hasattr(canonical, "from_canonical")

@@ -1,4 +1,5 @@
-"""main.py --image --headless: JSON, figure, and a one-line error for every kind of bad input."""
+"""handcam.cli (main.py): flags -> RunConfig, --image --headless JSON and figure, and a one-line error
+(exit 2) for every kind of bad input -- unwritable outputs before any work."""
 import json
 import subprocess
 import sys
@@ -7,9 +8,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, synthetic_frame
-from handcam.cli import main
+
+from handcam import cli
+from handcam.cli import build_parser, config_from_args, main, run_image
+from handcam.config import RunConfig, SourceSpec
+from handcam.estimator import HandPoseEstimator
+from handcam.results import SCHEMA_VERSION
+from handcam.settings import PipelineSettings
 from handcam.weights import save_weights
 
 
@@ -17,6 +23,11 @@ def run_cli(capsys, *args):
     rc = main(list(map(str, args)))
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+def config(*args) -> RunConfig:
+    parser = build_parser()
+    return config_from_args(parser.parse_args(list(map(str, args))), parser)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +43,15 @@ def images(tmp_path_factory):
     return d
 
 
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Records every HandPoseEstimator.load (the work an output error must come before)."""
+    calls = []
+    monkeypatch.setattr(HandPoseEstimator, "load", classmethod(lambda cls, *a, **k: calls.append((a, k))))
+    return calls
+
+
+# ---------------------------------------------------------------- headless image
 @pytest.mark.parametrize("name", ["rgb.png", "gray.png", "rgba.png", "deep.png", "one.png"])
 def test_valid_images(capsys, tmp_path, images, random_weights, name):
     out = tmp_path / "r.json"
@@ -39,10 +59,19 @@ def test_valid_images(capsys, tmp_path, images, random_weights, name):
                          "--device", "cpu", "--json", out)
     assert rc == 0, err
     r = json.loads(out.read_text())
-    assert np.array(r["keypoints_2d"]).shape == (21, 2) and np.array(r["keypoints_3d"]).shape == (21, 3)
-    assert len(r["keypoint_scores"]) == 21 and len(r["center"]) == 2 and len(r["crop_box"]) == 4
+    assert set(r) == {"image", "image_size", "device", "schema", "frame_size", "hands", "timings_ms"}
+    assert r["schema"] == SCHEMA_VERSION and r["device"] == "cpu" and r["image"] == str(images / name)
+    h, w = cv2.imread(str(images / name), cv2.IMREAD_UNCHANGED).shape[:2]
+    assert r["image_size"] == [w, h] and r["frame_size"] == [h, w]
+    assert len(r["hands"]) == 1
+    hand = r["hands"][0]
+    assert set(hand) == {"id", "side", "side_score", "presence", "box", "center", "scale", "keypoints_2d",
+                         "keypoint_scores", "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked"}
+    assert np.array(hand["keypoints_2d"]).shape == (21, 2) and np.array(hand["keypoints_3d"]).shape == (21, 3)
+    assert len(hand["keypoint_scores"]) == 21 and len(hand["center"]) == 2 and len(hand["box"]) == 4
     assert set(r["timings_ms"]) >= {"handsegnet", "posenet", "lifting", "total"}
-    assert isinstance(r["mask_area"], int) and isinstance(r["scale"], float)
+    assert isinstance(hand["mask_area"], int) and isinstance(hand["scale"], float)
+    assert hand["side"] == "left" and hand["tracked"] is False
 
 
 def test_gray_and_16bit_match_their_8bit_rgb(capsys, tmp_path, images, random_weights):
@@ -51,7 +80,20 @@ def test_gray_and_16bit_match_their_8bit_rgb(capsys, tmp_path, images, random_we
         run_cli(capsys, "--image", images / name, "--headless", "--weights", random_weights, "--device", "cpu",
                 "--json", tmp_path / f"{name}.json")
         res[name] = json.loads((tmp_path / f"{name}.json").read_text())
-    assert res["rgb.png"]["keypoints_2d"] == res["deep.png"]["keypoints_2d"]  # 16-bit keeps the high byte
+    # 16-bit keeps the high byte
+    assert res["rgb.png"]["hands"][0]["keypoints_2d"] == res["deep.png"]["hands"][0]["keypoints_2d"]
+
+
+def test_run_image_with_a_given_estimator(capsys, tmp_path, images, lite_estimator):
+    """run_image prints the JSON line when no --json is given, and writes the figure."""
+    fig = tmp_path / "fig.png"
+    c = config("--image", images / "rgb.png", "--headless", "--figure", fig)
+    assert run_image(c, estimator=lite_estimator) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["image_size"] == [320, 240] and r["hands"][0]["keypoints_2d"] == \
+        lite_estimator.estimate(synthetic_frame()).to_json()["hands"][0]["keypoints_2d"]
+    img = cv2.imread(str(fig))
+    assert img is not None and img.shape[0] > 500
 
 
 @pytest.mark.parametrize("name,message", [
@@ -83,33 +125,80 @@ def test_bad_arguments(capsys, images):
     assert rc != 0 and "mask_threshold" in err
     with pytest.raises(SystemExit):
         main(["--headless"])
+    for args in (["--image", "a.png", "--video", "b.mp4"], ["--image", "a.png", "--json", "o.json"],
+                 ["--video", "b.mp4", "--headless"], ["--image", "a.png", "--headless", "--out-video", "o.mp4"],
+                 ["--video", "b.mp4", "--headless", "--json", "o.jsonl", "--figure", "f.png"],
+                 ["--video", "b.mp4", "--headless", "--json", "o.jsonl", "--batch", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2, args
+    capsys.readouterr()
 
 
-def test_main_py_end_to_end(tmp_path, images, random_weights):
-    """The real entry point in a fresh process: JSON on stdout and the 2x2 figure."""
-    fig = tmp_path / "fig.png"
-    p = subprocess.run([sys.executable, str(ROOT / "main.py"), "--image", str(images / "rgb.png"), "--headless",
-                        "--weights", str(random_weights), "--device", "cpu", "--hand-side", "right",
-                        "--figure", str(fig)], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr
-    r = json.loads(p.stdout)
-    assert r["hand_side"] == "right"
-    img = cv2.imread(str(fig))
-    assert img is not None and img.shape[0] > 500 and img.std() > 10
+# ---------------------------------------------------------------- outputs are checked before any work
+@pytest.mark.parametrize("flag,target", [("--json", "missing/dir/out.json"), ("--figure", "missing/x.png")])
+def test_unwritable_image_outputs_fail_first(capsys, tmp_path, images, no_loading, flag, target):
+    rc, out, err = run_cli(capsys, "--image", images / "rgb.png", "--headless", "--weights", tmp_path / "absent.pt",
+                           "--device", "cpu", flag, tmp_path / target)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert str(tmp_path / "missing") in err and "weights" not in err  # about the output, not the weights
+    assert no_loading == []
+
+
+def test_unwritable_video_output_fails_first(capsys, tmp_path, no_loading):
+    (tmp_path / "afile").write_text("x")
+    video = tmp_path / "absent.mp4"  # not even the input is looked at first
+    rc, out, err = run_cli(capsys, "--video", video, "--headless", "--weights", tmp_path / "absent.pt",
+                           "--out-video", tmp_path / "afile" / "out.mp4")
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "afile is a file, not a folder" in err and "weights" not in err
+    rc, _, err = run_cli(capsys, "--video", video, "--headless", "--json", tmp_path, "--weights", "x.pt")
+    assert rc == 2 and "is a folder" in err
+    assert no_loading == []
+
+
+def test_output_dir_and_batch(tmp_path, capsys):
+    c = config("--video", "v.mp4", "--headless", "--json", tmp_path / "o.jsonl", "--batch", "4")
+    assert c.batch_size == 4 and c.source == SourceSpec("video", "v.mp4") and c.headless
+    assert c.outputs.json == tmp_path / "o.jsonl" and c.outputs.video is None
+    assert config().batch_size is None and config().output_dir is None
+    c = config("--output-dir", tmp_path / "shots" / "today")
+    assert c.output_dir == tmp_path / "shots" / "today" and c.output_dir.is_dir()  # created
+    (tmp_path / "afile").write_text("x")
+    rc, _, err = run_cli(capsys, "--output-dir", tmp_path / "afile")
+    assert rc == 2 and err.startswith("error: cannot use") and err.count("\n") == 1
+
+
+def test_settings_given_on_the_command_line_are_explicit():
+    c = config("--crop-factor", "1.25", "--hand-side", "right")  # 1.25 is the default, but it was given
+    assert c.explicit == {"crop_factor", "hand_side"}
+    assert c.settings == PipelineSettings(hand_side="right")
+    assert c.explicit_settings() == {"crop_factor": 1.25, "hand_side": "right"}
+    c = config("--resize-mode", "faithful", "--mask-threshold", "0.5")
+    assert c.explicit == {"resize_mode", "mask_threshold"}
+    assert config().explicit == frozenset() and config().settings == PipelineSettings()
+    assert not hasattr(build_parser().parse_args([]), "input_size")  # no flag for it
+
+
+def test_sources_and_devices():
+    assert config().source == SourceSpec("camera", 0)
+    assert config("--camera", "2").source == SourceSpec("camera", 2)
+    assert config("--image", "a.png").source == SourceSpec("image", "a.png")
+    assert config("--device", "cpu", "--weights", "w.pt").device == "cpu"
+    assert config("--weights", "w.pt").weights == "w.pt"
+    assert config("-v").verbose
 
 
 def test_backend_flag(capsys, monkeypatch, tmp_path, images, random_weights):
     """--backend reaches the estimator; a single image uses torch unless told otherwise (exporting the
     networks to ONNX Runtime would cost more than one frame); both backends give the same result."""
-    from handcam.cli import backend_from_args, build_parser
-
     monkeypatch.delenv("HANDCAM_BACKEND", raising=False)
-    args = build_parser().parse_args(["--image", "x.png"])
-    assert backend_from_args(args, single_frame=True) == "torch" and backend_from_args(args) is None
-    args = build_parser().parse_args(["--backend", "onnxruntime"])
-    assert backend_from_args(args, single_frame=True) == "onnxruntime"
+    assert config("--image", "x.png", "--headless").runtime.backend == "torch"
+    assert config("--image", "x.png").runtime.backend == "auto" and config().runtime.backend == "auto"
+    assert config("--image", "x.png", "--headless", "--backend", "onnxruntime").runtime.backend == "onnxruntime"
     monkeypatch.setenv("HANDCAM_BACKEND", "onnxruntime")
-    assert backend_from_args(build_parser().parse_args([]), single_frame=True) is None
+    assert config("--image", "x.png", "--headless").runtime.backend == "auto"  # the environment decides
     monkeypatch.delenv("HANDCAM_BACKEND")
     results = {}
     for backend in ("torch", "onnxruntime"):
@@ -118,7 +207,33 @@ def test_backend_flag(capsys, monkeypatch, tmp_path, images, random_weights):
                              "--device", "cpu", "--backend", backend, "--json", out)
         assert rc == 0, err
         results[backend] = json.loads(out.read_text())
-    np.testing.assert_allclose(results["torch"]["keypoints_3d"], results["onnxruntime"]["keypoints_3d"], atol=1e-4)
+    np.testing.assert_allclose(results["torch"]["hands"][0]["keypoints_3d"],
+                               results["onnxruntime"]["hands"][0]["keypoints_3d"], atol=1e-4)
     with pytest.raises(SystemExit):
         main(["--image", str(images / "rgb.png"), "--headless", "--backend", "tensorrt"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_dispatch(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "run_image", lambda c: seen.append(("image", c.source.kind)) or 0)
+    import handcam.headless
+
+    monkeypatch.setattr(handcam.headless, "run_video", lambda c: seen.append(("video", c.source.kind)) or 0)
+    assert cli.dispatch(config("--image", "a.png", "--headless")) == 0
+    assert cli.dispatch(config("--video", "b.mp4", "--headless", "--json", "o.jsonl")) == 0
+    assert seen == [("image", "image"), ("video", "video")]
+
+
+@pytest.mark.slow
+def test_main_py_end_to_end(tmp_path, images, random_weights):
+    """The real entry point in a fresh process: JSON on stdout and the 2x2 figure."""
+    fig = tmp_path / "fig.png"
+    p = subprocess.run([sys.executable, str(ROOT / "main.py"), "--image", str(images / "rgb.png"), "--headless",
+                        "--weights", str(random_weights), "--device", "cpu", "--hand-side", "right",
+                        "--figure", str(fig)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["hands"][0]["side"] == "right"
+    img = cv2.imread(str(fig))
+    assert img is not None and img.shape[0] > 500 and img.std() > 10

@@ -1,71 +1,80 @@
-"""The public estimator: shapes, batching, frame sizes and modes, CPU/CUDA agreement."""
+"""handcam.estimator: the public estimator -- results, batching, frame sizes and modes, video, the
+lite family, weights round trip, CPU/CUDA agreement."""
 import numpy as np
 import pytest
 import torch
-
+import torch.nn.functional as F
 from conftest import synthetic_frame
+
 from handcam.errors import InputError
-from handcam.estimator import STAGES, HandPoseEstimator, network_input_size
-from handcam.pose import HandPose, PipelineSettings
+from handcam.estimator import HandPoseEstimator, as_frames, frame_mask_area, iter_batches
+from handcam.models import lite, registry
+from handcam.pipeline import STAGES
+from handcam.results import FrameResult, HandPose
+from handcam.settings import PipelineSettings, RuntimeOptions
 
 
 def test_result_fields(random_estimator):
     frame = synthetic_frame()
-    pose = random_estimator(frame)
-    assert isinstance(pose, HandPose)
+    result = random_estimator.estimate(frame)
+    assert isinstance(result, FrameResult) and len(result.hands) == 1 and result.frame_size == (240, 320)
+    pose = result.hand
+    assert isinstance(pose, HandPose) and pose.id == 0 and pose.side == "left" and not pose.tracked
     assert pose.mask.shape == (240, 320) and pose.mask.dtype == bool
     assert pose.crop.shape == (256, 256, 3) and pose.crop.dtype == np.uint8
     assert pose.keypoints_2d.shape == (21, 2) and pose.keypoint_scores.shape == (21,)
     assert pose.keypoints_3d.shape == (21, 3)
-    assert pose.center.shape == (2,) and pose.crop_box.shape == (4,)
-    assert set(STAGES) <= set(pose.timings_ms) and pose.timings_ms["total"] > 0
+    assert pose.center.shape == (2,) and pose.box.shape == (4,)
+    assert set(STAGES) <= set(result.timings_ms) and result.timings_ms["total"] > 0
     assert pose.mask_area == int(pose.mask.sum())
+    assert 0.0 <= pose.presence <= 1.0
     # keypoints lie inside the crop box, crop coordinates map back through centre and scale
     np.testing.assert_allclose(pose.keypoints_2d, (pose.keypoints_crop - 128) / pose.scale + pose.center, atol=1e-4)
     # the release's back-mapping ((p - 128) / scale + c) and box (c - side // 2) differ by < 1 px + 1 step
-    x0, y0, x1, y1 = pose.crop_box
+    x0, y0, x1, y1 = pose.box
     tol = 1.0 + 1.0 / pose.scale
     assert np.all(pose.keypoints_2d[:, 0] >= x0 - tol) and np.all(pose.keypoints_2d[:, 0] <= x1 + tol)
     assert np.all(pose.keypoints_2d[:, 1] >= y0 - tol) and np.all(pose.keypoints_2d[:, 1] <= y1 + tol)
-    j = pose.to_json()
-    assert set(j) >= {"keypoints_2d", "keypoint_scores", "keypoints_3d", "center", "scale", "crop_box",
-                      "mask_area", "timings_ms"}
+    j = result.to_json()
+    assert set(j["hands"][0]) >= {"keypoints_2d", "keypoint_scores", "keypoints_3d", "center", "scale", "box",
+                                  "mask_area"}
+    assert set(j["timings_ms"]) >= set(STAGES) | {"total"}
 
 
 def test_batch_equals_single(random_estimator):
     frames = [synthetic_frame(seed=s) for s in range(3)]
-    batch = random_estimator(np.stack(frames))
+    batch = random_estimator.estimate_batch(np.stack(frames))
+    assert len(batch) == 3 and all(isinstance(r, FrameResult) for r in batch)
     for f, b in zip(frames, batch):
-        s = random_estimator(f)
+        s = random_estimator.estimate(f).hand
+        b = b.hand
         np.testing.assert_allclose(b.keypoints_2d, s.keypoints_2d, atol=1e-3)
         np.testing.assert_allclose(b.keypoints_3d, s.keypoints_3d, atol=1e-4)
         np.testing.assert_array_equal(b.mask, s.mask)
 
 
 def test_mixed_sizes_and_tiny_frames(random_estimator):
-    poses = random_estimator([synthetic_frame(), synthetic_frame(120, 160), np.zeros((1, 1, 3), np.uint8)])
-    assert [p.mask.shape for p in poses] == [(240, 320), (120, 160), (1, 1)]
+    results = random_estimator.estimate_batch([synthetic_frame(), synthetic_frame(120, 160),
+                                               np.zeros((1, 1, 3), np.uint8)])
+    assert [r.hand.mask.shape for r in results] == [(240, 320), (120, 160), (1, 1)]
+    assert [r.frame_size for r in results] == [(240, 320), (120, 160), (1, 1)]
 
 
 def test_faithful_mode_scales_keypoints_with_the_frame(random_estimator):
     small = synthetic_frame()
     big = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)  # 480 x 640, same content
-    a, b = random_estimator(small), random_estimator(big)
+    a, b = random_estimator.estimate(small).hand, random_estimator.estimate(big).hand
     # the network input is (almost) the same image; frame coordinates scale by 2 (half-pixel centres)
     np.testing.assert_allclose(b.center, (a.center + 0.5) * 2 - 0.5, atol=2.0)
     close = np.abs(b.keypoints_2d - ((a.keypoints_2d + 0.5) * 2 - 0.5)).max(axis=1) < 4.0
     assert close.mean() > 0.8
 
 
-def test_aspect_mode_input_size_and_full_res_crop(random_estimator):
+def test_aspect_mode_full_res_crop(random_estimator):
     s = PipelineSettings(resize_mode="aspect")
-    assert network_input_size((480, 640), s) == (240, 320)
-    assert network_input_size((320, 320), s) == (320, 320)
-    assert network_input_size((1920, 1080), s) == (320, 176)
-    assert network_input_size((1920, 1080), PipelineSettings()) == (240, 320)
     frame = synthetic_frame(320, 320)
-    pose = random_estimator(frame, settings=s)
-    x0, y0, x1, y1 = pose.crop_box
+    pose = random_estimator.estimate(frame, settings=s).hand
+    x0, y0, x1, y1 = pose.box
     assert abs((x1 - x0) - (y1 - y0)) < 1e-3  # square in the frame: no distortion
     np.testing.assert_allclose(pose.keypoints_2d, (pose.keypoints_crop - 128) * (x1 - x0) / 256 + pose.center,
                                atol=1e-3)
@@ -73,68 +82,158 @@ def test_aspect_mode_input_size_and_full_res_crop(random_estimator):
 
 def test_settings_take_effect(random_estimator):
     frame = synthetic_frame()
-    a = random_estimator(frame)
-    b = random_estimator(frame, settings=random_estimator.settings.replace(crop_factor=2.0))
+    a = random_estimator.estimate(frame).hand
+    b = random_estimator.estimate(frame, settings=random_estimator.settings.replace(crop_factor=2.0)).hand
     if a.scale < 5.0 and a.scale > 0.25:
         assert b.scale < a.scale
-    c = random_estimator(frame, hand_side="right")
-    assert c.hand_side == "right"
+    c = random_estimator.estimate(frame, settings=random_estimator.settings.replace(hand_side="right")).hand
+    assert c.side == "right" and a.side == "left"
     assert not np.allclose(c.keypoints_3d, a.keypoints_3d)
 
 
-def test_settings_validation():
-    with pytest.raises(ValueError, match="mask_threshold"):
-        PipelineSettings(mask_threshold=1.5)
-    with pytest.raises(ValueError, match="multiples of 8"):
-        PipelineSettings(input_size=(241, 320))
-    with pytest.raises(ValueError, match="resize_mode"):
-        PipelineSettings(resize_mode="stretch")
-    with pytest.raises(ValueError, match="left.*right"):
-        PipelineSettings(hand_side="both")
+def test_settings_attribute_is_the_default_of_every_call(lite_estimator):
+    est = HandPoseEstimator(lite_estimator.networks, device="cpu", settings=PipelineSettings(hand_side="right"))
+    assert est.settings.hand_side == "right" and est.estimate(synthetic_frame()).hand.side == "right"
+    est.settings = est.settings.replace(hand_side="left")
+    assert est.estimate(synthetic_frame()).hand.side == "left"
+
+
+def test_resolved_fills_in_the_family_size(random_estimator, lite_estimator):
+    assert random_estimator.resolved().input_size == (240, 320)
+    assert lite_estimator.resolved().input_size == (120, 160)
+    s = PipelineSettings(input_size=(64, 96), crop_factor=1.5)
+    assert lite_estimator.resolved(s) is s
+    assert lite_estimator.resolved(PipelineSettings(crop_factor=1.5)) == s.replace(input_size=(120, 160))
+    assert lite_estimator.settings.input_size is None  # the attribute itself is left alone
 
 
 def test_bad_frames(random_estimator):
     with pytest.raises(InputError, match="H x W x 3"):
-        random_estimator(np.zeros((10, 10), np.uint8))
+        random_estimator.estimate(np.zeros((10, 10), np.uint8))
     with pytest.raises(InputError, match="uint8"):
-        random_estimator(np.zeros((10, 10, 3), np.float32))
+        random_estimator.estimate(np.zeros((10, 10, 3), np.float32))
     with pytest.raises(InputError, match="no frames"):
-        random_estimator([])
+        random_estimator.estimate_batch([])
+    with pytest.raises(InputError, match="empty frame"):
+        random_estimator.estimate(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(InputError, match="estimate_batch"):
+        random_estimator.estimate(np.zeros((2, 10, 10, 3), np.uint8))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_cpu_and_cuda_agree(random_estimator):
-    gpu = HandPoseEstimator(random_estimator.networks.copy(), device="cuda")
-    cpu = HandPoseEstimator.random(seed=0, device="cpu")
-    for seed in range(3):
-        f = synthetic_frame(seed=seed)
-        a, b = cpu(f), gpu(f)
-        np.testing.assert_array_equal(a.mask, b.mask)
-        np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, rtol=1e-3, atol=1e-3)
-        assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
+def test_as_frames_and_iter_batches():
+    f = np.zeros((4, 5, 3), np.uint8)
+    assert len(as_frames(f)) == 1 and len(as_frames(np.stack([f, f]))) == 2 and len(as_frames([f, f, f])) == 3
+    g = np.zeros((6, 5, 3), np.uint8)
+    assert [len(b) for b in iter_batches([f, f, f, g, g, f], 2)] == [2, 1, 2, 1]  # size changes split
+    assert [len(b) for b in iter_batches([f] * 5, 1)] == [1] * 5
+    with pytest.raises(ValueError, match="batch_size"):
+        list(iter_batches([f], 0))
+
+
+@pytest.mark.parametrize("net_hw,frame_hw", [((120, 160), (240, 320)), ((240, 320), (97, 131)),
+                                             ((24, 32), (480, 641)), ((8, 8), (8, 8))])
+def test_frame_mask_area_counts_the_upsampled_mask(net_hw, frame_hw):
+    masks = torch.rand(3, *net_hw, generator=torch.Generator().manual_seed(sum(frame_hw))) > 0.6
+    up = F.interpolate(masks[:, None].to(torch.uint8), size=frame_hw, mode="nearest")[:, 0].bool()
+    assert torch.equal(frame_mask_area(masks, frame_hw), up.sum((1, 2)))
+
+
+def test_networks_are_copies_and_read_only():
+    nets = registry.LITE.build(seed=4)
+    before = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in nets.items()}
+    with_bn = {k for k, m in nets.items() if any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())}
+    assert "posenet" in with_bn
+    nets["posenet"].train()
+    est = HandPoseEstimator(nets, device="cpu", runtime=RuntimeOptions(backend="torch"))
+    assert est.architecture is registry.LITE  # from the networks' classes
+    assert all(est.networks[k] is not nets[k] for k in nets)
+    assert nets["posenet"].training and not est.networks["posenet"].training  # the caller's modules untouched
+    for k, m in nets.items():
+        sd = m.state_dict()
+        assert set(sd) == set(before[k]) and all(torch.equal(sd[n], before[k][n]) for n in sd), k
+        assert (k in with_bn) == any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())  # not folded in place
+    with pytest.raises(TypeError):
+        est.networks["posenet"] = nets["posenet"]
+    with pytest.raises(TypeError):
+        est.runnable_networks["posenet"] = nets["posenet"]
+    assert set(est.runnable_networks) == set(registry.NETWORK_KEYS)
+    assert HandPoseEstimator(nets, architecture="lite", device="cpu").architecture is registry.LITE
+    with pytest.raises(ValueError, match="networks missing"):
+        HandPoseEstimator({"posenet": nets["posenet"]}, device="cpu")
+
+
+def test_describe_and_metadata(lite_estimator):
+    d = lite_estimator.describe()
+    assert d.startswith("cpu (") and "threads" in d and lite_estimator.backend in d
+    assert lite_estimator.metadata["source"] == "random(seed=1)" and lite_estimator.metadata["architecture"] == "lite"
+    with pytest.raises(TypeError):
+        lite_estimator.metadata["source"] = "x"
+
+
+def test_estimate_video_equals_frame_by_frame(lite_estimator):
+    frames = [synthetic_frame(seed=s) for s in range(3)] + [synthetic_frame(120, 160, seed=5)]
+    results = list(lite_estimator.estimate_video(iter(frames), batch_size=2))
+    assert len(results) == 4 and results[-1].hand.mask.shape == (120, 160)
+    for f, p in zip(frames, results):
+        s = lite_estimator.estimate(f).hand
+        np.testing.assert_allclose(p.hand.keypoints_2d, s.keypoints_2d, atol=1e-3)
+        np.testing.assert_array_equal(p.hand.mask, s.mask)
+        assert not p.hand.tracked
+    with pytest.raises(ValueError, match="batch_size"):
+        list(lite_estimator.estimate_video(frames, batch_size=0))
 
 
 def test_lite_family_runs_at_its_own_frame_size():
-    from training.data import HandSegDataset  # noqa: F401  (the training side must import too)
-    from training.tasks import HandSegTask
-
-    lite = HandPoseEstimator.random(seed=0, device="cpu", arch="lite", backend="torch")  # torch: for the hook
-    assert lite.settings.input_size == (120, 160)
-    pose = lite(synthetic_frame())
+    est = HandPoseEstimator.random(seed=0, device="cpu", arch="lite",
+                                   runtime=RuntimeOptions(backend="torch"))  # torch: for the hook
+    assert est.resolved().input_size == (120, 160) == registry.LITE.input_size
+    pose = est.estimate(synthetic_frame()).hand
     assert pose.mask.shape == (240, 320)  # mapped back to the frame
-    assert HandPoseEstimator.random(seed=0, device="cpu").settings.input_size == (240, 320)
+    assert HandPoseEstimator.random(seed=0, device="cpu").resolved().input_size == (240, 320)
     # settings from elsewhere (the window, the command line) leave the input size to the family
     seen = []
-    hook = lite._nets["handsegnet"].register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[-2:])))
+    hook = est.runnable_networks["handsegnet"].module.register_forward_pre_hook(
+        lambda m, a: seen.append(tuple(a[0].shape[-2:])))
     try:
-        lite(synthetic_frame(), settings=PipelineSettings(crop_factor=1.5))
-        lite(synthetic_frame(), settings=PipelineSettings(input_size=(240, 320)))
+        est.estimate(synthetic_frame(), settings=PipelineSettings(crop_factor=1.5))
+        est.estimate(synthetic_frame(), settings=PipelineSettings(input_size=(240, 320)))
     finally:
         hook.remove()
     assert seen == [(120, 160), (240, 320)]
 
-    class Args:
-        arch = "lite"
-    assert HandSegTask.downscale(Args) == 0.5
-    Args.arch = "paper"
-    assert HandSegTask.downscale(Args) == 1.0
+
+def test_lite_estimator_and_weights_round_trip(tmp_path, lite_estimator):
+    from handcam.weights import save_weights
+
+    crop_size = registry.LITE.crop_size
+    frame = synthetic_frame(seed=7)
+    pose = lite_estimator.estimate(frame).hand
+    assert lite_estimator.architecture.name == "lite"
+    assert pose.crop.shape == (crop_size, crop_size, 3)
+    assert pose.keypoints_crop.max() < crop_size
+    # scale is in network-input pixels; lite segments a 120x160 squash of this 240x320 frame
+    ratio = frame.shape[1] / lite_estimator.resolved().input_size[1]
+    np.testing.assert_allclose(pose.keypoints_2d, (pose.keypoints_crop - crop_size / 2) / pose.scale * ratio
+                               + pose.center, atol=1e-4)
+    path = save_weights(tmp_path / "lite.pt", {k: n.state_dict() for k, n in lite_estimator.networks.items()},
+                        {"source": "test"}, architecture="lite")
+    loaded = HandPoseEstimator.load(path, device="cpu")
+    assert loaded.architecture.name == "lite" and isinstance(loaded.networks["posenet"], lite.PoseNet)
+    assert loaded.metadata["path"] == str(path) and loaded.metadata["source"] == "test"
+    again = loaded.estimate(frame).hand
+    np.testing.assert_allclose(again.keypoints_2d, pose.keypoints_2d, atol=1e-3)
+    np.testing.assert_allclose(again.keypoints_3d, pose.keypoints_3d, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cpu_and_cuda_agree(random_estimator):
+    gpu = HandPoseEstimator(dict(random_estimator.networks), device="cuda")
+    cpu = HandPoseEstimator.random(seed=0, device="cpu")
+    assert gpu.describe().startswith("cuda (")
+    for seed in range(3):
+        f = synthetic_frame(seed=seed)
+        a, b = cpu.estimate(f).hand, gpu.estimate(f).hand
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, rtol=1e-3, atol=1e-3)
+        assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0

@@ -1,4 +1,4 @@
-"""Geometry against hand-computed values (TF semantics where the release relies on them)."""
+"""handcam.geometry against hand-computed values (TF semantics where the release relies on them)."""
 import math
 
 import numpy as np
@@ -6,41 +6,6 @@ import pytest
 import torch
 
 from handcam import geometry as G
-from handcam.models.layers import Conv, tf_same_pads
-from handcam.segmentation import single_object_mask
-
-
-def test_tf_same_pads():
-    assert tf_same_pads(32, 3, 2) == (0, 1)   # even input, stride 2: all padding after
-    assert tf_same_pads(31, 3, 2) == (1, 1)
-    assert tf_same_pads(32, 7, 1) == (3, 3)
-    assert tf_same_pads(8, 1, 1) == (0, 0)
-
-
-def test_stride2_conv_pads_after_only():
-    conv = Conv(1, 1, 3, stride=2, act=False)
-    with torch.no_grad():
-        conv.conv.weight.fill_(1.0)
-        conv.conv.bias.zero_()
-    out = conv(torch.ones(1, 1, 4, 4))[0, 0]
-    # window of output (0,0) covers rows/cols 0..2 (all inside); output (1,1) covers 2..4 (4 is padding)
-    np.testing.assert_array_equal(out.detach().numpy(), [[9, 6], [6, 4]])
-
-
-def test_tf1_resize_copies_top_left_and_clamps():
-    x = torch.tensor([[0.0, 10.0], [20.0, 30.0]])[None, None]
-    out = G.tf1_resize_bilinear(x, (4, 4))[0, 0].numpy()
-    np.testing.assert_allclose(out, [[0, 5, 10, 10], [10, 15, 20, 20], [20, 25, 30, 30], [20, 25, 30, 30]])
-    # PyTorch's half-pixel resize would give a different first row: guard against mixing them up
-    torch_default = torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear", align_corners=False)
-    assert not np.allclose(torch_default[0, 0].numpy(), out)
-
-
-def test_tf1_resize_non_integer_ratio():
-    x = torch.arange(3.0)[None, None, None]  # 1 x 1 x 1 x 3: [0, 1, 2]
-    out = G.tf1_resize_bilinear(x, (1, 5))[0, 0, 0].numpy()
-    # src = dst * 3/5 = 0, 0.6, 1.2, 1.8, 2.4 -> clamp at the last pixel
-    np.testing.assert_allclose(out, [0, 0.6, 1.2, 1.8, 2.0], atol=1e-6)
 
 
 def test_crop_and_resize_inside():
@@ -61,12 +26,57 @@ def test_crop_and_resize_zero_outside():
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
+def _crop_reference(images, boxes, out_size):
+    """Per-pixel four-corner crop_and_resize (loops over the batch; TF's arithmetic order)."""
+    b, c, h, w = images.shape
+    outs = []
+
+    def positions(lo, hi, n_img, n_out):  # sample positions in float32, as TF computes them
+        step = (hi - lo) * (n_img - 1) / (n_out - 1)
+        return lo * (n_img - 1) + torch.arange(n_out, dtype=torch.float32) * step
+
+    for i in range(b):
+        y1, x1, y2, x2 = boxes[i]
+        ys, xs = positions(y1, y2, h, out_size[0]), positions(x1, x2, w, out_size[1])
+        yl, xl = ys.floor(), xs.floor()
+        wy, wx = ys - yl, xs - xl
+        ya, yb = yl.long().clamp(0, h - 1), ys.ceil().long().clamp(0, h - 1)
+        xa, xb = xl.long().clamp(0, w - 1), xs.ceil().long().clamp(0, w - 1)
+        img = images[i]
+        tl, tr = img[:, ya][:, :, xa], img[:, ya][:, :, xb]
+        bl, br = img[:, yb][:, :, xa], img[:, yb][:, :, xb]
+        top = tl + (tr - tl) * wx
+        bottom = bl + (br - bl) * wx
+        out = top + (bottom - top) * wy[:, None]
+        valid = ((ys >= 0) & (ys <= h - 1))[:, None] & ((xs >= 0) & (xs <= w - 1))[None, :]
+        outs.append(torch.where(valid, out, torch.zeros(())))
+    return torch.stack(outs)
+
+
+def test_crop_and_resize_matches_reference():
+    g = torch.Generator().manual_seed(2)
+    images = torch.rand(3, 3, 48, 64, generator=g) - 0.5
+    boxes = torch.tensor([[0.1, 0.1, 0.7, 0.6], [-0.3, -0.2, 0.5, 1.3], [0.2, 0.3, 0.25, 0.31]])
+    for size in ((32, 32), (17, 40)):
+        ours = G.crop_and_resize(images, boxes, size)
+        ref = _crop_reference(images, boxes, size)
+        assert torch.equal(ours, ref)
+
+
 def test_crop_boxes_release_rounding():
     boxes = G.crop_boxes(torch.tensor([[100.0, 150.0], [100.0, 150.0]]), torch.tensor([1.0, 0.7]))
     side = 256 / 0.7
     np.testing.assert_allclose(boxes[0].numpy(), [-28, 22, 228, 278])
     # side // 2 = floor(182.857) = 182
     np.testing.assert_allclose(boxes[1].numpy(), [-82, -32, -82 + side, -32 + side], rtol=1e-6)
+    # another crop size: side = crop_size / scale
+    np.testing.assert_allclose(G.crop_boxes(torch.tensor([[10.0, 20.0]]), torch.tensor([0.5]), 128).numpy(),
+                               [[-118, -108, 138, 148]])
+
+
+def test_normalize_boxes():
+    np.testing.assert_allclose(G.normalize_boxes(torch.tensor([[24.0, 32.0, 120.0, 160.0]]), 240, 320).numpy(),
+                               [[0.1, 0.1, 0.5, 0.5]])
 
 
 def test_empty_mask_fallback():
@@ -95,12 +105,22 @@ def test_keypoint_back_mapping():
     out = G.crop_to_image(pts, c, s)
     np.testing.assert_allclose(out[0].numpy(), [[100, 50], [36, -14], [164, 18]])
     np.testing.assert_allclose(G.image_to_crop(out, c, s).numpy(), pts.numpy())
+    np.testing.assert_allclose(G.crop_to_image(torch.tensor([[[64.0, 0.0]]]), c, s, 128)[0].numpy(), [[100, 18]])
 
 
 def test_resize_points_half_pixel():
     p = torch.tensor([[[0.0, 0.0], [119.5, 159.5]]])
     out = G.resize_points(p, (240, 320), (480, 640))
     np.testing.assert_allclose(out[0].numpy(), [[0.5, 0.5], [239.5, 319.5]])
+
+
+def test_scoremap_argmax_first_pixel_on_ties():
+    maps = torch.zeros(1, 2, 3, 4)
+    maps[0, 0, 1, 2] = 3.0
+    maps[0, 1, 0, 3] = maps[0, 1, 2, 0] = 1.0  # a tie: row-major first
+    rc, peak = G.scoremap_argmax(maps)
+    np.testing.assert_array_equal(rc[0].numpy(), [[1, 2], [0, 3]])
+    np.testing.assert_array_equal(peak[0].numpy(), [3, 1])
 
 
 def test_rodrigues_known_rotations():
@@ -115,57 +135,32 @@ def test_rodrigues_known_rotations():
     np.testing.assert_allclose(torch.linalg.det(r).numpy(), 1.0, atol=1e-6)
 
 
-def test_right_hand_flip_and_lift():
+def test_right_hand_flip_and_from_canonical():
     coords = torch.tensor([[[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]]])
     side = G.hand_side_onehot(["left", "right"])
     np.testing.assert_array_equal(side.numpy(), [[1, 0], [0, 1]])
     out = G.flip_right_hand(coords, side)
     np.testing.assert_array_equal(out.numpy(), [[[1, 2, 3]], [[1, 2, -3]]])
-    # lift: flip first, then row vectors times R (rotation by 90 degrees about z)
-    xyz, R = G.lift(coords, torch.tensor([[0, 0, math.pi / 2]] * 2), side)
+    # flip first, then row vectors times R (rotation by 90 degrees about z)
+    rot = G.rodrigues(torch.tensor([[0, 0, math.pi / 2]] * 2))
+    xyz = G.from_canonical(coords, rot, side)
     np.testing.assert_allclose(xyz.numpy(), [[[2, -1, 3]], [[2, -1, -3]]], atol=1e-6)
     with pytest.raises(ValueError, match="left.*right"):
         G.hand_side_onehot(["up"])
+    np.testing.assert_array_equal(G.hand_side_onehot("right").numpy(), [[0, 1]])
 
 
 def test_normalize_image():
     f = torch.tensor([[[[0, 255, 51]]]], dtype=torch.uint8)
     np.testing.assert_allclose(G.normalize_image(f)[0, :, 0, 0].numpy(), [-0.5, 0.5, -0.3], atol=1e-6)
+    assert G.normalize_image(torch.zeros(1, 4, 5, 3, dtype=torch.uint8)).is_contiguous()
+    with pytest.raises(ValueError, match="B x H x W x 3"):
+        G.normalize_image(torch.zeros(4, 5, 3, dtype=torch.uint8))
 
 
-def _logits_from_prob(p: np.ndarray) -> torch.Tensor:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return torch.from_numpy(np.stack([np.zeros_like(p), np.log(p / (1 - p))])[None].astype(np.float32))
-
-
-def test_single_object_mask_keeps_most_confident_region():
-    p = np.full((60, 100), 0.1)
-    p[10:30, 5:25] = 0.8       # region A
-    p[10:30, 50:70] = 0.9      # region B, more confident; 25 px gap: not reachable in 21-px steps
-    p[20, 60] = 0.99
-    p[39:49, 76:90] = 0.7      # region C, 10 rows below and 7 cols right of B: in reach, joins B
-    mask, prob = single_object_mask(_logits_from_prob(p))
-    m = mask[0].numpy()
-    assert not m[10:30, 5:25].any()
-    assert m[10:30, 50:70].all() and m[39:49, 76:90].all()
-    assert m.sum() == 400 + 140
-
-
-def test_single_object_mask_threshold_and_tie_rounding():
-    p = np.full((40, 40), 0.1)
-    p[10:20, 10:20] = 0.6
-    p[15, 15] = 0.7
-    p[10:20, 20:22] = 0.5      # exactly 0.5 rounds to 0 (ties to even), as tf.round does
-    assert single_object_mask(_logits_from_prob(p))[0].sum() == 100
-    assert single_object_mask(_logits_from_prob(p), threshold=0.45)[0].sum() == 120
-    assert single_object_mask(_logits_from_prob(p), threshold=0.65)[0].sum() == 1
-
-
-def test_single_object_mask_grows_10px_per_pass():
-    p = np.full((8, 320), 0.1)
-    p[4, :] = 0.8
-    p[4, 0] = 0.95             # seed at the left end of a 320-px line
-    full = single_object_mask(_logits_from_prob(p))[0][0].numpy()
-    assert full[4].all()       # 320 // 10 = 32 passes reach the far end
-    few = single_object_mask(_logits_from_prob(p), passes=5)[0][0].numpy()
-    assert few[4, :51].all() and not few[4, 51:].any()
+def test_resize_frames():
+    x = torch.rand(1, 3, 8, 10)
+    assert G.resize_frames(x, (8, 10)) is x
+    assert G.resize_frames(x, (4, 5)).shape == (1, 3, 4, 5)
+    flat = torch.full((1, 3, 8, 10), 0.25)
+    torch.testing.assert_close(G.resize_frames(flat, (3, 7)), torch.full((1, 3, 3, 7), 0.25))

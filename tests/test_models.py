@@ -1,11 +1,8 @@
-"""The four networks: parameter counts, shapes, the official variable table, NHWC flatten."""
+"""handcam.models: the paper's four networks -- parameter counts, shapes, dropout."""
 import pytest
 import torch
 
-from conftest import oracle_dir
 from handcam.models import NETWORKS, HandSegNet, PoseNet, PosePrior, ViewPoint
-from handcam.models.layers import flatten_nhwc
-from handcam.weights import official_variable_table
 
 # Published by the issue (and consistent with the spec's layer list).
 EXPECTED = {"handsegnet": 13_601_986, "posenet": 17_518_847, "lifting": 3_875_682}
@@ -47,28 +44,7 @@ def test_dropout_only_in_training():
     assert PosePrior().dropout.p == pytest.approx(0.2) and ViewPoint().dropout.p == pytest.approx(0.25)
 
 
-def test_flatten_is_nhwc():
-    x = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)  # B C H W
-    flat = flatten_nhwc(x)
-    b, c, h, w = 1, 2, 3, 4
-    assert flat[b, (h * 5 + w) * 3 + c] == x[b, c, h, w]
-
-
-def test_variable_table_is_one_to_one():
-    rows = official_variable_table()
-    assert len(rows) == 32 + 102
-    assert len({r.tf_name for r in rows}) == len(rows)
-    assert len({(r.network, r.param) for r in rows}) == len(rows)
-    for key, cls in NETWORKS.items():
-        params = {n for n, _ in cls().named_parameters()}
-        assert params == {r.param for r in rows if r.network == key}
-
-
-def test_variable_table_matches_official_list():
-    tsv = oracle_dir() / "official_variables.tsv"
-    if not tsv.is_file():
-        pytest.skip(f"{tsv} not found (the oracle folder is not beside the checkout)")
-    official = [line.rstrip("\n").split("\t")[:2] for line in tsv.read_text().splitlines(True)
-                if line.strip() and not line.startswith(("#", "name\t"))]
-    ours = [[r.tf_name, "x".join(map(str, r.tf_shape))] for r in official_variable_table()]
-    assert ours == official
+def test_network_table_and_tf_scopes():
+    assert list(NETWORKS) == ["handsegnet", "posenet", "poseprior", "viewpoint"]
+    assert [cls.TF_SCOPE for cls in NETWORKS.values()] == ["HandSegNet", "PoseNet2D", "PosePrior", "ViewpointNet"]
+    assert HandSegNet.ARCHITECTURE == PoseNet.ARCHITECTURE == "paper"

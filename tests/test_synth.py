@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import pickle
 from pathlib import Path
 
 import cv2
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 from handcam.skeleton import FINGER_INDICES, NUM_KEYPOINTS
+from training import rhd
+from training.rhd_format import decode_depth, load_annotations
 from training.synth import backgrounds, dataset, kinematics, render
 from training.synth.__main__ import main as cli_main
 
@@ -26,9 +27,7 @@ def _generate(root: Path, count: int = N, seed: int = SEED, workers: int = 1, **
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     _generate(root)
-    with open(root / "training" / "anno_training.pickle", "rb") as f:
-        anno = pickle.load(f)
-    return root, anno
+    return root, load_annotations(root / "training" / "anno_training.pickle")
 
 
 def _read(root: Path, kind: str, i: int) -> np.ndarray:
@@ -112,15 +111,15 @@ def test_strict_visibility_keeps_every_visible_keypoint_within_1cm(data, tmp_pat
     the same and the visible keypoints a subset of the default's."""
     root, anno = data
     _generate(tmp_path, vis_tolerance=0.01)
-    with open(tmp_path / "training" / "anno_training.pickle", "rb") as f:
-        strict = pickle.load(f)
+    strict = load_annotations(tmp_path / "training" / "anno_training.pickle")
     n_strict = 0
     for i in range(N):
-        assert filecmp.cmp(root / "training" / "color" / f"{i:05d}.png", tmp_path / "training" / "color" / f"{i:05d}.png",
+        name = f"training/color/{i:05d}.png"
+        assert filecmp.cmp(root / name, tmp_path / name,
                            shallow=False)
         vis, vis_default = strict[i]["uv_vis"][:, 2] > 0, anno[i]["uv_vis"][:, 2] > 0
         assert not (vis & ~vis_default).any()
-        depth = dataset.decode_depth(_read(tmp_path, "depth", i)[..., ::-1])
+        depth = decode_depth(_read(tmp_path, "depth", i), np.float64)
         for k in np.nonzero(vis)[0]:
             u, v = strict[i]["uv_vis"][k, :2]
             assert abs(depth[int(round(v)), int(round(u))] - strict[i]["xyz"][k, 2]) <= 0.01 + 1e-6, (i, k)
@@ -217,7 +216,6 @@ def test_resume_skips_finished_and_rebuilds_missing(data, tmp_path):
 
 
 def test_rhd_reader_reads_generated_data(data):
-    rhd = pytest.importorskip("training.rhd", reason="the RHD reader (issue 3) is not in this checkout")
     root, anno = data
     ds = rhd.RHD(root, "training")
     assert len(ds) == N
@@ -239,11 +237,6 @@ def test_rhd_reader_reads_generated_data(data):
             assert sample is not None
             seen_hand = True
     assert seen_hand
-
-
-def test_depth_encoding_roundtrip():
-    d = np.array([[0.0, 0.3337, 1.0, 4.99999]])
-    np.testing.assert_allclose(dataset.decode_depth(dataset.encode_depth(d)), d, atol=5.0 / 65535)
 
 
 def test_raycast_sphere_depth_and_box():
@@ -324,3 +317,16 @@ def test_speed_benchmark_short_mode(tmp_path):
     assert {"scene", "background", "raycast", "shade", "compose", "effects", "keypoints", "write"} <= set(stages)
     assert sum(stages.values()) <= r["profile"]["ms_per_sample"] * 1.05
     assert "samples/s" in proc.stdout
+
+
+def test_contact_sheet(data, tmp_path, capsys):
+    from training.synth import contact_sheet
+
+    root, _ = data
+    sheet = contact_sheet.contact_sheet(root / "training", list(range(6)), cols=4, tile=32)
+    assert sheet.shape == (64, 128, 3) and sheet.dtype == np.uint8
+    out = tmp_path / "sheet.png"
+    assert contact_sheet.main(["--data", str(root), "--out", str(out), "--rows", "1", "--cols", "2"]) == 0
+    assert cv2.imread(str(out)).shape == (160, 320, 3)
+    assert contact_sheet.main(["--data", str(tmp_path), "--out", str(out)]) == 2
+    assert "no anno_<set>.pickle" in capsys.readouterr().err

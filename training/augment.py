@@ -30,10 +30,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .rhd_format import LEFT_LABELS, RIGHT_LABELS
+
 #: Mask labels: swapping left and right parts when mirroring an image (2..17 <-> 18..33).
+_LEFT = np.arange(LEFT_LABELS[0], LEFT_LABELS[1] + 1)
+_RIGHT = np.arange(RIGHT_LABELS[0], RIGHT_LABELS[1] + 1)
 _MIRROR_LABELS = np.arange(256, dtype=np.uint8)
-_MIRROR_LABELS[2:18] = np.arange(18, 34)
-_MIRROR_LABELS[18:34] = np.arange(2, 18)
+_MIRROR_LABELS[_LEFT] = _RIGHT
+_MIRROR_LABELS[_RIGHT] = _LEFT
 
 
 def truncated_normal(rng: np.random.Generator, sigma: float, size=None) -> np.ndarray:
@@ -46,9 +50,16 @@ def truncated_normal(rng: np.random.Generator, sigma: float, size=None) -> np.nd
     return x * sigma
 
 
+def normalize_hwc(image_rgb: np.ndarray) -> np.ndarray:
+    """uint8 H x W x 3 RGB -> float32 H x W x 3 ``rgb / 255 - 0.5``: the networks' input normalisation,
+    in numpy for the data pipeline. The same formula, in float32, as the library's torch
+    :func:`handcam.geometry.normalize_image` (bit-identical, tested)."""
+    return image_rgb.astype(np.float32) / 255.0 - 0.5
+
+
 def normalize(image_rgb: np.ndarray) -> np.ndarray:
-    """uint8 HWC RGB -> float32 CHW ``rgb / 255 - 0.5``."""
-    return np.ascontiguousarray((image_rgb.astype(np.float32) / 255.0 - 0.5).transpose(2, 0, 1))
+    """uint8 H x W x 3 RGB -> float32 3 x H x W (contiguous) :func:`normalize_hwc`."""
+    return np.ascontiguousarray(normalize_hwc(image_rgb).transpose(2, 0, 1))
 
 
 # ---------------------------------------------------------------- HandSegNet
@@ -174,7 +185,6 @@ def crop_normalized(image_rgb: np.ndarray, centre_xy: np.ndarray, scale: float, 
     """The (3, crop, crop) float32 normalised crop; outside the frame 0 (= mid-grey)."""
     m = np.array([[scale, 0.0, crop_size // 2 - centre_xy[0] * scale],
                   [0.0, scale, crop_size // 2 - centre_xy[1] * scale]], np.float64)
-    img = image_rgb.astype(np.float32) / 255.0 - 0.5
-    out = cv2.warpAffine(img, m, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
+    out = cv2.warpAffine(normalize_hwc(image_rgb), m, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0))
     return np.ascontiguousarray(out.transpose(2, 0, 1))

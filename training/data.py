@@ -92,7 +92,8 @@ class HandSegDataset(_RHDTask):
         if self.hue > 0:
             image = A.shift_hue(image, float(rng.uniform(-self.hue, self.hue)))
         image = self.extras.apply_photometric(rng, image)
-        return {"image": torch.from_numpy(A.normalize(image)), "hand_mask": torch.from_numpy((mask > 1).astype(np.int64))}
+        return {"image": torch.from_numpy(A.normalize(image)),
+                "hand_mask": torch.from_numpy((mask > 1).astype(np.int64))}
 
 
 class CropDataset(_RHDTask):

@@ -8,19 +8,16 @@ import time
 
 from torch.utils.data import DataLoader
 
+from .config import TrainConfig
 from .data import SeededBatchSampler
-from .loop import build_parser
-from .tasks import HandSegTask, LiftingTask, PoseNetTask
-
-TASKS = {"handsegnet": HandSegTask, "posenet": PoseNetTask, "lifting": LiftingTask}
+from .errors import cli_main
+from .tasks import TASKS
 
 
 def measure(task, data: str, workers: int, batches: int, batch_size: int = 8, pin: bool = False) -> float:
-    """Images per second over ``batches`` batches after one warm-up batch."""
-    p = build_parser(task.recipe, "")
-    task.add_args(p)
-    args = p.parse_args(["--data", data, "--out", "unused"])
-    ds = task.dataset(args)
+    """Images per second over ``batches`` batches after one warm-up batch (``task``'s dataset with the
+    release recipe's defaults)."""
+    ds = task.dataset(TrainConfig.for_task(task, data, "unused"))
     sampler = SeededBatchSampler(len(ds), batch_size, 0, 0, batches + 1)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
                         prefetch_factor=4 if workers else None)
@@ -31,13 +28,15 @@ def measure(task, data: str, workers: int, batches: int, batch_size: int = 8, pi
     return n / (time.perf_counter() - t0)
 
 
+@cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m training.data_speed", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="RHD top folder")
-    p.add_argument("--task", choices=list(TASKS), nargs="+", default=list(TASKS))
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    p.add_argument("--batches", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--task", choices=list(TASKS), nargs="+", default=list(TASKS), help="the tasks' datasets to time")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts to try")
+    p.add_argument("--batches", type=int, default=20, help="batches timed per setting (after one warm-up batch)")
+    p.add_argument("--batch-size", type=int, default=8, help="samples per batch")
     p.add_argument("--pin", action="store_true", help="pin memory (as training on CUDA does)")
     a = p.parse_args(argv)
     for t in a.task:

@@ -33,11 +33,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from handcam.models import registry
+from handcam.models.layers import tf1_resize_bilinear
+from handcam.pipeline import run_pipeline
+from handcam.runtime import resolve_device
+from handcam.settings import PipelineSettings
+from handcam.stages import crop_hands, detect_keypoints, lift_pose, segment
+from handcam.transform import FrameTransform
+from handcam.weights import build_networks, load_weights
+
 from . import augment as A
 from .data import CropDataset
+from .errors import cli_main
 from .metrics import auc_subset, plot_pck, summarize
 from .rhd import RHD, dominant_side, select_hand
-from .targets import pooled_gaussian_scoremaps, resize_tf1
+from .targets import pooled_gaussian_scoremaps
+from .tasks import LiftingTask
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +65,8 @@ PUBLISHED = {
     # not in the paper: the release's eval_full.py docstring (RHD-e, official weights)
     ("full-3d", "release"): (0.424, 28.686, 35.606),
 }
-FULL_SIZE = (240, 320)
+#: The release's evaluation frame (every family is evaluated on it): RHD's 320x320 squashed to 240x320.
+FULL_SIZE = registry.PAPER.input_size
 
 
 class _FrameDataset(torch.utils.data.Dataset):
@@ -91,19 +103,12 @@ class _Subset(torch.utils.data.Dataset):
         return self.ds[i]
 
 
-def _networks(path, keys, device):
-    from handcam.weights import build_networks, load_weights
-
+def _networks(path, keys, device) -> tuple[registry.Architecture, dict]:
+    """The family of a weights file and its networks ``keys``, on ``device`` in eval mode."""
     sds, meta = load_weights(path)
-    nets = build_networks(sds, keys, architecture=meta.get("architecture", "paper"), source=str(path))
-    return {k: v.to(device).eval() for k, v in nets.items()}
-
-
-def _argmax_xy(scoremaps: torch.Tensor) -> torch.Tensor:
-    """B x K x H x W -> B x K x 2 (x, y) of each map's first maximum."""
-    b, k, h, w = scoremaps.shape
-    idx = scoremaps.reshape(b, k, -1).argmax(-1)
-    return torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).float()
+    arch = registry.get(meta.get("architecture", "paper"))
+    nets = build_networks(sds, keys, architecture=arch.name, source=str(path))
+    return arch, {k: v.to(device).eval() for k, v in nets.items()}
 
 
 def _root_relative_mm(xyz_m: torch.Tensor) -> torch.Tensor:
@@ -113,8 +118,8 @@ def _root_relative_mm(xyz_m: torch.Tensor) -> torch.Tensor:
 def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, workers: int = 0,
              limit: int | None = None, split: str = "evaluation") -> dict:
     """Run one evaluation; returns {variant: summary dict} (see :func:`training.metrics.summarize`)."""
-    device = torch.device(device)
-    nets = _networks(weights, NEEDS[mode], device)
+    device = resolve_device(device)
+    arch, nets = _networks(weights, NEEDS[mode], device)
     rhd = RHD(data, split)
     dists: dict[str, list] = {}
     viss: dict[str, list] = {}
@@ -124,7 +129,7 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
         viss.setdefault(name, []).append(v.cpu().numpy())
 
     if mode in ("gt-crop", "lift-3d"):
-        crop = int(getattr(nets.get("posenet"), "input_size", 256))  # the lite PoseNet takes 128 crops
+        crop = arch.crop_size if mode == "gt-crop" else LiftingTask.crop_size  # lifting: always 256 -> 32
         ds = _Subset(CropDataset(None, split, noise=A.EVAL_NOISE, crop_size=crop, with_image=mode == "gt-crop",
                                  reader=rhd), limit)
     else:
@@ -134,18 +139,18 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
             if mode == "gt-crop":
-                maps = nets["posenet"](batch["image"])[-1]
-                pred = _argmax_xy(resize_tf1(maps, tuple(batch["image"].shape[-2:])))
+                pred = detect_keypoints(nets["posenet"], batch["image"]).keypoints.flip(-1)  # (x, y) crop px
                 s = batch["crop_scale"][:, None]
                 add("release", ((pred - batch["uv"]).norm(dim=-1)) / s, batch["vis"])
             elif mode == "lift-3d":
-                maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (256, 256))  # lifting: always 256 -> 32
-                xyz = _lift(nets, maps, batch["hand_side"]) * batch["scale3d"][:, None, None] * 1000.0
+                maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (crop, crop))
+                pose = lift_pose(nets["poseprior"], nets["viewpoint"], maps, batch["hand_side"])
+                xyz = pose.keypoints * batch["scale3d"][:, None, None] * 1000.0
                 d = (xyz - _root_relative_mm(batch["xyz"])).norm(dim=-1)
                 add("release", d, torch.ones_like(batch["vis"]))
                 add("visible", d, batch["vis"])
             else:
-                out = _full_pipeline(nets, batch, mode == "full-3d")
+                out = _on_frames(nets, arch, batch, mode == "full-3d")
                 if mode == "full-2d":
                     sy = FULL_SIZE[0] / batch["image"].shape[-2]
                     sx = FULL_SIZE[1] / batch["image"].shape[-1]
@@ -170,42 +175,18 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
     return results
 
 
-def _lift(nets, maps, hand_side):
-    from handcam.geometry import lift
-
-    coord = nets["poseprior"](maps, hand_side)
-    xyz, _ = lift(coord, nets["viewpoint"](maps, hand_side), hand_side)
-    return xyz
-
-
-def _full_pipeline(nets, batch, three_d: bool) -> torch.Tensor:
+def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch.Tensor:
     """The release's evaluation pipeline on a batch of RHD frames: resize to 240x320 (TF1 bilinear),
     HandSegNet -> single-object mask -> crop -> PoseNet (-> lifting). Returns (x, y) keypoints in the
     240x320 frame, or normalised 3D keypoints when ``three_d``."""
-    from handcam.estimator import run_pipeline
-    from handcam.pose import PipelineSettings
-    import handcam.geometry as G
-
-    image = resize_tf1(batch["image"], FULL_SIZE)
-    out = run_pipeline(nets if three_d else _with_dummy_lifting(nets), image, batch["hand_side"], PipelineSettings())
+    image = tf1_resize_bilinear(batch["image"], FULL_SIZE)
+    settings = PipelineSettings()
     if three_d:
-        return out.keypoints_3d
-    rc = G.crop_to_image(out.keypoints_crop, out.center, out.scale)
-    return rc.flip(-1)
-
-
-def _with_dummy_lifting(nets):
-    """run_pipeline always lifts; for 2D-only evaluations plug in no-op lifting networks."""
-
-    class _Zero(torch.nn.Module):
-        def __init__(self, shape):
-            super().__init__()
-            self.shape = shape
-
-        def forward(self, scoremap, hand_side):
-            return scoremap.new_zeros((scoremap.shape[0],) + self.shape)
-
-    return {**nets, "poseprior": _Zero((21, 3)), "viewpoint": _Zero((3,))}
+        return run_pipeline(nets, image, batch["hand_side"], settings, crop_size=arch.crop_size).keypoints_3d
+    seg = segment(nets["handsegnet"], image, settings.mask_threshold)
+    crop = crop_hands(image, seg.hand_box(settings.crop_factor), arch.crop_size, FrameTransform(FULL_SIZE, FULL_SIZE))
+    keypoints = detect_keypoints(nets["posenet"], crop.image).keypoints
+    return crop.network.inverse(keypoints).flip(-1)
 
 
 def _table(mode: str, results: dict) -> str:
@@ -217,27 +198,31 @@ def _table(mode: str, results: dict) -> str:
         pub_s = " / ".join("-" if v is None else f"{v:g}" for v in pub) if pub else "-"
         lines.append(f"{name:<14} {s['auc']:6.3f} {s['median_epe']:7.3f}{unit} {s['mean_epe']:7.3f}{unit}   {pub_s}")
         if "auc_20_50" in s:
-            lines.append(f"{'':<14} AUC 20-50 mm {s['auc_20_50']:.3f} (release's 21.05-50 mm: {s['auc_20_50_release']:.3f})")
+            lines.append(f"{'':<14} AUC 20-50 mm {s['auc_20_50']:.3f} "
+                         f"(release's 21.05-50 mm: {s['auc_20_50_release']:.3f})")
     return "\n".join(lines)
 
 
+@cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] + " — the release's four RHD evaluations.",
+    p = argparse.ArgumentParser(prog="python -m training.evaluate",
+                                description=__doc__.split("\n\n")[0] + " — the release's four RHD evaluations.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("mode", choices=MODES, help="gt-crop: PoseNet on ground-truth crops; full-2d: HandSegNet + "
-                   "PoseNet on full frames; lift-3d: lifting from ground-truth scoremaps; full-3d: whole pipeline in 3D")
+                   "PoseNet on full frames; lift-3d: lifting from ground-truth scoremaps; full-3d: whole pipeline "
+                   "in 3D")
     p.add_argument("--data", required=True, help="RHD top folder (contains evaluation/)")
     p.add_argument("--weights", required=True, help="handcam weights file with the networks the mode needs")
     p.add_argument("--out", required=True, help="folder for <mode>.json and <mode>_pck.png")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA if available")
+    p.add_argument("--batch-size", type=int, default=8, help="samples per batch")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
-    p.add_argument("--split", default="evaluation", choices=["evaluation", "training"])
+    p.add_argument("--split", default="evaluation", choices=["evaluation", "training"], help="RHD split to evaluate on")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device)
-    res = evaluate(args.mode, args.data, args.weights, device, args.batch_size, args.workers, args.limit, args.split)
+    res = evaluate(args.mode, args.data, args.weights, args.device, args.batch_size, args.workers, args.limit,
+                   args.split)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.mode}.json").write_text(json.dumps({"mode": args.mode, "weights": str(args.weights),

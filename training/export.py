@@ -7,7 +7,10 @@ import argparse
 import logging
 import sys
 
+from handcam.errors import WeightsError
 from handcam.weights import load_weights, save_weights
+
+from .errors import cli_main
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +25,15 @@ def merge(paths, out) -> dict:
                 log.info("%s: %s replaces the one from %s", k, p, sources[k])
             nets[k], sources[k] = sd, str(p)
     if len(arch) > 1:
-        raise SystemExit(f"cannot merge weights of different architectures {sorted(arch)}")
+        raise WeightsError(f"cannot merge weights of different architectures {sorted(arch)}: "
+                           f"{', '.join(map(str, paths))}")
     save_weights(out, nets, {f"source_{k}": v for k, v in sources.items()}, architecture=arch.pop())
     return sources
 
 
+@cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
     p.add_argument("inputs", nargs="+", help="handcam weights files (RUN_DIR/weights.pt, converted official weights)")
     p.add_argument("--out", required=True, help="merged weights file")
     a = p.parse_args(argv)

@@ -33,7 +33,8 @@ def auc(thresholds: np.ndarray, curve: np.ndarray) -> float:
     return float(_trapz(curve, t) / _trapz(np.ones_like(t), t))
 
 
-def summarize(dist: np.ndarray, vis: np.ndarray | None = None, lo: float = 0.0, hi: float = 30.0, steps: int = 20) -> dict:
+def summarize(dist: np.ndarray, vis: np.ndarray | None = None, lo: float = 0.0, hi: float = 30.0,
+              steps: int = 20) -> dict:
     """PCK/AUC/EPE over ``dist`` (N, K) counting only entries with ``vis`` (N, K) true.
 
     Returns a dict: thresholds, pck (mean curve), pck_per_keypoint (K x steps, NaN where a keypoint
@@ -83,13 +84,13 @@ def plot_pck(curves: list[tuple[str, list, list]], path: str, xlabel: str = "thr
     """Draw PCK curves ``(label, thresholds, pck)`` into a PNG with OpenCV."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
-    l, r, t, b = 60, 20, 40, 50
+    left, r, t, b = 60, 20, 40, 50  # margins
     xs = [x for _, th, _ in curves for x in th]
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
     x1 = x1 if x1 > x0 else x0 + 1
 
     def px(x, y):
-        return (int(round(l + (x - x0) / (x1 - x0) * (w - l - r))), int(round(h - b - y * (h - t - b))))
+        return (int(round(left + (x - x0) / (x1 - x0) * (w - left - r))), int(round(h - b - y * (h - t - b))))
 
     font = cv2.FONT_HERSHEY_SIMPLEX
     for i in range(6):  # grid and tick labels
@@ -103,14 +104,14 @@ def plot_pck(curves: list[tuple[str, list, list]], path: str, xlabel: str = "thr
     cv2.putText(img, xlabel, (w // 2 - 40, h - 12), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "PCK", (8, t - 12), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     if title:
-        cv2.putText(img, title, (l + 60, t - 14), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, title, (left + 60, t - 14), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     for i, (label, th, pck) in enumerate(curves):
         c = _COLORS[i % len(_COLORS)]
         pts = np.array([px(x, y) for x, y in zip(th, pck) if np.isfinite(y)], np.int32)
         if len(pts):
             cv2.polylines(img, [pts], False, c, 2, cv2.LINE_AA)
         ly = t + 18 + 18 * i  # legend top-left inside the axes
-        cv2.line(img, (l + 10, ly), (l + 35, ly), c, 2)
-        cv2.putText(img, label, (l + 40, ly + 4), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.line(img, (left + 10, ly), (left + 35, ly), c, 2)
+        cv2.putText(img, label, (left + 40, ly + 4), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     if not cv2.imwrite(str(path), img):
         raise OSError(f"cannot write {path}")

@@ -1,13 +1,6 @@
 """Reader of the Rendered Hand Pose Dataset (RHD) in its native layout, and per-sample hand selection.
 
-Layout (``RHD_published_v2/``)::
-
-    <root>/<split>/color/%05d.png     320x320 RGB
-    <root>/<split>/mask/%05d.png      uint8 labels: 0 background, 1 person, 2-17 left hand, 18-33 right hand
-    <root>/<split>/depth/%05d.png     depth = (R * 256 + G) / (2**16 - 1) * 5 metres
-    <root>/<split>/anno_<split>.pickle  {id: {'xyz': (42, 3) m, 'uv_vis': (42, 3), 'K': (3, 3)}}
-
-with split ``training`` or ``evaluation``; keypoints 0-20 are the left hand, 21-41 the right hand.
+The on-disk format (layout, labels, depth codec, annotation pickle) is :mod:`training.rhd_format`'s.
 
 :func:`select_hand` turns one annotation (+ mask) into the 21-keypoint sample the networks train on,
 exactly as the authors' reader does: the dominant hand is the one with more mask pixels (ties go to the
@@ -17,10 +10,8 @@ lifting targets come from :func:`handcam.canonical.canonical_transform`.
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,60 +22,10 @@ import torch
 from handcam.canonical import canonical_transform, normalize_xyz
 from handcam.skeleton import NUM_KEYPOINTS, PALM_FROM
 
+from .errors import DatasetNotFoundError
+from .rhd_format import LEFT_LABELS, RIGHT_LABELS, SPLITS, decode_depth, load_annotations, sample_paths
+
 log = logging.getLogger(__name__)
-
-SPLITS = ("training", "evaluation")
-#: Mask labels of the left and right hand (inclusive ranges).
-LEFT_LABELS = (2, 17)
-RIGHT_LABELS = (18, 33)
-DEPTH_MAX_M = 5.0
-
-
-class _AnnotationUnpickler(pickle.Unpickler):
-    """Unpickles RHD's annotation file while refusing anything but numpy arrays and builtins."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an RHD annotation file")
-
-
-def load_annotations(path: str | os.PathLike) -> dict:
-    """Load ``anno_<split>.pickle`` safely (only numpy arrays, numbers, dicts)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    return _AnnotationUnpickler(io.BytesIO(data), encoding="latin1").load()
-
-
-def save_annotations(path: str | os.PathLike, anno: dict) -> None:
-    with open(path, "wb") as f:
-        pickle.dump(anno, f, protocol=2)
-
-
-def decode_depth(bgr: np.ndarray) -> np.ndarray:
-    """RHD depth PNG (as OpenCV reads it, BGR uint8) -> float32 metres."""
-    r = bgr[..., 2].astype(np.float32)
-    g = bgr[..., 1].astype(np.float32)
-    return (r * 256.0 + g) / (2**16 - 1) * DEPTH_MAX_M
-
-
-def encode_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`decode_depth` (for writing test data): metres -> BGR uint8."""
-    v = np.clip(np.round(depth_m / DEPTH_MAX_M * (2**16 - 1)), 0, 2**16 - 1).astype(np.int64)
-    out = np.zeros(depth_m.shape + (3,), np.uint8)
-    out[..., 2] = v // 256
-    out[..., 1] = v % 256
-    return out
 
 
 def hand_pixel_counts(mask: np.ndarray) -> tuple[int, int]:
@@ -182,7 +123,7 @@ class RHD:
         self.dir = self.root / split
         anno_path = self.dir / f"anno_{split}.pickle"
         if not anno_path.is_file():
-            raise FileNotFoundError(
+            raise DatasetNotFoundError(
                 f"{anno_path} not found: --data must point at RHD's top folder (RHD_published_v2) that "
                 f"contains {split}/color, {split}/mask and {split}/anno_{split}.pickle"
             )
@@ -194,7 +135,7 @@ class RHD:
         return len(self.ids)
 
     def _path(self, kind: str, i: int) -> str:
-        return str(self.dir / kind / f"{self.ids[i]:05d}.png")
+        return str(sample_paths(self.root, self.split, self.ids[i])[kind])
 
     @staticmethod
     def _read(path: str, flags: int) -> np.ndarray:
@@ -224,17 +165,3 @@ class RHD:
         if mask is None:
             mask = self.mask(i)
         return select_hand(self.annotation(i), dominant_side(mask), **kw)
-
-
-def write_rhd_sample(root: str | os.PathLike, split: str, sample_id: int, color_rgb: np.ndarray,
-                     mask: np.ndarray, depth_m: np.ndarray | None = None) -> None:
-    """Write one frame's PNGs in RHD's native layout (for tests and generated data)."""
-    d = Path(root) / split
-    for kind in ("color", "mask", "depth"):
-        (d / kind).mkdir(parents=True, exist_ok=True)
-    name = f"{sample_id:05d}.png"
-    cv2.imwrite(str(d / "color" / name), cv2.cvtColor(color_rgb, cv2.COLOR_RGB2BGR))
-    cv2.imwrite(str(d / "mask" / name), mask.astype(np.uint8))
-    if depth_m is None:
-        depth_m = np.full(mask.shape, 1.0, np.float32)
-    cv2.imwrite(str(d / "depth" / name), encode_depth(depth_m))

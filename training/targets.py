@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from handcam.geometry import tf1_resize_bilinear
+from handcam.models.layers import tf1_resize_bilinear
 
 
 def _gaussian_factors(uv, valid, size, sigma):
@@ -25,7 +25,8 @@ def _gaussian_factors(uv, valid, size, sigma):
     return gy * keep[..., None], gx
 
 
-def gaussian_scoremaps(uv: torch.Tensor, valid: torch.Tensor, size: tuple[int, int], sigma: float = 25.0) -> torch.Tensor:
+def gaussian_scoremaps(uv: torch.Tensor, valid: torch.Tensor, size: tuple[int, int],
+                       sigma: float = 25.0) -> torch.Tensor:
     """Keypoint scoremaps ``exp(-d^2 / sigma^2)`` as in the release.
 
     uv: (B, K, 2) pixel (x, y); valid: (B, K) bool. Coordinates are truncated to integers first and a
@@ -51,11 +52,6 @@ def pooled_scoremaps(maps: torch.Tensor, factor: int = 8) -> torch.Tensor:
     return F.avg_pool2d(maps, factor, factor)
 
 
-def resize_tf1(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """TF1 ``resize_images`` (bilinear, align_corners=False, no half-pixel offset): the library's."""
-    return tf1_resize_bilinear(x, size)
-
-
 def segmentation_loss(logits: torch.Tensor, hand_mask: torch.Tensor) -> torch.Tensor:
     """Per-pixel 2-class softmax cross-entropy, mean over pixels and batch. logits (B, 2, H, W)."""
     return F.cross_entropy(logits.float(), hand_mask.long())
@@ -72,12 +68,13 @@ def posenet_loss(stages: list[torch.Tensor], target: torch.Tensor, vis: torch.Te
     norm = vis.sum() + 1e-3
     loss = target.new_zeros(())
     for s in stages:
-        up = resize_tf1(s.float(), tuple(target.shape[-2:]))
+        up = tf1_resize_bilinear(s.float(), tuple(target.shape[-2:]))
         rmse = (up - target).pow(2).mean(dim=(-2, -1)).clamp_min(1e-12).sqrt()
         loss = loss + (rmse * vis).sum() / norm
     return loss
 
 
-def lifting_loss(coord_pred: torch.Tensor, rot_pred: torch.Tensor, coord_can: torch.Tensor, rot_mat: torch.Tensor) -> torch.Tensor:
+def lifting_loss(coord_pred: torch.Tensor, rot_pred: torch.Tensor, coord_can: torch.Tensor,
+                 rot_mat: torch.Tensor) -> torch.Tensor:
     """MSE of the canonical coordinates + MSE of the rotation matrix."""
     return F.mse_loss(coord_pred.float(), coord_can) + F.mse_loss(rot_pred.float(), rot_mat)

@@ -1,24 +1,108 @@
-"""The three training tasks (network, data, loss, export) run by :mod:`training.loop`."""
+"""The training tasks (network, data, loss, export) that :mod:`training.loop` runs, and their registry.
+
+A task provides: ``name``, ``recipe`` (:class:`Recipe`), ``description`` (one paragraph for
+``--help``), ``Options`` (a frozen dataclass of the task's own options, one field per flag of
+``add_args(parser)``), ``build_model(config)``, ``dataset(config)``, ``loss(model, batch, config)``
+(``config``: a :class:`training.config.TrainConfig` whose ``options`` is a ``task.Options``),
+``export(model)`` -> {weights key: state dict} and ``load_init(model, state_dicts)``. The network
+classes, frame and crop sizes of the architecture come from :mod:`handcam.models.registry`.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from torch import nn
 
+from handcam.errors import WeightsError
+from handcam.geometry import rodrigues
+from handcam.models import registry
+
 from . import augment as A
 from .data import CropDataset, HandSegDataset
-from .loop import Recipe, extras_from_args, import_arch
+from .errors import TrainingError
 from .targets import gaussian_scoremaps, lifting_loss, pooled_gaussian_scoremaps, posenet_loss, segmentation_loss
 
 
-def _load(model: nn.Module, state_dicts: dict, key: str) -> None:
-    if key not in state_dicts:
-        raise SystemExit(f"--init: the file has no '{key}' network (it has {sorted(state_dicts)})")
-    model.load_state_dict(state_dicts[key])
+@dataclass(frozen=True)
+class Recipe:
+    """A network's release training recipe: Adam, piecewise-constant learning rate."""
+
+    name: str
+    iterations: int
+    lrs: tuple[float, ...]
+    lr_steps: tuple[int, ...]
+    batch_size: int = 8
+    checkpoint_every: int = 5000
+
+    def describe_schedule(self) -> str:
+        parts = [f"{self.lrs[0]:g}"] + [f"{v:g}@{s // 1000}k" for v, s in zip(self.lrs[1:], self.lr_steps)]
+        return " -> ".join(parts)
+
+    def summary(self) -> str:
+        return (f"{self.iterations // 1000}k iterations, Adam, batch {self.batch_size}, "
+                f"lr {self.describe_schedule()}")
 
 
-class HandSegTask:
+def lr_at(iteration: int, lrs, steps) -> float:
+    """Piecewise constant: ``lrs[k]`` where k = number of ``steps`` <= iteration (0-based iterations)."""
+    k = sum(1 for s in steps if iteration >= s)
+    return float(lrs[k])
+
+
+def network_classes(arch_name: str) -> dict:
+    """Network key -> class of the ``arch_name`` family (a clear error when it cannot be imported)."""
+    arch = registry.get(arch_name)
+    try:
+        return arch.classes()
+    except ImportError as e:
+        raise TrainingError(f"--arch {arch.name}: cannot import {arch.module} ({e}); install what it needs "
+                            f"or use --arch paper") from None
+
+
+class Task:
+    """What the three tasks share: their networks are exported and initialised by weights key."""
+
+    name: str
+    recipe: Recipe
+    title: str
+    notes: str
+    #: The task's own options (frozen dataclass; its fields are the dests of ``add_args``'s flags).
+    Options: type
+
+    @property
+    def description(self) -> str:
+        return f"Train {self.title} on RHD with the release's recipe ({self.recipe.summary()}, {self.notes})."
+
+    def parts(self, model: nn.Module) -> dict[str, nn.Module]:
+        """Weights key -> the (sub)module stored under it."""
+        return {self.name: model}
+
+    def export(self, model: nn.Module) -> dict:
+        return {k: m.state_dict() for k, m in self.parts(model).items()}
+
+    def load_init(self, model: nn.Module, state_dicts: dict) -> None:
+        for key, m in self.parts(model).items():
+            if key not in state_dicts:
+                raise WeightsError(f"--init: the file has no '{key}' network (it has {sorted(state_dicts)})")
+            m.load_state_dict(state_dicts[key])
+
+
+@dataclass(frozen=True)
+class HandSegOptions:
+    """HandSegNet's options: random crop side (None: 256 scaled with the network's frame size), max hue shift."""
+
+    crop_size: int | None = None
+    hue: float = 0.1
+
+
+class HandSegTask(Task):
     """HandSegNet: random 256x256 crops + hue 0.1, per-pixel 2-class softmax cross-entropy."""
 
-    recipe = Recipe("handsegnet", 40_000, (1e-5, 1e-6, 1e-7), (20_000, 30_000))
+    name = "handsegnet"
+    recipe = Recipe(name, 40_000, (1e-5, 1e-6, 1e-7), (20_000, 30_000))
+    title = "HandSegNet"
+    notes = "random 256x256 crops + hue 0.1, 2-class softmax cross-entropy"
+    Options = HandSegOptions
 
     @staticmethod
     def add_args(p):
@@ -26,34 +110,43 @@ class HandSegTask:
                        "a multiple of 8; default 256, scaled with the network's frame size for lite: 128)")
         p.add_argument("--hue", type=float, default=0.1, help="max random hue shift, fraction of the hue circle")
 
-    def build_model(self, args):
-        return import_arch(args.arch).HandSegNet()
+    def build_model(self, config):
+        return network_classes(config.arch)["handsegnet"]()
 
     @staticmethod
-    def downscale(args) -> float:
+    def downscale(config) -> float:
         """Frames are shrunk to the network's own frame size (lite runs at 120x160, the paper at 240x320)."""
-        return getattr(import_arch(args.arch).HandSegNet, "input_size", (240, 320))[1] / 320
+        return registry.get(config.arch).downscale
 
-    def dataset(self, args):
-        ds = self.downscale(args)
-        crop = args.crop_size or int(round(256 * ds / 8)) * 8
-        return HandSegDataset(args.data, "training", crop_size=crop, hue=args.hue, downscale=ds,
-                              extras=extras_from_args(args))
+    def dataset(self, config):
+        ds = self.downscale(config)
+        opts = config.options
+        crop = opts.crop_size or int(round(256 * ds / 8)) * 8
+        return HandSegDataset(config.data, "training", crop_size=crop, hue=opts.hue, downscale=ds,
+                              extras=config.extras)
 
-    def loss(self, model, batch, args):
+    def loss(self, model, batch, config):
         return segmentation_loss(model(batch["image"]), batch["hand_mask"])
 
-    def export(self, model):
-        return {"handsegnet": model.state_dict()}
 
-    def load_init(self, model, sds):
-        _load(model, sds, "handsegnet")
+@dataclass(frozen=True)
+class PoseNetOptions:
+    """PoseNet's options: hand crop side (None: the network's input size), scoremap target width in crop
+    pixels (None: 25 px on a 256 crop, scaled with the crop)."""
+
+    crop_size: int | None = None
+    sigma: float | None = None
 
 
-class PoseNetTask:
+class PoseNetTask(Task):
     """PoseNet: keypoint-centred crops, Gaussian targets sigma 25, the release's loss on all 3 stages."""
 
-    recipe = Recipe("posenet", 30_000, (1e-4, 1e-5, 1e-6), (10_000, 20_000))
+    name = "posenet"
+    recipe = Recipe(name, 30_000, (1e-4, 1e-5, 1e-6), (10_000, 20_000))
+    title = "PoseNet"
+    notes = ("crops around keypoint 12 with centre noise 20 px and keypoint noise 2.5 px, Gaussian targets "
+             "sigma 25, loss over all three stages")
+    Options = PoseNetOptions
 
     @staticmethod
     def add_args(p):
@@ -63,73 +156,87 @@ class PoseNetTask:
                        "exp(-d^2/sigma^2) (default: 25 px on a 256 crop, scaled with --crop-size)")
 
     @staticmethod
-    def crop_size(args) -> int:
-        return args.crop_size or int(getattr(import_arch(args.arch).PoseNet, "input_size", 256))
+    def crop_size(config) -> int:
+        return config.options.crop_size or registry.get(config.arch).crop_size
 
-    def sigma(self, args) -> float:
-        return args.sigma if args.sigma is not None else 25.0 * self.crop_size(args) / 256
+    def sigma(self, config) -> float:
+        sigma = config.options.sigma
+        return sigma if sigma is not None else 25.0 * self.crop_size(config) / 256
 
-    def build_model(self, args):
-        return import_arch(args.arch).PoseNet()
+    def build_model(self, config):
+        return network_classes(config.arch)["posenet"]()
 
-    def dataset(self, args):
-        return CropDataset(args.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(args),
-                           with_image=True, extras=extras_from_args(args))
+    def dataset(self, config):
+        return CropDataset(config.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(config),
+                           with_image=True, extras=config.extras)
 
-    def loss(self, model, batch, args):
+    def loss(self, model, batch, config):
         stages = model(batch["image"])
         size = tuple(batch["image"].shape[-2:])
-        target = gaussian_scoremaps(batch["uv"], batch["vis"], size, self.sigma(args))
+        target = gaussian_scoremaps(batch["uv"], batch["vis"], size, self.sigma(config))
         return posenet_loss(stages, target, batch["vis"])
-
-    def export(self, model):
-        return {"posenet": model.state_dict()}
-
-    def load_init(self, model, sds):
-        _load(model, sds, "posenet")
 
 
 class LiftingPair(nn.Module):
     """PosePrior + ViewPoint trained together: (scoremap, hand_side) -> (canonical xyz, rotation)."""
 
-    def __init__(self, models_module):
+    def __init__(self, classes: dict):
         super().__init__()
-        self.poseprior = models_module.PosePrior()
-        self.viewpoint = models_module.ViewPoint()
+        self.poseprior = classes["poseprior"]()
+        self.viewpoint = classes["viewpoint"]()
 
     def forward(self, scoremap, hand_side):
-        from handcam.geometry import rodrigues
-
         return self.poseprior(scoremap, hand_side), rodrigues(self.viewpoint(scoremap, hand_side).float())
 
 
-class LiftingTask:
+@dataclass(frozen=True)
+class LiftingOptions:
+    """The lifting networks' option: scoremap width in 256-crop pixels before pooling."""
+
+    sigma: float = 25.0
+
+
+class LiftingTask(Task):
     """PosePrior + ViewPoint on ground-truth scoremaps (256 targets average-pooled to 32):
     MSE(canonical coordinates) + MSE(rotation matrix)."""
 
-    recipe = Recipe("lifting", 80_000, (1e-5, 1e-6), (60_000,))
+    name = "lifting"
+    recipe = Recipe(name, 80_000, (1e-5, 1e-6), (60_000,))
+    title = "PosePrior + ViewPoint"
+    notes = ("ground-truth scoremaps, extra crop offset noise 10 px and scale U(1, 1.2), loss MSE(canonical) + "
+             "MSE(rotation)")
+    #: The lifting networks always see 256-crop targets pooled 8x8 to 32x32 (both families).
     crop_size = 256
+    Options = LiftingOptions
 
     @staticmethod
     def add_args(p):
         p.add_argument("--sigma", type=float, default=25.0, help="scoremap width in 256-crop pixels before pooling")
 
-    def build_model(self, args):
-        return LiftingPair(import_arch(args.arch))
+    def build_model(self, config):
+        return LiftingPair(network_classes(config.arch))
 
-    def dataset(self, args):
+    def dataset(self, config):
         # only the mask (dominant hand) and the annotation are needed: colour is never decoded
-        return CropDataset(args.data, "training", noise=A.LIFTING_NOISE, crop_size=self.crop_size,
-                           with_image=False, extras=extras_from_args(args))
+        return CropDataset(config.data, "training", noise=A.LIFTING_NOISE, crop_size=self.crop_size,
+                           with_image=False, extras=config.extras)
 
-    def loss(self, model, batch, args):
-        maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], (self.crop_size, self.crop_size), args.sigma, 8)
+    def loss(self, model, batch, config):
+        size = (self.crop_size, self.crop_size)
+        maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], size, config.options.sigma, 8)
         coord, rot = model(maps, batch["hand_side"])
         return lifting_loss(coord, rot, batch["coord_can"], batch["rot_mat"])
 
-    def export(self, model):
-        return {"poseprior": model.poseprior.state_dict(), "viewpoint": model.viewpoint.state_dict()}
+    def parts(self, model):
+        return {"poseprior": model.poseprior, "viewpoint": model.viewpoint}
 
-    def load_init(self, model, sds):
-        _load(model.poseprior, sds, "poseprior")
-        _load(model.viewpoint, sds, "viewpoint")
+
+#: Task name (the ``python -m training.train`` subcommand) -> task class.
+TASKS: dict[str, type[Task]] = {t.name: t for t in (HandSegTask, PoseNetTask, LiftingTask)}
+
+
+def get(name: str) -> Task:
+    """A fresh task by name; a TrainingError naming the tasks otherwise."""
+    if name not in TASKS:
+        raise TrainingError(f"unknown task {name!r}; use one of {', '.join(TASKS)}")
+    return TASKS[name]()

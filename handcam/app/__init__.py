@@ -1,44 +1,42 @@
-"""The desktop app (PyQt5 + pyqtgraph). Qt is imported only inside ``run`` so that headless use
-(``handcam.app.headless``) never needs a display."""
+"""The desktop app (PyQt5 + pyqtgraph): ``run(config)`` opens the window on the config's source.
+
+Modules: ``window`` (wiring, sources), ``layout`` (widgets, menus), ``controls`` (control rows from
+the settings' metadata), ``overlay`` (frame and crop views as pyqtgraph layers), ``views`` (3D hand,
+confidences), ``status`` (banner, status bar), ``outputs`` (screenshots, recordings on a writer
+thread), ``state`` (saved window settings), ``opening`` (sources, dialogs), ``capture`` and
+``worker`` (the two threads). Qt is imported only inside ``run``, so that importing this package
+(and the headless paths) never needs a display.
+"""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
-from ..cli import backend_from_args, settings_from_args
+from ..config import RunConfig
+from ..protocol import Estimator
 
 log = logging.getLogger(__name__)
 
 
-def estimator_factory(args):
-    """A callable that loads the estimator the command line asks for (run in the worker thread)."""
-    weights = getattr(args, "weights", None)
-    device = getattr(args, "device", None) or "auto"
-    settings = settings_from_args(args)
-    backend = backend_from_args(args)
+def estimator_factory(config: RunConfig) -> Estimator:
+    """Load the estimator the config asks for (the window calls this in its worker thread); on a
+    CPU, apply the library's thread rule for a process with a GUI thread."""
+    from ..estimator import HandPoseEstimator
+    from ..runtime import set_inference_threads
 
-    def load():
-        from ..estimator import HandPoseEstimator, set_inference_threads
-
-        estimator = HandPoseEstimator.load(weights=weights, device=device, settings=settings, backend=backend)
-        if estimator.device.type == "cpu":
-            set_inference_threads()  # the library's rule for an app with a GUI thread
-        return estimator
-
-    return load
+    estimator = HandPoseEstimator.load(weights=config.weights, device=config.device, settings=config.settings,
+                                       runtime=config.runtime)
+    if estimator.device.type == "cpu":
+        set_inference_threads()
+    return estimator
 
 
-def source_spec(args):
-    """("video", path) / ("image", path) / ("camera", n) from the command line (default camera 0)."""
-    if getattr(args, "video", None):
-        return ("video", args.video)
-    if getattr(args, "image", None):
-        return ("image", args.image)
-    camera = getattr(args, "camera", None)
-    return ("camera", 0 if camera is None else int(camera))
+_load_estimator = estimator_factory  # run()'s parameter of the same name shadows it there
 
 
-def run(args, estimator_factory_=None) -> int:
-    """Open the window on the source the arguments name and run until it is closed."""
+def run(config: RunConfig, estimator_factory: Callable[[RunConfig], Estimator] | None = None) -> int:
+    """Open the window on ``config.source`` and run until it is closed; returns the exit status.
+    ``estimator_factory(config)`` (default: load the config's weights) runs in the worker thread."""
     import sys
 
     from ..compat import preload_triton
@@ -47,23 +45,14 @@ def run(args, estimator_factory_=None) -> int:
 
     from PyQt5 import QtCore, QtWidgets
 
+    from .state import APPLICATION, ORGANIZATION
     from .views import share_gl_contexts
-    from .window import APPLICATION, ORGANIZATION, MainWindow
+    from .window import MainWindow
 
     share_gl_contexts()
     QtCore.QCoreApplication.setOrganizationName(ORGANIZATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    from ..pose import PipelineSettings
-
-    # the sliders start where they were left unless the command line set another value
-    settings = settings_from_args(args)
-    defaults = PipelineSettings()
-    overrides = {k: getattr(settings, k) for k in ("crop_factor", "mask_threshold")
-                 if getattr(settings, k) != getattr(defaults, k)}
-    window = MainWindow(estimator_factory=estimator_factory_ or estimator_factory(args),
-                        source=source_spec(args), hand_side=getattr(args, "hand_side", None),
-                        pipeline_settings=settings, setting_overrides=overrides,
-                        output_dir=getattr(args, "output_dir", None))
+    window = MainWindow(config, estimator_factory or _load_estimator, source=config.source)
     window.show()
     return int(app.exec_())

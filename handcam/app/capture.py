@@ -5,6 +5,7 @@ Frames travel through a one-place ``LatestFrameSlot``: putting a frame replaces 
 at their own frame rate (real-time, frames dropped when inference is slower) or, when real-time is
 off, read as fast as the worker takes them (no frame dropped). Pause, step, seek and "run the last
 frame again" (after a settings change) are requests the GUI thread makes and this thread carries out.
+Pacing reads an injectable clock (``MonotonicClock`` by default), so tests can check it in virtual time.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class CapturedFrame:
 
     index:        frame number in the source (0-based)
     timestamp:    seconds: position in the video for files, wall-clock time for cameras
-    captured_at:  time.monotonic() when it was read (for latency)
+    captured_at:  the capture clock's ``now()`` when it was read (time.monotonic(); for latency)
     capture_fps:  the rate the capture thread is reading at, frames per second
     dropped:      frames dropped so far because the worker was busy
     frame_count:  frames in the source (None for cameras)
@@ -42,6 +43,19 @@ class CapturedFrame:
     dropped: int
     frame_count: int | None = None
     source_id: int = 0
+
+
+class MonotonicClock:
+    """The capture thread's time: ``now()`` for timestamps and pacing, ``wait(cond, s)`` to sleep until a
+    frame is due (``cond`` is the thread's request condition, held by the caller: a request wakes it)."""
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def wait(cond: threading.Condition, seconds: float) -> None:
+        cond.wait(seconds)
 
 
 class LatestFrameSlot:
@@ -108,10 +122,12 @@ class CaptureThread(QtCore.QThread):
     failed = QtCore.pyqtSignal(str)  # the source stopped with an error (message for the user)
     ended = QtCore.pyqtSignal()  # end of a video file
 
-    def __init__(self, source, slot: LatestFrameSlot, realtime: bool = True, parent=None):
+    def __init__(self, source, slot: LatestFrameSlot, realtime: bool = True, clock=None, parent=None):
         super().__init__(parent)
         self.source = source
         self.slot = slot
+        self.clock = clock or MonotonicClock()
+        self._idle = False
         self._cond = threading.Condition()
         self._stop = False
         self._paused = False
@@ -131,6 +147,7 @@ class CaptureThread(QtCore.QThread):
             for k, v in changes.items():
                 setattr(self, k, v)
             self._pace_origin = None
+            self._idle = False
             self._cond.notify_all()
 
     def stop(self) -> None:
@@ -150,6 +167,7 @@ class CaptureThread(QtCore.QThread):
         """Read and deliver exactly one more frame (used while paused)."""
         with self._cond:
             self._step += 1
+            self._idle = False
             self._cond.notify_all()
 
     def seek(self, index: int) -> None:
@@ -168,9 +186,14 @@ class CaptureThread(QtCore.QThread):
     def capture_fps(self) -> float:
         return self._fps
 
+    @property
+    def idle(self) -> bool:
+        """Paused or at the end with no request pending: no frame is being read."""
+        return self._idle
+
     # -- the thread ---------------------------------------------------------------------------
     def _publish(self, image: np.ndarray, index: int) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         image.setflags(write=False)
         fps = self.source.fps
         timestamp = index / fps if (fps and not self.source.is_live) else time.time()
@@ -191,7 +214,7 @@ class CaptureThread(QtCore.QThread):
             return False
         self._ended = False
         self.frames_read += 1
-        now = time.monotonic()
+        now = self.clock.now()
         if self._t_last is not None:  # average the intervals, not their inverses
             dt = max(now - self._t_last, 1e-6)
             self._dt = dt if self._dt is None else 0.9 * self._dt + 0.1 * dt
@@ -224,6 +247,7 @@ class CaptureThread(QtCore.QThread):
                 if step:
                     self._step -= 1
                 idle = (self._paused or self._ended) and not (step or seek is not None or republish)
+                self._idle = idle
                 if idle:
                     self._cond.wait(0.1)
                     continue
@@ -243,13 +267,13 @@ class CaptureThread(QtCore.QThread):
                     continue
             if not live and realtime and not step and self.source.fps:
                 if self._pace_origin is None:
-                    self._pace_origin = (time.monotonic(), self.source.position)
+                    self._pace_origin = (self.clock.now(), self.source.position)
                 t0, p0 = self._pace_origin
                 due = t0 + (self.source.position - p0) / self.source.fps
-                delay = due - time.monotonic()
+                delay = due - self.clock.now()
                 if delay > 0:
                     with self._cond:
-                        self._cond.wait(min(delay, 0.1))
+                        self.clock.wait(self._cond, min(delay, 0.1))
                     continue
                 if delay < -1.0:  # fell far behind (decoding slower than real time): re-anchor
                     self._pace_origin = None

@@ -1,4 +1,5 @@
-"""The app's views: images (frame, crop), the rotatable 3D hand and per-keypoint confidences.
+"""The app's views of numbers: the rotatable 3D hand and per-keypoint confidences (the frame and crop
+views, images with layers over them, are in ``handcam.app.overlay``).
 
 Views only display what they are given; every number they show was computed by the worker.
 """
@@ -11,7 +12,7 @@ from ..compat import preload_triton
 preload_triton()  # before Qt / PyOpenGL / Mesa are loaded: see handcam.compat
 
 import pyqtgraph as pg  # noqa: E402
-from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: E402
+from PyQt5 import QtCore, QtWidgets  # noqa: E402
 
 try:  # the 3D view needs PyOpenGL; without it the window still works, with a note instead
     import pyqtgraph.opengl as gl
@@ -21,8 +22,7 @@ except ImportError as _gl_error:  # pragma: no cover
 else:
     GL_IMPORT_ERROR = None
 
-from ..skeleton import (BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS,  # noqa: E402
-                        KEYPOINT_NAMES, NUM_KEYPOINTS, ROOT)
+from ..skeleton import BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS, ROOT  # noqa: E402
 
 
 def share_gl_contexts() -> None:
@@ -33,49 +33,6 @@ def share_gl_contexts() -> None:
 
 
 share_gl_contexts()
-
-
-def to_qimage(image_rgb: np.ndarray) -> QtGui.QImage:
-    """An RGB uint8 numpy image as a QImage that owns its pixels."""
-    image = np.ascontiguousarray(image_rgb)
-    h, w = image.shape[:2]
-    return QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
-
-
-class ImageView(QtWidgets.QLabel):
-    """Shows an RGB image scaled to fit, keeping its aspect ratio; a text when there is none."""
-
-    def __init__(self, placeholder: str = "", min_size=(160, 120), parent=None):
-        super().__init__(parent)
-        self.setAlignment(QtCore.Qt.AlignCenter)
-        self.setMinimumSize(*min_size)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Ignored)
-        self.setStyleSheet("background-color: #202020; color: #c0c0c0;")
-        self._pixmap: QtGui.QPixmap | None = None
-        self.updates = 0
-        self.setText(placeholder)
-
-    def set_image(self, image_rgb: np.ndarray | None) -> None:
-        if image_rgb is None:
-            self._pixmap = None
-            self.clear()
-            return
-        self._pixmap = QtGui.QPixmap.fromImage(to_qimage(image_rgb))
-        self.updates += 1
-        self._rescale()
-
-    def show_text(self, text: str) -> None:
-        self._pixmap = None
-        self.setText(text)
-
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._pixmap is not None and self.width() > 0 and self.height() > 0:
-            self.setPixmap(self._pixmap.scaled(self.size(), QtCore.Qt.KeepAspectRatio,
-                                               QtCore.Qt.SmoothTransformation))
 
 
 def camera_to_view(xyz: np.ndarray) -> np.ndarray:

@@ -1,39 +1,43 @@
-"""The inference worker: takes the newest captured frame, runs the estimator, emits a FrameResult.
+"""The inference worker: takes the newest captured frame, runs the estimator, emits a DisplayFrame.
 
-It runs in its own QThread and never draws. The estimator is built inside that thread by an
-injected factory (so tests pass fakes and the window opens before weights are loaded); settings,
-hand side and mirroring are read at the start of each frame, so a change applies to the next one.
-Results are immutable and reach the GUI through a queued signal; at most ``max_in_flight`` results
-wait for the GUI at any time (otherwise the worker waits and the capture slot drops frames).
+It runs in its own QThread and never draws. The estimator (a ``handcam.protocol.Estimator``) is
+built inside that thread by an injected factory (so tests pass fakes and the window opens before
+weights are loaded). Settings, mirroring and tracking are read at the start of each frame, so a
+change applies to the next one. With tracking on, frames go through ``estimator.tracker()``, which
+owns the follow-on rule (a frame of another stream, or one that steps back or jumps, is detected
+again); the GUI asks for a reset on a seek or a new source. Results are immutable and reach the GUI
+through a queued signal; at most ``max_in_flight`` results wait for the GUI at any time (otherwise
+the worker waits and the capture slot drops frames).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PyQt5 import QtCore
 
 from ..errors import HandcamError
-from ..pose import HandPose, PipelineSettings
+from ..protocol import Estimator, Tracker
+from ..results import FrameResult, HandPose
+from ..settings import PipelineSettings
 from .capture import CapturedFrame, LatestFrameSlot
 
 log = logging.getLogger(__name__)
 
-#: With tracking on, a frame at most this many frames after the previous one run is tracked from it.
-TRACK_MAX_GAP = 15
-
 
 @dataclass(frozen=True, eq=False)
-class FrameResult:
-    """What the GUI draws for one frame.
+class DisplayFrame:
+    """What the GUI shows for one frame.
 
     frame:          the captured frame (read-only)
     image:          the RGB image the estimator saw (mirrored when mirroring was on; read-only)
-    pose:           the estimator's HandPose, or None (no estimator, or inference failed)
+    result:         the estimator's FrameResult, or None (no estimator, or inference failed)
     settings:       the PipelineSettings this frame ran with
+    tracking:       whether it went through the tracker
     mirrored:       whether ``image`` is the mirrored frame
     inference_ms:   wall time of the estimator call
     finished_at:    time.monotonic() when the result was ready
@@ -42,49 +46,41 @@ class FrameResult:
 
     frame: CapturedFrame
     image: np.ndarray
-    pose: HandPose | None
+    result: FrameResult | None
     settings: PipelineSettings
+    tracking: bool
     mirrored: bool
     inference_ms: float
     finished_at: float
     error: str | None = None
-    timings_ms: dict = field(default_factory=dict)
 
-
-def describe_device(estimator) -> str:
-    device = getattr(estimator, "device", None)
-    if device is None:
-        return "no estimator"
-    text = str(device)
-    try:
-        import torch
-
-        if getattr(device, "type", None) == "cuda" and torch.cuda.is_available():
-            text = f"cuda ({torch.cuda.get_device_name(device)})"
-        elif getattr(device, "type", None) == "cpu":
-            text = f"cpu ({torch.get_num_threads()} threads, {getattr(estimator, 'backend', 'torch')})"
-    except Exception:  # the description is cosmetic
-        pass
-    return text
+    @property
+    def hand(self) -> HandPose | None:
+        """The first hand, or None."""
+        return self.result.hand if self.result is not None else None
 
 
 class InferenceWorker(QtCore.QThread):
-    result_ready = QtCore.pyqtSignal(object)  # FrameResult
-    estimator_ready = QtCore.pyqtSignal(str)  # device description
+    result_ready = QtCore.pyqtSignal(object)  # DisplayFrame
+    estimator_ready = QtCore.pyqtSignal(str)  # estimator.describe()
     estimator_failed = QtCore.pyqtSignal(str)  # message for the user (e.g. missing weights)
 
-    def __init__(self, slot: LatestFrameSlot, estimator_factory, settings: PipelineSettings,
-                 mirror: bool = False, max_in_flight: int = 2, parent=None):
+    def __init__(self, slot: LatestFrameSlot, estimator_factory: Callable[[], Estimator] | None,
+                 settings: PipelineSettings, mirror: bool = False, tracking: bool = False,
+                 max_in_flight: int = 2, parent=None):
         super().__init__(parent)
         self.slot = slot
         self._factory = estimator_factory
         self._settings = settings
         self._mirror = bool(mirror)
+        self._tracking = bool(tracking)
+        self._reset = threading.Event()
         self._stop = threading.Event()
         self._in_flight = threading.Semaphore(max_in_flight)
-        self.estimator = None
+        self.estimator: Estimator | None = None
+        self._tracker: Tracker | None = None
+        self._last_mirror = self._mirror
         self.frames_processed = 0
-        self._previous: tuple[int, int] | None = None  # (source_id, index) of the last frame run
 
     # -- called from the GUI thread (plain attribute swaps of immutable values) -----------------
     def set_settings(self, settings: PipelineSettings) -> None:
@@ -97,8 +93,21 @@ class InferenceWorker(QtCore.QThread):
     def set_mirror(self, mirror: bool) -> None:
         self._mirror = bool(mirror)
 
+    def set_tracking(self, tracking: bool) -> None:
+        if tracking and not self._tracking:
+            self._reset.set()  # start afresh
+        self._tracking = bool(tracking)
+
+    @property
+    def tracking(self) -> bool:
+        return self._tracking
+
+    def reset_tracking(self) -> None:
+        """The next frame does not follow the previous one (a seek, another source)."""
+        self._reset.set()
+
     def result_consumed(self) -> None:
-        """The GUI finished drawing one result."""
+        """The GUI finished showing one result."""
         self._in_flight.release()
 
     def stop(self) -> None:
@@ -106,7 +115,7 @@ class InferenceWorker(QtCore.QThread):
         self.slot.close()
 
     # -- the thread -----------------------------------------------------------------------------
-    def _load(self):
+    def _load(self) -> Estimator | None:
         try:
             estimator = self._factory() if self._factory is not None else None
         except HandcamError as e:
@@ -119,8 +128,12 @@ class InferenceWorker(QtCore.QThread):
             return None
         if estimator is None:
             self.estimator_failed.emit("no estimator: showing frames only")
-        else:
-            self.estimator_ready.emit(describe_device(estimator))
+            return None
+        if not isinstance(estimator, Estimator):
+            self.estimator_failed.emit(f"the estimator factory returned a {type(estimator).__name__}, "
+                                       f"not a handcam.protocol.Estimator: showing frames only")
+            return None
+        self.estimator_ready.emit(estimator.describe())
         return estimator
 
     def run(self) -> None:
@@ -135,25 +148,29 @@ class InferenceWorker(QtCore.QThread):
             self.result_ready.emit(self._process(frame))
         log.debug("worker stopped after %d frames", self.frames_processed)
 
-    def _process(self, frame: CapturedFrame) -> FrameResult:
-        settings = self._settings
-        mirrored = self._mirror
+    def _estimate(self, image: np.ndarray, frame: CapturedFrame, settings: PipelineSettings,
+                  tracking: bool, mirrored: bool) -> FrameResult:
+        est = self.estimator
+        if not tracking:
+            return est.estimate(image, settings)
+        if self._tracker is None:
+            self._tracker = est.tracker()
+            self._reset.clear()
+        elif self._reset.is_set() or mirrored != self._last_mirror:
+            self._reset.clear()
+            self._tracker.reset()  # the previous keypoints say nothing about this frame
+        self._last_mirror = mirrored
+        return self._tracker.process(image, settings, index=frame.index, stream=frame.source_id,
+                                     timestamp=frame.timestamp)
+
+    def _process(self, frame: CapturedFrame) -> DisplayFrame:
+        settings, mirrored, tracking = self._settings, self._mirror, self._tracking
         image = np.ascontiguousarray(frame.image[:, ::-1]) if mirrored else frame.image
-        pose, error, timings = None, None, {}
-        # tracking follows the previous frame run: forget it when this one does not follow on
-        # (another source, a seek, a step back, the same frame again with new settings); frames
-        # dropped in between are fine, the hand moved little
-        here = (frame.source_id, frame.index)
-        follows = (self._previous is not None and here[0] == self._previous[0]
-                   and 1 <= here[1] - self._previous[1] <= TRACK_MAX_GAP)
-        self._previous = here
-        if settings.tracking and not follows and hasattr(self.estimator, "reset_tracking"):
-            self.estimator.reset_tracking()
+        result, error = None, None
         t0 = time.perf_counter()
         if self.estimator is not None:
             try:
-                pose = self.estimator(image, hand_side=settings.hand_side, settings=settings)
-                timings = dict(getattr(pose, "timings_ms", {}) or {})
+                result = self._estimate(image, frame, settings, tracking, mirrored)
             except Exception as e:  # a bad frame must not stop the stream
                 log.exception("inference failed on frame %d", frame.index)
                 error = f"inference failed on frame {frame.index}: {type(e).__name__}: {e}"
@@ -161,6 +178,6 @@ class InferenceWorker(QtCore.QThread):
         self.frames_processed += 1
         if image is not frame.image:
             image.setflags(write=False)
-        return FrameResult(frame=frame, image=image, pose=pose, settings=settings, mirrored=mirrored,
-                           inference_ms=inference_ms, finished_at=time.monotonic(), error=error,
-                           timings_ms=timings)
+        return DisplayFrame(frame=frame, image=image, result=result, settings=settings, tracking=tracking,
+                            mirrored=mirrored, inference_ms=inference_ms, finished_at=time.monotonic(),
+                            error=error)

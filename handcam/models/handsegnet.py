@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..geometry import tf1_resize_bilinear
-from .layers import VGG_FRONT, Conv, max_pool
+from .layers import VGG_FRONT, Conv, max_pool, tf1_resize_bilinear
 
 TF_SCOPE = "HandSegNet"
 
@@ -26,6 +25,7 @@ class HandSegNet(nn.Module):
     """Input: B x 3 x H x W, normalised RGB (``rgb / 255 - 0.5``), H and W multiples of 8.
     Output: B x 2 x H x W logits (background, hand), upsampled to the input size."""
 
+    ARCHITECTURE = "paper"
     TF_SCOPE = TF_SCOPE
     LAYER_NAMES = tuple(name for name, *_ in _LAYERS)
 

@@ -76,3 +76,49 @@ def max_pool(x: torch.Tensor) -> torch.Tensor:
 def flatten_nhwc(x: torch.Tensor) -> torch.Tensor:
     """Flatten in TF's NHWC order, so that FC weights stored [in, out] by TF map by a transpose."""
     return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+# -- TF1 resize: HandSegNet's (and the lite family's) scoremap upsampling, part of the networks --
+def _tf1_axis(n_in: int, n_out: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Source indices (lower, upper) and weights of TF1 resize_bilinear along one axis:
+    src = dst * (n_in / n_out) (no half-pixel offset), upper clamped to the last pixel."""
+    # built on the device (a host->device copy would wait for the queued GPU work); the 0-dim CPU
+    # scale is passed to the kernel by value
+    scale = torch.tensor(n_in / n_out, dtype=torch.float32)
+    src = torch.arange(n_out, dtype=torch.float32, device=device) * scale
+    lower = torch.floor(src)
+    lerp = src - lower
+    lower = lower.long()
+    upper = torch.clamp(lower + 1, max=n_in - 1)
+    return lower, upper, lerp
+
+
+def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF1 ``tf.image.resize_images`` (bilinear, align_corners=False) of B x C x H x W to ``size``.
+
+    Differs from PyTorch's ``interpolate(align_corners=False)``: the source coordinate is
+    ``dst * in / out`` with no half-pixel shift, so the top-left pixel is copied exactly.
+    Same arithmetic as TF: lerp along x at the top and bottom source rows, then along y. The x-lerp
+    of a source row does not depend on the output row, so it is computed once per source row (on
+    the smaller of the two grids) and the rows are gathered afterwards: the same numbers, bit for
+    bit, at a fraction of the gathers.
+    """
+    h_out, w_out = int(size[0]), int(size[1])
+    h_in, w_in = x.shape[-2:]
+    x = x.contiguous()
+    y0, y1, wy = _tf1_axis(h_in, h_out, x.device)
+    x0, x1, wx = _tf1_axis(w_in, w_out, x.device)
+    wx = wx.to(x.dtype)
+    wy = wy.to(x.dtype)[:, None]
+
+    # (in-place steps on fresh buffers: the same operations and roundings, fewer allocations)
+    def lerp_x(rows):
+        left = rows.index_select(-1, x0)
+        return rows.index_select(-1, x1).sub_(left).mul_(wx).add_(left)
+
+    if h_in <= h_out:  # upsampling rows: x-lerp every source row once, then pick rows
+        cols = lerp_x(x)
+        top, bottom = cols.index_select(-2, y0), cols.index_select(-2, y1)
+    else:
+        top, bottom = lerp_x(x.index_select(-2, y0)), lerp_x(x.index_select(-2, y1))
+    return bottom.sub_(top).mul_(wy).add_(top)

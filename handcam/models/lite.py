@@ -5,7 +5,7 @@ take either; ``--arch lite`` in ``training/``):
 
 - ``HandSegNet``: B x 3 x H x W normalised frame -> B x 2 x H x W logits (a 1/8-resolution map
   upsampled with TF1 resize semantics, like the paper's), H and W multiples of 8.
-- ``PoseNet``: B x 3 x S x S crop (``input_size`` = 128, half the paper's 256) -> list of two stages of
+- ``PoseNet``: B x 3 x S x S crop (S = 128 in the registry, half the paper's 256) -> list of two stages of
   B x 21 x S/4 x S/4 scoremaps (32 x 32 for S = 128, the paper's scoremap size), the last one is the
   prediction.
 - ``PosePrior`` / ``ViewPoint``: (scoremap B x 21 x s x s, hand side B x 2) -> B x 21 x 3 canonical
@@ -16,8 +16,8 @@ squeeze-excitation, hard-swish), built from scratch here: no pretrained weights 
 segmentation and pose networks have small top-down decoders (upsample + lateral 1x1) so that their
 outputs keep a 1/8 (segmentation) and 1/4 (scoremaps) resolution.
 
-Training the PoseNet at its own input size: ``train_posenet.py --arch lite --crop-size 128 --sigma 12.5``
-(the paper's sigma 25 is in 256-crop pixels).
+Training: ``python -m training.train posenet --arch lite`` trains PoseNet at its own input size (crop 128,
+sigma 12.5: the paper's sigma 25 is in 256-crop pixels).
 """
 from __future__ import annotations
 
@@ -29,13 +29,10 @@ from torch import nn
 from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig
 from torchvision.ops.misc import Conv2dNormActivation
 
-from ..geometry import tf1_resize_bilinear
 from ..skeleton import NUM_KEYPOINTS
-from .layers import LEAKY_SLOPE, flatten_nhwc
+from .layers import LEAKY_SLOPE, flatten_nhwc, tf1_resize_bilinear
 
 ARCHITECTURE = "lite"
-#: Side of the lite PoseNet's input crop.
-CROP_SIZE = 128
 
 _norm = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
 
@@ -73,12 +70,11 @@ def _up_add(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
 class HandSegNet(nn.Module):
     """Input: B x 3 x H x W normalised RGB. Output: B x 2 x H x W logits (background, hand).
 
-    ``input_size``: the frame size it runs at by default, half the paper's 240x320 per side (the
-    estimator's default settings for this family); training downsamples RHD's frames to match.
+    It runs at half the paper's 240x320 per side by default (``handcam.models.registry``); training
+    downsamples the frames to match.
     """
 
     ARCHITECTURE = ARCHITECTURE
-    input_size = (120, 160)
 
     def __init__(self, width: int = 32):
         super().__init__()
@@ -99,11 +95,10 @@ class HandSegNet(nn.Module):
 
 
 class PoseNet(nn.Module):
-    """Input: B x 3 x S x S normalised crop (S = ``input_size``, 128). Output: list of two stages of
-    B x 21 x S/4 x S/4 scoremaps; the last one is the prediction."""
+    """Input: B x 3 x S x S normalised crop (S = 128, see ``handcam.models.registry``). Output: list of
+    two stages of B x 21 x S/4 x S/4 scoremaps; the last one is the prediction."""
 
     ARCHITECTURE = ARCHITECTURE
-    input_size = CROP_SIZE
 
     def __init__(self, width: int = 64):
         super().__init__()
@@ -183,12 +178,4 @@ class ViewPoint(_LiftingLite):
         return self.head(scoremap, hand_side)
 
 
-#: Network key (as in weight files) -> class, like ``handcam.models.NETWORKS``.
-NETWORKS = {
-    "handsegnet": HandSegNet,
-    "posenet": PoseNet,
-    "poseprior": PosePrior,
-    "viewpoint": ViewPoint,
-}
-
-__all__ = ["HandSegNet", "PoseNet", "PosePrior", "ViewPoint", "NETWORKS", "CROP_SIZE"]
+__all__ = ["HandSegNet", "PoseNet", "PosePrior", "ViewPoint"]

@@ -42,6 +42,7 @@ class PoseNet(nn.Module):
     """Input: B x 3 x 256 x 256 normalised crop. Output: list of the three stages' scoremaps,
     each B x 21 x 32 x 32 (the last one is the prediction)."""
 
+    ARCHITECTURE = "paper"
     TF_SCOPE = TF_SCOPE
     LAYER_NAMES = tuple(n for n, *_ in _ENCODER) + tuple(n for stage in _STAGES for n, *_ in stage)
 

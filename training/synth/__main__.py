@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 
+from ..errors import cli_main
 from .dataset import SETS, generate
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pickle
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from handcam.skeleton import BONES, NUM_KEYPOINTS, bone_colors_uint8
+
+from ..errors import DatasetNotFoundError, cli_main
+from ..rhd_format import load_annotations
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ def draw_skeleton(img_rgb: np.ndarray, uv_vis: np.ndarray) -> np.ndarray:
         inside = (kp[:, 0] > -w) & (kp[:, 0] < 2 * w) & (kp[:, 1] > -h) & (kp[:, 1] < 2 * h)
         for (a, b), c in zip(BONES, cols):
             if inside[a] and inside[b]:
-                cv2.line(out, (int(round(kp[a, 0])), int(round(kp[a, 1]))), (int(round(kp[b, 0])), int(round(kp[b, 1]))),
+                pa, pb = (int(round(kp[a, 0])), int(round(kp[a, 1]))), (int(round(kp[b, 0])), int(round(kp[b, 1])))
+                cv2.line(out, pa, pb,
                          tuple(int(x) for x in c), 2, cv2.LINE_AA)
         for k in range(NUM_KEYPOINTS):
             if inside[k]:
@@ -41,9 +44,11 @@ def draw_skeleton(img_rgb: np.ndarray, uv_vis: np.ndarray) -> np.ndarray:
 def contact_sheet(set_dir: str | Path, ids: list[int], cols: int = 8, tile: int = 160) -> np.ndarray:
     """RGB grid of the given samples of ``set_dir`` (an RHD split folder), skeleton on odd tiles."""
     set_dir = Path(set_dir)
-    anno_path = next(set_dir.glob("anno_*.pickle"))
-    with open(anno_path, "rb") as f:
-        anno = pickle.load(f)
+    found = sorted(set_dir.glob("anno_*.pickle"))
+    if not found:
+        raise DatasetNotFoundError(f"{set_dir}: no anno_<set>.pickle; --data must be a dataset's top folder "
+                                   f"(RHD's layout) and --set one of its splits")
+    anno = load_annotations(found[0])
     tiles = []
     for n, i in enumerate(ids):
         img = cv2.cvtColor(cv2.imread(str(set_dir / "color" / f"{i:05d}.png")), cv2.COLOR_BGR2RGB)
@@ -56,13 +61,15 @@ def contact_sheet(set_dir: str | Path, ids: list[int], cols: int = 8, tile: int 
     return np.vstack(rows)
 
 
+@cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Contact sheet of a synthetic (or RHD) dataset.")
+    p = argparse.ArgumentParser(prog="python -m training.synth.contact_sheet",
+                                description="Contact sheet of a synthetic (or RHD) dataset.")
     p.add_argument("--data", required=True, help="dataset top folder (contains <set>/color ...)")
-    p.add_argument("--set", dest="set_name", default="training")
+    p.add_argument("--set", dest="set_name", default="training", help="split folder to show (training or evaluation)")
     p.add_argument("--out", required=True, help="PNG to write")
-    p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--cols", type=int, default=8)
+    p.add_argument("--rows", type=int, default=8, help="rows of tiles (samples 0 .. rows x cols - 1)")
+    p.add_argument("--cols", type=int, default=8, help="tiles per row")
     p.add_argument("--tile", type=int, default=160, help="tile side in pixels")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

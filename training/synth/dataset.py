@@ -28,18 +28,29 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from handcam.atomic import atomic_write_bytes, atomic_write_text
+from handcam.safe_pickle import load_numpy_pickle
 from handcam.skeleton import NUM_KEYPOINTS
 
+from ..rhd_format import (
+    DEPTH_MAX_M,
+    SPLITS,
+    decode_depth,
+    encode_depth,
+    sample_paths,
+    save_annotations,
+    write_rhd_sample,
+)
 from . import backgrounds as bgs
+from .body import LABEL_BASE
 from .kinematics import VIS_TOLERANCE_M
 from .postfx import camera_effects
 from .render import raycast, shade
-from .scene import LABEL_BASE, Scene, sample_scene
+from .scene import Scene, sample_scene
 
 log = logging.getLogger(__name__)
 
-SETS = ("training", "evaluation")
-DEPTH_MAX_M = 5.0
+SETS = SPLITS
 _SET_ID = {"training": 0, "evaluation": 1}
 _RECORDS = ".synth"
 VERSION = 2
@@ -47,20 +58,6 @@ VERSION = 2
 #: adaptive filtering at level 1, and smaller files than no filter.
 _PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
         cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
-
-
-def encode_depth(depth_m: np.ndarray) -> np.ndarray:
-    """Metres -> RHD's depth PNG as RGB uint8 (R high byte, G low byte, B zero)."""
-    q = np.clip(np.round(depth_m / DEPTH_MAX_M * 65535.0), 0, 65535).astype(np.uint16)
-    out = np.zeros(depth_m.shape + (3,), np.uint8)
-    out[..., 0] = q >> 8
-    out[..., 1] = q & 255
-    return out
-
-
-def decode_depth(rgb: np.ndarray) -> np.ndarray:
-    """RHD depth PNG (RGB order) -> metres."""
-    return (rgb[..., 0].astype(np.float64) * 256 + rgb[..., 1]) / 65535.0 * DEPTH_MAX_M
 
 
 def sample_rng(seed: int, set_name: str, index: int) -> np.random.Generator:
@@ -100,7 +97,7 @@ class _Laps:
 class Sample:
     color: np.ndarray     # (H, W, 3) uint8 RGB
     mask: np.ndarray      # (H, W) uint8
-    depth: np.ndarray     # (H, W, 3) uint8 RHD encoding (RGB order)
+    depth: np.ndarray     # (H, W, 3) uint8 RHD encoding (as OpenCV writes it: B, G, R)
     anno: dict
     meta: dict
 
@@ -144,7 +141,7 @@ def render_sample(index: int, seed: int, set_name: str = "training", size: int =
         bg_depth = min(max(bg_depth, float(depth[hit].max()) + 0.2), DEPTH_MAX_M - 0.01)
     depth_m = np.where(hit, depth, bg_depth)
     depth_png = encode_depth(depth_m)
-    depth_q = decode_depth(depth_png)
+    depth_q = decode_depth(depth_png, np.float64)
     lap("compose")
     color = camera_effects(img, rng)
     lap("effects")
@@ -179,24 +176,8 @@ def render_sample(index: int, seed: int, set_name: str = "training", size: int =
 # ----------------------------------------------------------------------------------------------
 # Writing
 
-def _atomic_png(path: Path, img: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    if not cv2.imwrite(str(tmp), img, _PNG):
-        raise OSError(f"cannot write {tmp}")
-    os.replace(tmp, path)
-
-
-def _atomic_pickle(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(obj, f, protocol=2)
-    os.replace(tmp, path)
-
-
 def _paths(set_dir: Path, index: int) -> dict[str, Path]:
-    name = f"{index:05d}.png"
-    return {"color": set_dir / "color" / name, "mask": set_dir / "mask" / name, "depth": set_dir / "depth" / name,
-            "record": set_dir / _RECORDS / f"{index:05d}.pkl"}
+    return {**sample_paths(set_dir.parent, set_dir.name, index), "record": set_dir / _RECORDS / f"{index:05d}.pkl"}
 
 
 def is_complete(set_dir: Path, index: int) -> bool:
@@ -204,11 +185,9 @@ def is_complete(set_dir: Path, index: int) -> bool:
 
 
 def write_sample(set_dir: Path, index: int, s: Sample) -> None:
-    p = _paths(set_dir, index)
-    _atomic_png(p["color"], cv2.cvtColor(s.color, cv2.COLOR_RGB2BGR))
-    _atomic_png(p["mask"], s.mask)
-    _atomic_png(p["depth"], cv2.cvtColor(s.depth, cv2.COLOR_RGB2BGR))
-    _atomic_pickle(p["record"], {"anno": s.anno, "meta": s.meta})   # last: marks the sample complete
+    write_rhd_sample(set_dir.parent, set_dir.name, index, s.color, s.mask, s.depth, _PNG)
+    record = pickle.dumps({"anno": s.anno, "meta": s.meta}, protocol=2)
+    atomic_write_bytes(_paths(set_dir, index)["record"], record)   # last: marks the sample complete
 
 
 # worker state (one per process)
@@ -282,11 +261,9 @@ def generate(out: str | os.PathLike, count: int, seed: int = 0, set_name: str = 
 
 def assemble(set_dir: Path, count: int, set_name: str) -> dict:
     """Build ``anno_<set>.pickle`` from the per-sample records 0..count-1."""
-    anno = {}
-    for i in range(count):
-        with open(_paths(set_dir, i)["record"], "rb") as f:
-            anno[i] = pickle.load(f)["anno"]
-    _atomic_pickle(set_dir / f"anno_{set_name}.pickle", anno)
+    anno = {i: load_numpy_pickle(_paths(set_dir, i)["record"], "a synthetic sample's record")["anno"]
+            for i in range(count)}
+    save_annotations(set_dir / f"anno_{set_name}.pickle", anno)
     return anno
 
 
@@ -314,8 +291,6 @@ Procedural backgrounds (rooms, clutter, noise, patterns) are generated and carry
 The rendered images are derived works of the photographs above where one was used; the
 `.synth/*.pkl` records name the background of every sample.
 """
-    tmp = out / ".README.md.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, out / "README.md")
-    (out / ".synth_meta.json").write_text(json.dumps({"version": VERSION, "seed": seed, "size": size,
-                                                          "vis_tolerance_m": vis_tolerance}))
+    atomic_write_text(out / "README.md", text)
+    atomic_write_text(out / ".synth_meta.json", json.dumps({"version": VERSION, "seed": seed, "size": size,
+                                                            "vis_tolerance_m": vis_tolerance}))

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import cli_main
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,8 @@ class TinySegNet(nn.Module):
 
     def __init__(self, w: int = 16):
         super().__init__()
-        self.e1 = nn.Sequential(nn.Conv2d(3, w, 5, 2, 2, bias=False), nn.BatchNorm2d(w), nn.LeakyReLU(0.01, True))  # 1/2
+        # 1/2
+        self.e1 = nn.Sequential(nn.Conv2d(3, w, 5, 2, 2, bias=False), nn.BatchNorm2d(w), nn.LeakyReLU(0.01, True))
         self.e2 = nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w))                                    # 1/4
         self.e3 = nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, dil=2), _block(4 * w, 4 * w, dil=4),
                                 _block(4 * w, 4 * w, dil=8))                                                     # 1/8
@@ -176,16 +179,18 @@ def overlay_sheet(net, real_dir: Path, tile: int = 240, cols: int = 4, long_side
     return sheet, stats
 
 
+@cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Train a small hand-segmentation net on synthetic data; overlay its "
+    p = argparse.ArgumentParser(prog="python -m training.synth.transfer_check",
+                                description="Train a small hand-segmentation net on synthetic data; overlay its "
                                             "masks on real photographs.")
     p.add_argument("--data", required=True, help="synthetic dataset top folder (RHD layout)")
-    p.add_argument("--set", dest="set_name", default="training")
+    p.add_argument("--set", dest="set_name", default="training", help="split folder to train on")
     p.add_argument("--real", required=True, help="folder of real photographs")
     p.add_argument("--out", required=True, help="overlay sheet PNG")
     p.add_argument("--minutes", type=float, default=25.0, help="training wall-time budget")
     p.add_argument("--size", type=int, default=128, help="training resolution")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--save", default="/tmp/synth_tinyseg.pt", help="where to keep the trained weights")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")

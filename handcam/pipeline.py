@@ -1,0 +1,98 @@
+"""The pipeline: the four stages composed on a batch of network-input images, every intermediate
+kept as tensors on the device (the estimator maps frames onto it and results back).
+
+    frames --prepare_frames--> image --segment--> HandBox --crop_hands--> Crop
+           --detect_keypoints--> Keypoints2D --lift_pose--> Pose3D
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import geometry as G
+from .runtime import Clock
+from .settings import PipelineSettings
+from .stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, crop_hands, detect_keypoints, lift_pose, segment
+from .transform import FrameTransform
+
+#: The stages the estimator times, in order (``timings_ms`` keys, with 'total').
+STAGES = ("preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess")
+
+
+@dataclass(frozen=True)
+class PipelineOutput:
+    """Tensor results of ``run_pipeline`` for a batch (row, col, network-input pixels unless noted).
+
+    segmentation: None when the boxes were given (tracking: HandSegNet did not run)
+    box:          the hand boxes the crops were cut around
+    """
+
+    segmentation: Segmentation | None
+    box: HandBox
+    crop: Crop
+    keypoints: Keypoints2D
+    pose: Pose3D
+
+    # the release's names for the intermediates
+    @property
+    def mask(self) -> torch.Tensor | None:
+        return None if self.segmentation is None else self.segmentation.mask
+
+    @property
+    def center(self) -> torch.Tensor:
+        return self.crop.network.center
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.crop.network.scale
+
+    @property
+    def scoremaps(self) -> tuple:
+        return self.keypoints.scoremaps
+
+    @property
+    def keypoints_3d(self) -> torch.Tensor:
+        return self.pose.keypoints
+
+
+def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 B x H x W x 3 frames on the device -> (network-input image, crop source), normalised
+    B x 3 x h x w. With ``uint8_resize`` (faithful mode only) the uint8 frame is resized first and the
+    small image normalised (cheaper on a CPU; the full-resolution frame is then not needed)."""
+    if uint8_resize and not transform.crop_from_frame and not transform.identity:
+        image = G.normalize_image(G.resize_frames(frames.permute(0, 3, 1, 2), transform.net_hw).permute(0, 2, 3, 1))
+        return image, image
+    full = G.normalize_image(frames)
+    image = G.resize_frames(full, transform.net_hw)
+    return image, (full if transform.crop_from_frame else image)
+
+
+def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor, settings: PipelineSettings,
+                 transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
+                 box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
+                 crop_size: int = G.CROP_SIZE) -> PipelineOutput:
+    """The paper's pipeline on normalised B x 3 x h x w network-input images.
+
+    ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
+    ``crop_source`` say where the crop is cut from (default: ``image`` itself). ``box`` skips
+    HandSegNet and crops around the given boxes (tracking's first stage). ``clock`` is marked after
+    each stage.
+    """
+    tick = clock.mark if clock else (lambda name: None)
+    if transform is None:
+        transform = FrameTransform(tuple(image.shape[-2:]), tuple(image.shape[-2:]))
+    with torch.inference_mode():
+        seg = None
+        if box is None:
+            seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method)
+            box = seg.hand_box(settings.crop_factor)
+        tick("handsegnet")
+        crop = crop_hands(image if crop_source is None else crop_source, box, crop_size, transform)
+        tick("crop")
+        keypoints = detect_keypoints(networks["posenet"], crop.image)
+        tick("posenet")
+        pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side)
+        tick("lifting")
+    return PipelineOutput(seg, box, crop, keypoints, pose)

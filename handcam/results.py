@@ -1,0 +1,130 @@
+"""What the estimator returns: one ``FrameResult`` per frame holding a tuple of ``HandPose``.
+
+Every array is owned by its result and read-only; every count is in the pixels of the array it
+describes; coordinates are (x, y) in pixels of the frame the caller passed in. JSON keys are the
+field names, and ``FrameResult.to_json()`` carries a schema version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+#: Version of the JSON written by ``FrameResult.to_json`` (2: a list of hands per frame).
+SCHEMA_VERSION = 2
+
+
+def frozen_array(a, dtype=None) -> np.ndarray:
+    """An owned, read-only copy of ``a``."""
+    out = np.array(a, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _rounded(a: np.ndarray, digits: int) -> list:
+    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
+
+
+@dataclass(frozen=True, eq=False)
+class HandPose:
+    """One hand in one frame.
+
+    id:               0.. in a single call; stable across frames in a tracker
+    side:             'left' or 'right' (the side fed to the lifting networks)
+    side_score:       confidence of a predicted side; None when the side was given (a setting)
+    presence:         how sure the pipeline is that a hand is there: the peak hand probability of the
+                      segmentation (a tracked hand keeps the value of its last detection)
+    box:              (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
+    center:           (2,) box centre (x, y), frame pixels
+    scale:            crop pixels per frame pixel
+    keypoints_2d:     (21, 2) frame pixels, RHD order
+    keypoint_scores:  (21,) peak value of each keypoint's last-stage scoremap
+    keypoints_3d:     (21, 3) normalised 3D: root at the origin, bone 12-11 of length 1
+    keypoints_crop:   (21, 2) in the S x S crop PoseNet saw
+    keypoints_3d_camera: (21, 3) metres in the camera frame, or None (not estimated)
+    mask:             (H, W) bool hand mask in frame pixels, or None (not asked for, or tracked)
+    mask_area:        number of hand pixels of the mask in frame pixels (0 when HandSegNet did not run)
+    crop:             (S, S, 3) uint8 RGB, what PoseNet saw, or None (not asked for)
+    tracked:          True when the crop came from the previous frame's keypoints (HandSegNet skipped)
+    """
+
+    id: int
+    side: str
+    side_score: float | None
+    presence: float
+    box: np.ndarray
+    center: np.ndarray
+    scale: float
+    keypoints_2d: np.ndarray
+    keypoint_scores: np.ndarray
+    keypoints_3d: np.ndarray
+    keypoints_crop: np.ndarray
+    keypoints_3d_camera: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    mask_area: int = 0
+    crop: np.ndarray | None = None
+    tracked: bool = False
+
+    def __post_init__(self):
+        for name in ("box", "center", "keypoints_2d", "keypoint_scores", "keypoints_3d", "keypoints_crop",
+                     "keypoints_3d_camera"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, frozen_array(value, np.float64))
+        if self.mask is not None:
+            object.__setattr__(self, "mask", frozen_array(self.mask, bool))
+        if self.crop is not None:
+            object.__setattr__(self, "crop", frozen_array(self.crop, np.uint8))
+
+    def to_json(self) -> dict:
+        """The numbers (no images) under the field names."""
+        return {
+            "id": int(self.id),
+            "side": self.side,
+            "side_score": None if self.side_score is None else round(float(self.side_score), 5),
+            "presence": round(float(self.presence), 5),
+            "box": _rounded(self.box, 3),
+            "center": _rounded(self.center, 3),
+            "scale": round(float(self.scale), 6),
+            "keypoints_2d": _rounded(self.keypoints_2d, 3),
+            "keypoint_scores": _rounded(self.keypoint_scores, 5),
+            "keypoints_3d": _rounded(self.keypoints_3d, 5),
+            "keypoints_3d_camera": (None if self.keypoints_3d_camera is None
+                                    else _rounded(self.keypoints_3d_camera, 5)),
+            "mask_area": int(self.mask_area),
+            "tracked": bool(self.tracked),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """Everything found in one frame.
+
+    hands:       the hands, ordered by id (empty when there is none)
+    frame_size:  (H, W) of the frame
+    timings_ms:  stage name -> milliseconds (for a batch: the batch's time / its size), read-only
+    """
+
+    hands: tuple[HandPose, ...]
+    frame_size: tuple[int, int]
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "hands", tuple(self.hands))
+        object.__setattr__(self, "frame_size", (int(self.frame_size[0]), int(self.frame_size[1])))
+        object.__setattr__(self, "timings_ms", MappingProxyType({k: float(v) for k, v in self.timings_ms.items()}))
+
+    @property
+    def hand(self) -> HandPose | None:
+        """The first hand, or None."""
+        return self.hands[0] if self.hands else None
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "frame_size": list(self.frame_size),
+            "hands": [h.to_json() for h in self.hands],
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+        }

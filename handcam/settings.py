@@ -1,0 +1,118 @@
+"""What can be tuned: the pipeline's settings (what the GUI's controls edit) and the runtime options
+(how the networks run, which never change a result beyond rounding).
+
+Both are immutable; make a changed copy with ``replace``. Each ``PipelineSettings`` field carries
+its own help text, command-line flag and (for the sliders) range in its metadata, so that
+``main.py``'s flags, the window's controls and this class cannot disagree.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .skeleton import HAND_SIDES
+
+RESIZE_MODES = ("faithful", "aspect")
+PRECISIONS = ("fp32", "bf16", "fp16")
+BACKENDS = ("auto", "torch", "onnxruntime")
+LAYOUTS = ("auto", "channels_last", "contiguous", "probe")
+MASK_METHODS = ("auto", "torch", "opencv")
+
+
+def _setting(default, help: str, *, range: tuple | None = None, choices: tuple | None = None,
+             flag: bool = True):
+    """A settings field with its help text, slider range and choices (for argparse and the GUI)."""
+    return field(default=default, metadata={"help": help, "range": range, "choices": choices, "flag": flag})
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Tunables of the three-stage pipeline (see each field's help: ``setting_help(name)``).
+
+    input_size: None runs each network family at its own frame size (paper 240x320, lite 120x160,
+    from ``handcam.models.registry``); in 'aspect' mode the frame keeps its aspect ratio and its longer
+    side is resized to max(input_size), rounded to a multiple of 8.
+    """
+
+    crop_factor: float = _setting(1.25, "enlarge the hand box by this factor before cropping (release: 1.25)",
+                                  range=(1.0, 2.0))
+    mask_threshold: float = _setting(0.5, "hand probability above which a pixel is hand (release: 0.5, it "
+                                     "rounds the softmax)", range=(0.05, 0.95))
+    input_size: tuple[int, int] | None = _setting(None, "(H, W) of the HandSegNet input; None: the network "
+                                                  "family's own", flag=False)
+    resize_mode: str = _setting("faithful", "faithful: squash every frame to the input size and crop from "
+                                "that image, exactly like the release; aspect: keep the aspect ratio and "
+                                "crop from the full-resolution frame", choices=RESIZE_MODES)
+    hand_side: str = _setting("left", "which hand is shown (the one-hot the lifting networks are given)",
+                              choices=HAND_SIDES)
+
+    def __post_init__(self):
+        if not (0.0 < self.mask_threshold < 1.0):
+            raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
+        if not (self.crop_factor > 0):
+            raise ValueError(f"crop_factor must be positive, got {self.crop_factor}")
+        if self.input_size is not None:
+            h, w = self.input_size
+            if h < 8 or w < 8 or h % 8 or w % 8:
+                raise ValueError(f"input_size must be multiples of 8 and at least 8, got {self.input_size}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.hand_side not in HAND_SIDES:
+            raise ValueError(f"hand_side must be 'left' or 'right', got {self.hand_side!r}")
+
+    def replace(self, **changes) -> "PipelineSettings":
+        return dataclasses.replace(self, **changes)
+
+
+def setting_fields() -> dict[str, dataclasses.Field]:
+    """Name -> field of every PipelineSettings field (metadata: help, range, choices, flag)."""
+    return {f.name: f for f in dataclasses.fields(PipelineSettings)}
+
+
+def setting_default(name: str):
+    return setting_fields()[name].default
+
+
+def setting_range(name: str) -> tuple[float, float]:
+    """The slider range of a numeric setting."""
+    r = setting_fields()[name].metadata["range"]
+    if r is None:
+        raise KeyError(f"setting {name!r} has no range")
+    return r
+
+
+def setting_help(name: str) -> str:
+    return setting_fields()[name].metadata["help"]
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the networks run (speed, not results: outputs agree to rounding).
+
+    precision:    'fp32', or 'bf16' / 'fp16' autocast (outputs cast back to float32 before any geometry)
+    backend:      'torch', 'onnxruntime', or 'auto': ONNX Runtime on a CPU in fp32 without ``compile``
+                  when it is installed, else torch (``$HANDCAM_BACKEND`` sets the default of 'auto')
+    layout:       'channels_last' / 'contiguous' memory layout of the torch networks; 'probe' times both
+                  once on dummy inputs and keeps the faster; 'auto': probe for families that ask for it
+                  on a CPU (the lite family), channels_last otherwise (ONNX Runtime picks its own)
+    compile:      wrap the networks in ``torch.compile`` (CUDA graphs on a GPU)
+    mask_method:  'torch', 'opencv' or 'auto' (OpenCV for CPU tensors): the same mask either way
+    uint8_resize: resize frames to the network input as uint8 before normalising (None: the family's
+                  registry entry decides, on a CPU only)
+    """
+
+    precision: str = "fp32"
+    backend: str = "auto"
+    layout: str = "auto"
+    compile: bool = False
+    mask_method: str = "auto"
+    uint8_resize: bool | None = None
+
+    def __post_init__(self):
+        for name, allowed in (("precision", PRECISIONS), ("backend", BACKENDS), ("layout", LAYOUTS),
+                              ("mask_method", MASK_METHODS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def replace(self, **changes) -> "RuntimeOptions":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,162 @@
+"""Stage 1, segment: HandSegNet on the network-input image -> hand probability -> the single-object
+mask -> where the hand is (its box, for the crop stage) and how sure the network is (presence).
+
+The mask grows from a seed by repeated 21x21 dilations AND-ed with the thresholded map. Two exact
+implementations of the same arithmetic:
+
+- ``torch``: separable ``max_pool2d`` passes, on any device, with no host synchronisation (on a GPU
+  all passes are queued; nothing waits for the result).
+- ``opencv`` (the CPU default): ``cv2.dilate`` on uint8 images, with an early exit once a pass changes
+  nothing (every further pass would then return the same mask). About 100x faster than the torch
+  passes on a CPU, and bit-identical: both pad with "minus infinity" at the border and both compute
+  the same box maximum of a 0/1 image.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import geometry as G
+from ..settings import MASK_METHODS
+from .crop import HandBox
+
+log = logging.getLogger(__name__)
+
+#: Side of the square neighbourhood the mask grows by per pass (the release's dilation filter).
+GROW_FILTER = 21
+
+try:  # OpenCV is a dependency of handcam; keep the torch path usable without it
+    import cv2
+except ImportError:  # pragma: no cover - exercised only on installs without OpenCV
+    cv2 = None
+
+
+def hand_probability(logits: torch.Tensor) -> torch.Tensor:
+    """B x 2 x H x W logits -> B x H x W foreground (class 1) softmax probability (float32, also for
+    reduced-precision logits)."""
+    return torch.softmax(logits.float(), dim=1)[:, 1]
+
+
+def _dilate(x: torch.Tensor, size: int) -> torch.Tensor:
+    """size x size max filter (stride 1, SAME), done separably (a box max is separable)."""
+    pad = size // 2
+    x = F.max_pool2d(x, (size, 1), stride=1, padding=(pad, 0))
+    return F.max_pool2d(x, (1, size), stride=1, padding=(0, pad))
+
+
+def grow_passes(h: int, w: int) -> int:
+    """The release's number of growth passes for an H x W map: ``max(H, W) // 10``."""
+    return max(h, w) // (GROW_FILTER // 2)
+
+
+def resolve_mask_method(method: str, device: torch.device) -> str:
+    """'auto' -> 'opencv' for CPU tensors when OpenCV is importable, else 'torch'."""
+    if method not in MASK_METHODS:
+        raise ValueError(f"mask method must be one of {MASK_METHODS}, got {method!r}")
+    if method == "auto":
+        return "opencv" if (device.type == "cpu" and cv2 is not None) else "torch"
+    if method == "opencv" and cv2 is None:
+        raise ValueError("mask method 'opencv' needs OpenCV (pip install opencv-python-headless)")
+    return method
+
+
+def _grow_torch(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.Tensor:
+    b, h, w = binary.shape
+    binary = binary.to(torch.float32)[:, None]
+    obj = torch.zeros(b, h * w, dtype=torch.float32, device=binary.device)
+    obj.scatter_(1, seed_idx[:, None], 1.0)
+    obj = obj.reshape(b, 1, h, w)
+    for _ in range(n):
+        obj = _dilate(obj, GROW_FILTER) * binary
+    return obj[:, 0] > 0.5
+
+
+def _grow_opencv(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.Tensor:
+    b, h, w = binary.shape
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (GROW_FILTER, GROW_FILTER))
+    bin_np = binary.cpu().numpy().astype(np.uint8)
+    seeds = seed_idx.cpu().numpy()
+    out = np.zeros((b, h, w), dtype=bool)
+    for i in range(b):
+        # Work inside the bounding box of the foreground pixels and the seed: outside it the mask is
+        # 0 after every pass (it is AND-ed with the foreground), and cv2.dilate treats pixels beyond
+        # the window as 0 too, so the window gives the same mask as the full map.
+        seed_r, seed_c = divmod(int(seeds[i]), w)
+        rows = np.flatnonzero(bin_np[i].any(axis=1))
+        cols = np.flatnonzero(bin_np[i].any(axis=0))
+        if rows.size == 0 or n == 0:
+            out[i, seed_r, seed_c] = n == 0  # no passes: the seed; no foreground: empty
+            continue
+        r0, r1 = min(rows[0], seed_r), max(rows[-1], seed_r) + 1
+        c0, c1 = min(cols[0], seed_c), max(cols[-1], seed_c) + 1
+        fg = bin_np[i, r0:r1, c0:c1]
+        obj = np.zeros_like(fg)
+        obj[seed_r - r0, seed_c - c0] = 1
+        for _ in range(n):
+            new = cv2.dilate(obj, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            np.bitwise_and(new, fg, out=new)
+            if np.array_equal(new, obj):
+                break  # a fixed point: the remaining passes cannot change it
+            obj = new
+        out[i, r0:r1, c0:c1] = obj.astype(bool)
+    return torch.from_numpy(out).to(binary.device)
+
+
+def single_object_mask(logits: torch.Tensor, threshold: float = 0.5, passes: int | None = None,
+                       method: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """The release's ``single_obj_scoremap``, batched.
+
+    The foreground map is thresholded (``p > threshold``; the release's ``round`` equals 0.5, ties
+    to even). A single seed at the most confident pixel (first in row-major order) grows
+    ``max(H, W) // 10`` times by a 21x21 dilation AND-ed with the thresholded map: the mask is the
+    region of foreground pixels reachable from the seed in 21-px steps (at most that many steps).
+
+    ``method``: 'torch', 'opencv' or 'auto' (OpenCV for CPU tensors); all give the same mask.
+    Returns (mask B x H x W bool, foreground probability B x H x W).
+    """
+    prob = hand_probability(logits)
+    b, h, w = prob.shape
+    binary = prob > threshold
+    # The release seeds a 1 at the most confident pixel and multiplies by the binary map only
+    # after each dilation, so the seed spreads even when it is not itself foreground.
+    seed_idx = prob.reshape(b, -1).argmax(dim=1)
+    n = grow_passes(h, w) if passes is None else passes
+    if resolve_mask_method(method, prob.device) == "opencv":
+        mask = _grow_opencv(seed_idx, binary, n)
+    else:
+        mask = _grow_torch(seed_idx, binary, n)
+    return mask, prob
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """HandSegNet's result for a batch, in network-input pixels.
+
+    logits:       B x 2 x h x w (background, hand)
+    probability:  B x h x w hand probability
+    mask:         B x h x w bool, the single-object mask
+    presence:     B, the peak hand probability (the mask's seed)
+    """
+
+    logits: torch.Tensor
+    probability: torch.Tensor
+    mask: torch.Tensor
+    presence: torch.Tensor
+
+    def hand_box(self, crop_factor: float) -> HandBox:
+        """The mask's bounding box (the release's centre and size; an empty mask gives its fallback)."""
+        center, size = G.mask_center_and_size(self.mask)
+        return HandBox(center, size, crop_factor)
+
+
+def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto") -> Segmentation:
+    """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x 2 x h x w logits) and keep the
+    single most confident hand region."""
+    logits = handsegnet(image).float()
+    mask, prob = single_object_mask(logits, threshold, method=mask_method)
+    presence = prob.reshape(prob.shape[0], -1).amax(dim=1)
+    return Segmentation(logits, prob, mask, presence)

@@ -1,0 +1,102 @@
+"""The one mapping between the three coordinate systems of the pipeline, each with forward/inverse:
+
+    frame pixels  <-- FrameTransform -->  network-input pixels  <-- CropTransform -->  crop pixels
+
+Points are (row, col), batched (B x K x 2). In 'faithful' mode the crop is cut from the network
+input (the squashed frame, like the release); in 'aspect' mode from the full-resolution frame, so
+the ``CropTransform`` of a crop is expressed in the pixels of the image it was cut from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import geometry as G
+from .settings import PipelineSettings
+
+
+def network_input_size(frame_hw: tuple[int, int], settings: PipelineSettings,
+                       default_size: tuple[int, int] = (240, 320)) -> tuple[int, int]:
+    """(H, W) HandSegNet sees for a frame: the fixed input size (``settings.input_size``, else
+    ``default_size``) in 'faithful' mode; in 'aspect' mode the frame's aspect ratio with the longer
+    side at max(input size), both multiples of 8."""
+    size = tuple(settings.input_size or default_size)
+    if settings.resize_mode == "faithful":
+        return size
+    h, w = frame_hw
+    s = max(size) / max(h, w)
+    return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Square crops of side ``size`` around ``center`` (B x 2) at ``scale`` (B, crop pixels per source
+    pixel) of a source image (the network input or the frame)."""
+
+    center: torch.Tensor
+    scale: torch.Tensor
+    size: int
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Source-image points -> crop points."""
+        return G.image_to_crop(points, self.center, self.scale, self.size)
+
+    def inverse(self, points: torch.Tensor) -> torch.Tensor:
+        """Crop points -> source-image points: ``(p - size / 2) / scale + centre``."""
+        return G.crop_to_image(points, self.center, self.scale, self.size)
+
+    def boxes(self) -> torch.Tensor:
+        """B x 4 (y1, x1, y2, x2) of the crops in source pixels, with the release's rounding."""
+        return G.crop_boxes(self.center, self.scale, self.size)
+
+
+@dataclass(frozen=True)
+class FrameTransform:
+    """Frame pixels <-> network-input pixels (half-pixel centres, per axis)."""
+
+    frame_hw: tuple[int, int]
+    net_hw: tuple[int, int]
+    crop_from_frame: bool = False
+
+    @classmethod
+    def for_frame(cls, frame_hw, settings: PipelineSettings, default_size=(240, 320)) -> "FrameTransform":
+        return cls(tuple(frame_hw), network_input_size(frame_hw, settings, default_size),
+                   settings.resize_mode == "aspect")
+
+    @property
+    def identity(self) -> bool:
+        return tuple(self.frame_hw) == tuple(self.net_hw)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Frame points -> network-input points."""
+        return G.resize_points(points, self.frame_hw, self.net_hw)
+
+    def inverse(self, points: torch.Tensor) -> torch.Tensor:
+        """Network-input points -> frame points."""
+        return G.resize_points(points, self.net_hw, self.frame_hw)
+
+    def frame_per_net(self) -> float:
+        """Frame pixels per network-input pixel: the mean of the two axis ratios, in float32 (a
+        scalar, no host->device copy)."""
+        h, w = self.frame_hw
+        return float(torch.tensor([h / self.net_hw[0], w / self.net_hw[1]]).mean())
+
+    def crop_source(self, crop: CropTransform) -> CropTransform:
+        """A crop defined in network-input pixels, expressed in the pixels of the image it is cut
+        from: itself in 'faithful' mode, the frame in 'aspect' mode."""
+        if not self.crop_from_frame:
+            return crop
+        return CropTransform(self.inverse(crop.center[:, None])[:, 0], crop.scale / self.frame_per_net(), crop.size)
+
+    def crop_to_frame(self, crop: CropTransform, points: torch.Tensor) -> torch.Tensor:
+        """Crop points -> frame points, for a crop in its source's pixels (``crop_source``)."""
+        src = crop.inverse(points)
+        return src if self.crop_from_frame else self.inverse(src)
+
+    def box_in_frame(self, crop: CropTransform) -> torch.Tensor:
+        """B x 4 (y1, x1, y2, x2) frame pixels of a crop in its source's pixels."""
+        boxes = crop.boxes()
+        if self.crop_from_frame:
+            return boxes
+        return self.inverse(boxes.reshape(-1, 2, 2)).reshape(-1, 4)

@@ -1,0 +1,136 @@
+"""handcam.pipeline: the frames' preparation, the four stages composed, the tracked (box-given) path."""
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_frame
+from core_fakes import blob_networks
+
+from handcam import geometry as G
+from handcam.estimator import HandPoseEstimator
+from handcam.models import registry
+from handcam.pipeline import STAGES, PipelineOutput, prepare_frames, run_pipeline
+from handcam.runtime import Clock
+from handcam.settings import PipelineSettings, RuntimeOptions
+from handcam.stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, box_from_keypoints, crop_hands
+from handcam.transform import FrameTransform
+
+
+def test_stages():
+    assert STAGES == ("preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess")
+
+
+def test_prepare_frames():
+    frames = torch.from_numpy(np.stack([synthetic_frame(480, 640, seed=s) for s in range(2)]))
+    full = G.normalize_image(frames)
+    squashed = G.resize_frames(full, (240, 320))
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320)))
+    assert torch.equal(image, squashed) and source is image  # faithful: crop from the network input
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320), crop_from_frame=True), True)
+    assert torch.equal(image, squashed) and torch.equal(source, full)  # aspect: crop from the frame (float)
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320)), uint8_resize=True)
+    small = G.normalize_image(G.resize_frames(frames.permute(0, 3, 1, 2), (240, 320)).permute(0, 2, 3, 1))
+    assert torch.equal(image, small) and source is image
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (480, 640)), uint8_resize=True)
+    assert torch.equal(image, full) and source is image  # no resize: nothing to round
+
+
+def _rel(a, b) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def test_uint8_resize_differs_from_float_resize_by_rounding_only(lite_estimator):
+    """The lite family's CPU input path (resize the uint8 frame, then normalise) against the float
+    path: the network input moves by at most one grey level, the networks' outputs by < 1e-2."""
+    assert lite_estimator.uint8_resize and not HandPoseEstimator.random(seed=0, device="cpu").uint8_resize
+    frame = torch.from_numpy(synthetic_frame(480, 640, seed=3))[None]
+    fast = G.normalize_image(G.resize_frames(frame.permute(0, 3, 1, 2), (240, 320)).permute(0, 2, 3, 1))
+    plain = G.resize_frames(G.normalize_image(frame), (240, 320))
+    assert (fast - plain).abs().max() <= 1.0 / 255 + 1e-6
+    slow_est = HandPoseEstimator(lite_estimator.networks, device="cpu", runtime=RuntimeOptions(uint8_resize=False))
+    assert not slow_est.uint8_resize
+    a = lite_estimator.estimate(frame[0].numpy()).hand
+    b = slow_est.estimate(frame[0].numpy()).hand
+    assert a.mask.shape == b.mask.shape == (480, 640)
+    with torch.inference_mode():
+        la = lite_estimator.runnable_networks["handsegnet"](fast)
+        lb = slow_est.runnable_networks["handsegnet"](plain)
+    assert _rel(la, lb) <= 1e-2
+
+
+@pytest.fixture(scope="module")
+def blob_nets():
+    return {k: n.eval() for k, n in blob_networks("lite", seed=2).items()}
+
+
+def test_run_pipeline_composes_the_stages(blob_nets):
+    frame = torch.from_numpy(synthetic_frame(120, 160, seed=1))[None]
+    image = G.normalize_image(frame)
+    side = G.hand_side_onehot(["right"])
+    clock = Clock(torch.device("cpu"))
+    clock.mark("start")
+    out = run_pipeline(blob_nets, image, side, PipelineSettings(crop_factor=1.5), clock=clock, crop_size=128)
+    assert isinstance(out, PipelineOutput)
+    assert [name for name, _ in clock.marks] == ["start", "handsegnet", "crop", "posenet", "lifting"]
+    assert isinstance(out.segmentation, Segmentation) and isinstance(out.box, HandBox)
+    assert isinstance(out.crop, Crop) and isinstance(out.keypoints, Keypoints2D) and isinstance(out.pose, Pose3D)
+    # the release's names for the intermediates
+    assert out.mask is out.segmentation.mask and out.mask.shape == (1, 120, 160) and out.mask.any()
+    assert out.center is out.crop.network.center and out.scale is out.crop.network.scale
+    assert out.scoremaps is out.keypoints.scoremaps and out.keypoints_3d is out.pose.keypoints
+    # the box is the mask's, enlarged by the crop factor; the crop is cut around it
+    center, size = G.mask_center_and_size(out.mask)
+    assert torch.equal(out.box.center, center) and torch.equal(out.box.size, size) and out.box.factor == 1.5
+    expected = crop_hands(image, out.box, 128, FrameTransform((120, 160), (120, 160)))
+    assert torch.equal(out.crop.image, expected.image) and out.crop.image.shape == (1, 3, 128, 128)
+    assert out.keypoints.keypoints.shape == (1, 21, 2) and out.keypoints_3d.shape == (1, 21, 3)
+
+
+def test_run_pipeline_crops_from_the_given_source(blob_nets):
+    """'aspect' mode: the crop is cut from the full-resolution frame, around the box found in the
+    network input."""
+    frame = torch.from_numpy(synthetic_frame(240, 320, seed=1))[None]
+    transform = FrameTransform((240, 320), (120, 160), crop_from_frame=True)
+    image, source = prepare_frames(frame, transform)
+    side = G.hand_side_onehot(["left"])
+    out = run_pipeline(blob_nets, image, side, PipelineSettings(), transform, source, crop_size=128)
+    expected = crop_hands(source, out.box, 128, transform)
+    assert torch.equal(out.crop.image, expected.image)
+    np.testing.assert_allclose(out.crop.source.center.numpy(), transform.inverse(out.center[:, None])[:, 0].numpy())
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return HandPoseEstimator.random(seed=0, device="cpu", runtime=RuntimeOptions(
+        layout="contiguous", mask_method="torch", backend="torch"))
+
+
+def test_tracked_crop_is_built_from_previous_keypoints(plain):
+    """A tracked frame crops TRACK_CROP_FACTOR x the keypoint extent around the keypoints' box middle."""
+    frame = synthetic_frame(seed=2)
+    image = G.normalize_image(torch.from_numpy(frame)[None])
+    side = G.hand_side_onehot(["left"])
+    kp = torch.tensor([[[50.0, 60.0], [90.0, 100.0], [70.0, 140.0]]])
+    box = box_from_keypoints(kp)
+    center, extent = box.center, box.size
+    np.testing.assert_allclose(center.numpy(), [[70.0, 100.0]])
+    np.testing.assert_allclose(extent.numpy(), [80.0])
+    assert box.factor == 2.0
+    out = run_pipeline(plain.networks, image, side, PipelineSettings(), box=box)
+    assert out.segmentation is None and out.mask is None  # HandSegNet did not run
+    assert out.box is box
+    scale = G.crop_scale(extent, 2.0)
+    expected = G.crop_and_resize(image, G.normalize_boxes(G.crop_boxes(center, scale), 240, 320), (256, 256))
+    assert torch.equal(out.crop.image, expected)
+    np.testing.assert_allclose(out.scale.numpy(), scale.numpy())
+
+
+def test_runnable_networks_and_plain_modules_agree(plain):
+    """run_pipeline takes the estimator's callables or the plain modules alike."""
+    image = G.normalize_image(torch.from_numpy(synthetic_frame(seed=1))[None])
+    side = G.hand_side_onehot(["left"])
+    s = PipelineSettings()
+    a = run_pipeline(plain.runnable_networks, image, side, s, mask_method="opencv")
+    b = run_pipeline(plain.networks, image, side, s, mask_method="torch",
+                     crop_size=registry.PAPER.crop_size)
+    assert torch.equal(a.mask, b.mask)
+    torch.testing.assert_close(a.keypoints_3d, b.keypoints_3d, rtol=1e-5, atol=1e-5)

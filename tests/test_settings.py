@@ -1,0 +1,80 @@
+"""handcam.settings: PipelineSettings validation and field metadata, RuntimeOptions."""
+import dataclasses
+
+import pytest
+
+from handcam.settings import (
+    BACKENDS,
+    LAYOUTS,
+    MASK_METHODS,
+    PRECISIONS,
+    RESIZE_MODES,
+    PipelineSettings,
+    RuntimeOptions,
+    setting_default,
+    setting_fields,
+    setting_help,
+    setting_range,
+)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="mask_threshold"):
+        PipelineSettings(mask_threshold=1.5)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        PipelineSettings(input_size=(241, 320))
+    with pytest.raises(ValueError, match="resize_mode"):
+        PipelineSettings(resize_mode="stretch")
+    with pytest.raises(ValueError, match="left.*right"):
+        PipelineSettings(hand_side="both")
+    with pytest.raises(ValueError, match="crop_factor"):
+        PipelineSettings(crop_factor=0.0)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        PipelineSettings(input_size=(0, 8))
+
+
+def test_defaults_are_the_release_and_the_family_size():
+    s = PipelineSettings()
+    assert (s.crop_factor, s.mask_threshold, s.resize_mode, s.hand_side) == (1.25, 0.5, "faithful", "left")
+    assert s.input_size is None  # the network family's own size (the estimator fills it in)
+    assert not {"tracking", "redetect_every", "track_min_score"} & set(setting_fields())  # moved to tracking
+
+
+def test_replace_returns_a_validated_copy():
+    s = PipelineSettings()
+    t = s.replace(crop_factor=2.0, hand_side="right")
+    assert (t.crop_factor, t.hand_side) == (2.0, "right") and s.crop_factor == 1.25
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.crop_factor = 3.0
+    with pytest.raises(ValueError, match="mask_threshold"):
+        s.replace(mask_threshold=0.0)
+
+
+def test_field_metadata():
+    fields = setting_fields()
+    assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side"]
+    for name, f in fields.items():
+        assert setting_help(name) and f.metadata["help"] == setting_help(name)
+        assert setting_default(name) == getattr(PipelineSettings(), name)
+    assert setting_range("crop_factor") == (1.0, 2.0)
+    lo, hi = setting_range("mask_threshold")
+    assert 0 < lo < setting_default("mask_threshold") < hi < 1
+    with pytest.raises(KeyError, match="hand_side"):
+        setting_range("hand_side")
+    assert fields["resize_mode"].metadata["choices"] == RESIZE_MODES
+    assert fields["hand_side"].metadata["choices"] == ("left", "right")
+    assert fields["input_size"].metadata["flag"] is False  # not a command-line flag
+
+
+def test_runtime_options():
+    r = RuntimeOptions()
+    assert (r.precision, r.backend, r.layout, r.compile, r.mask_method, r.uint8_resize) == \
+        ("fp32", "auto", "auto", False, "auto", None)
+    for name, allowed in (("precision", PRECISIONS), ("backend", BACKENDS), ("layout", LAYOUTS),
+                          ("mask_method", MASK_METHODS)):
+        for value in allowed:
+            assert getattr(RuntimeOptions(**{name: value}), name) == value
+        with pytest.raises(ValueError, match=name):
+            RuntimeOptions(**{name: "nonsense"})
+    assert set(LAYOUTS) == {"auto", "channels_last", "contiguous", "probe"}
+    assert r.replace(layout="probe").layout == "probe" and r.layout == "auto"

@@ -1,0 +1,145 @@
+"""handcam.stages.segment: the single-object mask (release semantics; OpenCV and torch bit-identical),
+the hand probability, the segmentation stage and its hand box."""
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_frame
+from core_fakes import BlobSegNet
+
+from handcam import geometry as G
+from handcam.stages.crop import HandBox
+from handcam.stages.segment import (
+    GROW_FILTER,
+    Segmentation,
+    grow_passes,
+    hand_probability,
+    resolve_mask_method,
+    segment,
+    single_object_mask,
+)
+
+
+def _logits_from_prob(p: np.ndarray) -> torch.Tensor:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return torch.from_numpy(np.stack([np.zeros_like(p), np.log(p / (1 - p))])[None].astype(np.float32))
+
+
+# ---------------------------------------------------------------- the release's semantics
+def test_single_object_mask_keeps_most_confident_region():
+    p = np.full((60, 100), 0.1)
+    p[10:30, 5:25] = 0.8       # region A
+    p[10:30, 50:70] = 0.9      # region B, more confident; 25 px gap: not reachable in 21-px steps
+    p[20, 60] = 0.99
+    p[39:49, 76:90] = 0.7      # region C, 10 rows below and 7 cols right of B: in reach, joins B
+    mask, prob = single_object_mask(_logits_from_prob(p))
+    m = mask[0].numpy()
+    assert not m[10:30, 5:25].any()
+    assert m[10:30, 50:70].all() and m[39:49, 76:90].all()
+    assert m.sum() == 400 + 140
+    np.testing.assert_allclose(prob[0].numpy(), p, rtol=1e-5)
+
+
+def test_single_object_mask_threshold_and_tie_rounding():
+    p = np.full((40, 40), 0.1)
+    p[10:20, 10:20] = 0.6
+    p[15, 15] = 0.7
+    p[10:20, 20:22] = 0.5      # exactly 0.5 rounds to 0 (ties to even), as tf.round does
+    assert single_object_mask(_logits_from_prob(p))[0].sum() == 100
+    assert single_object_mask(_logits_from_prob(p), threshold=0.45)[0].sum() == 120
+    assert single_object_mask(_logits_from_prob(p), threshold=0.65)[0].sum() == 1
+
+
+def test_single_object_mask_grows_10px_per_pass():
+    p = np.full((8, 320), 0.1)
+    p[4, :] = 0.8
+    p[4, 0] = 0.95             # seed at the left end of a 320-px line
+    full = single_object_mask(_logits_from_prob(p))[0][0].numpy()
+    assert full[4].all()       # 320 // 10 = 32 passes reach the far end
+    few = single_object_mask(_logits_from_prob(p), passes=5)[0][0].numpy()
+    assert few[4, :51].all() and not few[4, 51:].any()
+
+
+def test_grow_passes():
+    assert GROW_FILTER == 21
+    assert grow_passes(240, 320) == 32 and grow_passes(8, 320) == 32 and grow_passes(120, 160) == 16
+    assert grow_passes(9, 9) == 0
+
+
+# ---------------------------------------------------------------- OpenCV == torch, exactly
+def _blobs(b, h, w, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.0, 0.45, (b, h, w))
+    for i in range(b):
+        for _ in range(rng.integers(1, 6)):
+            y, x = rng.integers(0, h), rng.integers(0, w)
+            ry, rx = rng.integers(2, h // 3 + 3), rng.integers(2, w // 3 + 3)
+            p[i, max(0, y - ry):y + ry, max(0, x - rx):x + rx] = rng.uniform(0.5, 1.0)
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return torch.from_numpy(np.stack([np.zeros_like(p), np.log(p / (1 - p))], 1).astype(np.float32))
+
+
+@pytest.mark.parametrize("shape,passes", [((3, 240, 320), None), ((2, 60, 100), None), ((1, 37, 53), 3),
+                                          ((2, 240, 320), 40)])
+def test_opencv_mask_equals_torch_mask(shape, passes):
+    logits = _blobs(*shape, seed=sum(shape))
+    a, pa = single_object_mask(logits, passes=passes, method="torch")
+    b, pb = single_object_mask(logits, passes=passes, method="opencv")
+    assert a.dtype == b.dtype == torch.bool
+    assert torch.equal(a, b) and torch.equal(pa, pb)
+    assert a.any()
+
+
+def test_opencv_mask_edge_cases_equal_torch():
+    empty = torch.stack([torch.zeros(2, 40, 60), torch.full((2, 40, 60), -5.0)], 1)  # no foreground
+    corner = _blobs(2, 40, 60, seed=7)
+    corner[:, 1, :, :] = -5.0
+    corner[0, 1, 0, 0], corner[1, 1, 39, 59] = 5.0, 5.0           # one foreground pixel in a corner
+    for logits in (empty, corner, _blobs(3, 50, 70, seed=8)):
+        for passes in (0, 1, 2, None):
+            a, _ = single_object_mask(logits, passes=passes, method="torch")
+            b, _ = single_object_mask(logits, passes=passes, method="opencv")
+            assert torch.equal(a, b), passes
+
+
+def test_resolve_mask_method():
+    assert resolve_mask_method("auto", torch.device("cpu")) == "opencv"
+    assert resolve_mask_method("auto", torch.device("cuda")) == "torch"
+    assert resolve_mask_method("torch", torch.device("cpu")) == "torch"
+    assert resolve_mask_method("opencv", torch.device("cpu")) == "opencv"
+    with pytest.raises(ValueError, match="mask method"):
+        resolve_mask_method("scipy", torch.device("cpu"))
+
+
+# ---------------------------------------------------------------- the stage
+def test_hand_probability_is_float32_softmax():
+    logits = torch.tensor([[[[0.0, 1.0]], [[0.0, -1.0]]]])  # 1 x 2 x 1 x 2
+    p = hand_probability(logits.to(torch.bfloat16))
+    assert p.dtype == torch.float32 and p.shape == (1, 1, 2)
+    np.testing.assert_allclose(p.numpy(), torch.softmax(logits, 1)[:, 1].numpy(), rtol=1e-2)
+    np.testing.assert_allclose(hand_probability(logits)[0, 0].numpy(), [0.5, 1 / (1 + np.e ** 2)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["torch", "opencv"])
+def test_segment_runs_the_network_and_keeps_one_hand(method):
+    frames = torch.from_numpy(np.stack([synthetic_frame(120, 160, seed=s) for s in range(2)]))
+    image = G.normalize_image(frames)
+    seg = segment(BlobSegNet(), image, 0.5, method)
+    assert isinstance(seg, Segmentation)
+    logits = BlobSegNet()(image)
+    mask, prob = single_object_mask(logits, 0.5, method=method)
+    assert torch.equal(seg.logits, logits) and torch.equal(seg.mask, mask) and torch.equal(seg.probability, prob)
+    assert seg.mask.shape == (2, 120, 160) and seg.mask.any(dim=(1, 2)).all()
+    torch.testing.assert_close(seg.presence, prob.reshape(2, -1).amax(1))
+    assert (seg.presence > 0.99).all()  # the blob's colour is certain
+    stricter = segment(BlobSegNet(), image, 0.995, method)  # above the net's peak sigmoid(5) = 0.9933
+    assert not stricter.mask.any() and torch.equal(stricter.presence, seg.presence)
+
+
+def test_hand_box_is_the_mask_bounding_box():
+    mask = torch.zeros(2, 240, 320, dtype=torch.bool)
+    mask[0, 0:10, 300:320] = True
+    seg = Segmentation(torch.zeros(2, 2, 240, 320), torch.zeros(2, 240, 320), mask, torch.zeros(2))
+    box = seg.hand_box(1.5)
+    assert isinstance(box, HandBox) and box.factor == 1.5
+    np.testing.assert_array_equal(box.center.numpy(), [[4.5, 309.5], [160, 160]])  # empty: the release's fallback
+    np.testing.assert_array_equal(box.size.numpy(), [19, 100])

@@ -1,0 +1,37 @@
+"""training/export.py: merging the weights of several runs into one file the library loads."""
+import pytest
+import torch
+
+from handcam import models, weights
+from handcam.errors import WeightsError
+from training.export import main, merge
+
+
+def test_export_merges_runs(tmp_path):
+    torch.manual_seed(0)
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    weights.save_weights(a, {"handsegnet": models.HandSegNet().state_dict(),
+                             "posenet": models.PoseNet().state_dict()}, {})
+    pp, vp = models.PosePrior().state_dict(), models.ViewPoint().state_dict()
+    posenet2 = models.PoseNet().state_dict()
+    weights.save_weights(b, {"poseprior": pp, "viewpoint": vp, "posenet": posenet2}, {})
+    src = merge([a, b], tmp_path / "all.pt")
+    assert src["posenet"] == str(b) and src["handsegnet"] == str(a)
+    sds, _ = weights.load_weights(tmp_path / "all.pt")
+    assert set(sds) == {"handsegnet", "posenet", "poseprior", "viewpoint"}
+    k = next(iter(posenet2))
+    assert torch.equal(sds["posenet"][k], posenet2[k])
+    weights.build_networks(sds)  # the estimator's loader accepts it
+
+
+def test_mixed_families_are_refused(tmp_path, capsys):
+    from handcam.models import lite
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    weights.save_weights(a, {"poseprior": models.PosePrior().state_dict()}, {})
+    weights.save_weights(b, {"viewpoint": lite.ViewPoint().state_dict()}, {}, architecture="lite")
+    with pytest.raises(WeightsError, match="different architectures"):
+        merge([a, b], tmp_path / "all.pt")
+    assert main([str(a), str(b), "--out", str(tmp_path / "all.pt")]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot merge weights of different architectures")
+    assert not (tmp_path / "all.pt").exists()

@@ -1,0 +1,71 @@
+"""training/tasks.py: each network overfits a fixed batch; recipes, the task registry, --init."""
+import pytest
+import torch
+from rhd_tiny import rhd_root_fixture  # noqa: F401  (the rhd_root fixture)
+from torch.utils.data import default_collate
+
+from handcam.errors import WeightsError
+from training import tasks
+from training.config import TrainConfig
+from training.errors import TrainingError
+from training.tasks import HandSegOptions, HandSegTask, LiftingTask, PoseNetOptions, PoseNetTask, lr_at
+
+
+def _config(task, root, out, **changes):
+    return TrainConfig.for_task(task, root, out, **changes)
+
+
+# small crops keep the full-size networks affordable on a CPU; lifting needs its fixed 32x32 input
+@pytest.mark.parametrize("task_cls,options,lr,steps", [
+    (HandSegTask, HandSegOptions(crop_size=32), 3e-4, 6),
+    (PoseNetTask, PoseNetOptions(crop_size=32, sigma=4), 3e-4, 6),
+    (LiftingTask, None, 1e-3, 12),
+])
+def test_overfit_fixed_batch(rhd_root, tmp_path, task_cls, options, lr, steps):
+    torch.manual_seed(0)
+    task = task_cls()
+    config = _config(task, rhd_root, tmp_path, options=options or task.Options())
+    ds = task.dataset(config)
+    batch = default_collate([ds[(i, (0, i))] for i in range(2)])
+    model = task.build_model(config)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr)
+    losses = []
+    for _ in range(steps):
+        loss = task.loss(model, batch, config)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0] and sum(losses[-3:]) / 3 < 0.95 * losses[0], losses
+
+
+def test_lr_schedule():
+    r = HandSegTask.recipe
+    assert [lr_at(i, r.lrs, r.lr_steps) for i in (0, 19_999, 20_000, 29_999, 30_000, 39_999)] == \
+        [1e-5, 1e-5, 1e-6, 1e-6, 1e-7, 1e-7]
+    assert PoseNetTask.recipe.iterations == 30_000 and LiftingTask.recipe.iterations == 80_000
+
+
+def test_registry_and_family_sizes(rhd_root, tmp_path):
+    assert list(tasks.TASKS) == ["handsegnet", "posenet", "lifting"]
+    assert all(tasks.get(n).recipe.name == n for n in tasks.TASKS)
+    with pytest.raises(TrainingError, match="unknown task"):
+        tasks.get("nope")
+    # the registry's sizes: lite frames at half size (random 128 crops), lite PoseNet crops of 128
+    paper, lite = _config(PoseNetTask(), rhd_root, tmp_path), _config(PoseNetTask(), rhd_root, tmp_path, arch="lite")
+    assert PoseNetTask.crop_size(paper) == 256 and PoseNetTask.crop_size(lite) == 128
+    assert HandSegTask.downscale(paper) == 1.0 and HandSegTask.downscale(lite) == 0.5
+    assert HandSegTask().dataset(_config(HandSegTask(), rhd_root, tmp_path, arch="lite")).crop_size == 128
+    assert type(PoseNetTask().build_model(lite)).ARCHITECTURE == "lite"
+
+
+def test_load_init_names_a_missing_network(rhd_root, tmp_path):
+    task = LiftingTask()
+    model = task.build_model(_config(task, rhd_root, tmp_path))
+    exported = task.export(model)
+    assert set(exported) == {"poseprior", "viewpoint"}
+    task.load_init(model, exported)
+    with pytest.raises(WeightsError, match="no 'viewpoint' network"):
+        task.load_init(model, {"poseprior": exported["poseprior"]})

@@ -1,0 +1,82 @@
+"""The configuration of one training run: :class:`TrainConfig`, immutable, built once by the command
+line (``training.train.config_from_args``) or in code (:meth:`TrainConfig.for_task`), and read by
+:mod:`training.loop`, :mod:`training.tasks` and :mod:`training.checkpoint`.
+
+The options only one task has (crop size, hue, scoremap width) are a small frozen dataclass of that
+task (``task.Options``: :class:`training.tasks.HandSegOptions`, ``PoseNetOptions``, ``LiftingOptions``),
+held in :attr:`TrainConfig.options`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .augment import Extras
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one network (the flags of ``python -m training.train TASK``).
+
+    data, out:          RHD top folder (or a synthetic dataset in its layout); run folder
+    iterations:         total training iterations (a resumed run continues up to it)
+    batch_size:         samples per iteration per process
+    lr, lr_steps:       initial learning rate (later ones keep the recipe's ratios); the iterations
+                        at which it drops, one per later value of the recipe's schedule
+    checkpoint_every:   write RUN_DIR/checkpoint.pt every N iterations and at the end
+    arch:               network family of :mod:`handcam.models.registry`
+    workers:            DataLoader worker processes (0 = load in the main process)
+    seed:               seed of model init, data order, augmentation and dropout
+    device, amp:        "auto" / "cpu" / "cuda"; mixed precision "auto" / "off" / "bf16" / "fp16" (CUDA only)
+    resume:             continue exactly from RUN_DIR/checkpoint.pt
+    init:               weights file or checkpoint to initialise from (ignored with ``resume``)
+    log_every:          TensorBoard / log.jsonl interval in iterations
+    progress:           show a tqdm progress bar
+    extras:             augmentations beyond the release recipe
+    options:            the task's own options (an instance of ``task.Options``)
+    """
+
+    data: str | Path
+    out: str | Path
+    iterations: int
+    batch_size: int
+    lr: float
+    lr_steps: tuple[int, ...]
+    checkpoint_every: int
+    options: Any
+    arch: str = "paper"
+    workers: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    resume: bool = False
+    init: str | Path | None = None
+    log_every: int = 20
+    progress: bool = True
+    extras: Extras = field(default_factory=Extras)
+
+    @classmethod
+    def for_task(cls, task, data, out, **changes) -> TrainConfig:
+        """``task``'s release recipe (iterations, batch size, schedule, checkpoint interval) and default
+        options on ``data`` -> ``out``, with ``changes`` (any other field) applied."""
+        r = task.recipe
+        base = dict(iterations=r.iterations, batch_size=r.batch_size, lr=r.lrs[0], lr_steps=tuple(r.lr_steps),
+                    checkpoint_every=r.checkpoint_every, options=task.Options())
+        return cls(data=data, out=out, **{**base, **changes})
+
+    def record(self) -> dict:
+        """The configuration as one flat dict of plain values (stored in checkpoints)."""
+        flat = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if dataclasses.is_dataclass(v):
+                flat.update(dataclasses.asdict(v))
+            else:
+                flat[f.name] = list(v) if isinstance(v, tuple) else v if _plain(v) else str(v)
+        return flat
+
+
+def _plain(v) -> bool:
+    return v is None or isinstance(v, (int, float, str, bool))
