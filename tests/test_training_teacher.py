@@ -55,3 +55,48 @@ def test_list_images(tmp_path):
     assert [p.name for p in list_images([tmp_path])] == ["x.jpg"]
     with pytest.raises(FileNotFoundError, match="no such folder"):
         list_images([tmp_path / "missing"])
+
+
+def _drawn_hand(side="left", shift=0):
+    """A 200 x 240 photo-like image with a skin-coloured hand drawn from a keypoint template."""
+    from training.teacher import hand_width, skeleton_mask
+
+    rng = np.random.default_rng(0)
+    kp = np.zeros((21, 2))
+    kp[0] = (100 + shift, 170)
+    for f, x in enumerate(np.linspace(60, 140, 5)):           # tip -> base per finger
+        for j, y in enumerate((40, 65, 90, 115)):
+            kp[1 + 4 * f + j] = (x + shift + (100 + shift - x - shift) * 0.1 * j, y + (30 if f == 0 else 0))
+    img = np.clip(rng.normal(90, 6, (200, 240, 3)), 0, 255)
+    truth = skeleton_mask((200, 240), kp, hand_width(kp))
+    img[truth > 0] = (215, 165, 135)
+    return np.clip(img, 0, 255).astype(np.uint8), {"side": side, "keypoints_2d": kp.tolist()}, truth
+
+
+def test_derived_mask_recovers_a_drawn_hand_with_its_side_and_an_ignore_band():
+    from training.teacher import MASK_IGNORE, MASK_LEFT, MASK_RIGHT, derive_mask
+
+    img, hand, truth = _drawn_hand("right")
+    m = derive_mask(img, [hand])
+    assert set(np.unique(m)) <= {0, MASK_RIGHT, MASK_IGNORE} and (m == MASK_RIGHT).any()
+    labelled = m != MASK_IGNORE
+    agree = ((m == MASK_RIGHT) == (truth > 0))[labelled].mean()
+    assert agree > 0.97                                    # outside the band, the mask is the hand
+    band = m == MASK_IGNORE
+    assert band.any() and (truth[band] > 0).any() and (truth[band] == 0).any()   # it straddles the border
+    hand["side"] = "left"
+    assert (derive_mask(img, [hand]) == MASK_LEFT).sum() == (m == MASK_RIGHT).sum()
+
+
+def test_two_hands_claiming_the_same_pixels_are_ignored_there():
+    from training.teacher import MASK_IGNORE, MASK_LEFT, MASK_RIGHT, derive_mask
+
+    img, left, _ = _drawn_hand("left")
+    right = dict(left, side="right")
+    right["keypoints_2d"] = (np.asarray(left["keypoints_2d"]) + (40, 0)).tolist()   # overlapping by half
+    alone_left = derive_mask(img, [left]) == MASK_LEFT
+    alone_right = derive_mask(img, [right]) == MASK_RIGHT
+    both = derive_mask(img, [left, right])
+    assert (alone_left & alone_right).any()
+    assert np.all(both[alone_left & alone_right] == MASK_IGNORE)     # claimed twice: ignored
+    assert (both == MASK_LEFT).any() and (both == MASK_RIGHT).any()  # each keeps what is its own
