@@ -39,7 +39,6 @@ def add_setting_flags(group) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="main.py",
         description="handcam: 3D hand pose from a single RGB image (ColorHandPose3D). Without "
                     "--headless a window shows the webcam (or --video/--image) with the hand mask, "
                     "2D keypoints and a rotatable 3D hand.")
