@@ -1,4 +1,5 @@
-"""Check the speed targets of issue 6 against benchmark JSONs written by ``benchmarks/bench.py``.
+"""Check the speed targets (CPU and GPU, see the README speed section) against benchmark JSONs
+written by ``benchmarks/bench.py``.
 
     python benchmarks/check_targets.py cpu_paper.json cpu_lite.json [gpu_paper.json ...]
 

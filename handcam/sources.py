@@ -53,7 +53,7 @@ def load_image(path) -> np.ndarray:
     return to_rgb8(img, bgr=img.ndim == 3 and img.shape[2] in (3, 4))
 
 
-# --- Frame sources: cameras, video files and still images (issue 4) --------------------------------
+# --- Frame sources: cameras, video files and still images -----------------------------------------
 # A source yields RGB uint8 frames one by one through ``read()`` (None at the end of a file) and
 # raises SourceError with a message that says what went wrong and what to try instead.
 
