@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
-from .config import Outputs, RunConfig, SourceSpec, check_output_folder, check_output_path
+from .config import Outputs, RunConfig, SourceSpec, check_output_folder, check_output_path, load_estimator
 from .errors import USER_ERRORS, print_error
 from .settings import BACKENDS, PipelineSettings, RuntimeOptions, setting_fields
 
@@ -97,8 +98,6 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         source = SourceSpec("camera", int(args.camera))
     backend = args.backend
     if backend is None and args.headless and args.image:
-        import os
-
         backend = None if os.environ.get("HANDCAM_BACKEND") else "torch"
     outputs = Outputs(*(Path(p) if p else None for p in (args.json, args.figure, args.out_video)))
     for path in outputs.paths():  # before any work
@@ -117,10 +116,7 @@ def run_image(config: RunConfig, estimator=None) -> int:
     path = config.source.value
     frame = load_image(path)
     if estimator is None:
-        from .estimator import HandPoseEstimator
-
-        estimator = HandPoseEstimator.load(weights=config.weights, device=config.device,
-                                           settings=config.settings, runtime=config.runtime)
+        estimator = load_estimator(config)
     result = estimator.estimate(frame, config.settings)
     record = {"image": str(path), "image_size": [int(frame.shape[1]), int(frame.shape[0])],
               "device": str(estimator.device), **result.to_json()}

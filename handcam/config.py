@@ -67,6 +67,14 @@ class RunConfig:
         return {k: getattr(self.settings, k) for k in self.explicit}
 
 
+def load_estimator(config: RunConfig):
+    """The ``HandPoseEstimator`` a run's config asks for (its weights, device, settings, runtime)."""
+    from .estimator import HandPoseEstimator
+
+    return HandPoseEstimator.load(weights=config.weights, device=config.device, settings=config.settings,
+                                  runtime=config.runtime)
+
+
 def check_output_path(path) -> Path:
     """An output file we are about to write, checked before any work: its folder must exist and be
     writable, and the path must not be a folder. Raises ``InputError`` naming the problem and the fix."""

@@ -28,6 +28,7 @@ from .results import FrameResult, HandPose
 from .runtime import Clock, prepare_networks, resolve_device
 from .settings import PipelineSettings, RuntimeOptions
 from .stages import HandBox
+from .stages.segment import resolve_mask_method
 from .transform import FrameTransform
 from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights
 
@@ -108,8 +109,6 @@ class HandPoseEstimator:
         self.networks = MappingProxyType(modules)
         #: the callables the pipeline runs (BatchNorm folded, layout/precision applied, or ONNX Runtime)
         self.runnable_networks = MappingProxyType(self._calls)
-        from .stages.segment import resolve_mask_method
-
         self.mask_method = resolve_mask_method(self.runtime.mask_method, self.device)
         arch_resize = self.architecture.uint8_resize and self.device.type == "cpu"
         self.uint8_resize = arch_resize if self.runtime.uint8_resize is None else bool(self.runtime.uint8_resize)

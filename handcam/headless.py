@@ -12,7 +12,7 @@ import sys
 import time
 from collections import defaultdict
 
-from .config import RunConfig
+from .config import RunConfig, load_estimator
 from .errors import HandcamError, print_error
 from .estimator import iter_batches
 from .recording import Recorder
@@ -74,10 +74,7 @@ def run_video(config: RunConfig, estimator=None) -> int:
         fps = source.fps or 30.0
         recorder = Recorder(outputs.json, outputs.video, fps=fps)  # checks both paths before any work
         if estimator is None:
-            from .estimator import HandPoseEstimator
-
-            estimator = HandPoseEstimator.load(weights=config.weights, device=config.device,
-                                               settings=config.settings, runtime=config.runtime)
+            estimator = load_estimator(config)
         stage_ms: dict = defaultdict(float)
         t0 = time.perf_counter()
         batch_size = config.batch_size or default_batch(estimator)

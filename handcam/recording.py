@@ -110,10 +110,10 @@ class Recorder:
         self.json_path = json_path
         self.video_path = video_path
         self.mask_opacity = mask_opacity
-        if video_path:
-            _open_checked(Path(video_path))
-        self._json = JsonlWriter(json_path) if json_path else None
+        # the video writer only checks its path here (it opens on the first frame): made first, so that
+        # a bad video path fails before the JSON file is created
         self._video = VideoWriter(video_path, fps) if video_path else None
+        self._json = JsonlWriter(json_path) if json_path else None
         self.frames = 0
 
     def write(self, index: int, timestamp: float, image_rgb: np.ndarray, result,

@@ -38,6 +38,16 @@ def to_rgb8(image: np.ndarray, bgr: bool = False) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+#: File name suffixes handcam reads as still images (OpenCV decodes them).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def image_files(folder, recursive: bool = False) -> list[Path]:
+    """The image files (by ``IMAGE_SUFFIXES``) in ``folder``, or below it with ``recursive``, sorted."""
+    entries = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_image(path) -> np.ndarray:
     """Read an image file as H x W x 3 uint8 RGB (grayscale, RGBA and 16-bit are converted)."""
     path = Path(path)

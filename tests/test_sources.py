@@ -112,3 +112,14 @@ def test_still_source(tmp_path):
     assert src.read() is not None
     with pytest.raises(SourceError):
         StillSource.from_path(tmp_path / "nope.png")
+
+
+def test_image_files_by_suffix_sorted_and_optionally_recursive(tmp_path):
+    from handcam.sources import image_files
+
+    (tmp_path / "sub").mkdir()
+    for name in ("b.PNG", "a.jpg", "notes.txt", "sub/c.tiff"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in image_files(tmp_path)] == ["a.jpg", "b.PNG"]
+    assert [p.relative_to(tmp_path).as_posix() for p in image_files(tmp_path, recursive=True)] == \
+        ["a.jpg", "b.PNG", "sub/c.tiff"]

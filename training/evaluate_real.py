@@ -36,12 +36,12 @@ import numpy as np
 
 from handcam.atomic import atomic_write_text
 from handcam.skeleton import NUM_KEYPOINTS, PALM_FROM
+from handcam.sources import IMAGE_SUFFIXES, image_files
 
 from .errors import cli_main
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 PCK_THRESHOLDS = (0.1, 0.2)
 METRICS = ("recall", "precision", "pck@0.1", "pck@0.2", "handedness", "hand_free_reported")
 
@@ -251,7 +251,7 @@ def hand_free_images(dirs) -> list[Path]:
         d = Path(d)
         if not d.is_dir():
             raise ValueError(f"--hand-free {d}: not a directory")
-        found = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = image_files(d)
         if not found:
             raise ValueError(f"--hand-free {d}: no images ({', '.join(IMAGE_SUFFIXES)}) in it")
         out += found

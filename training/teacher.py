@@ -33,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from handcam.sources import image_files
+
 log = logging.getLogger(__name__)
 
 NUM_KEYPOINTS = 21
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def _rhd_from_mediapipe_index() -> np.ndarray:
@@ -91,7 +92,7 @@ def list_images(folders) -> list[Path]:
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"--images {folder}: no such folder")
-        out += sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        out += image_files(folder, recursive=True)
     return out
 
 

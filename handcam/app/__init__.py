@@ -21,11 +21,10 @@ log = logging.getLogger(__name__)
 def estimator_factory(config: RunConfig) -> Estimator:
     """Load the estimator the config asks for (the window calls this in its worker thread); on a
     CPU, apply the library's thread rule for a process with a GUI thread."""
-    from ..estimator import HandPoseEstimator
+    from ..config import load_estimator
     from ..runtime import set_inference_threads
 
-    estimator = HandPoseEstimator.load(weights=config.weights, device=config.device, settings=config.settings,
-                                       runtime=config.runtime)
+    estimator = load_estimator(config)
     if estimator.device.type == "cpu":
         set_inference_threads()
     return estimator

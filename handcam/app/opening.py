@@ -6,9 +6,8 @@ from pathlib import Path
 from PyQt5 import QtCore, QtWidgets
 
 from ..config import SourceSpec
-from ..sources import CameraSource, StillSource, VideoSource
+from ..sources import IMAGE_SUFFIXES, CameraSource, StillSource, VideoSource
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp);;All files (*)"
 
