@@ -210,7 +210,7 @@ def run(args) -> dict:
             rows["raw"].setdefault(k, []).append(v)
         if args.tracking:
             rows["tracked_e2e"].append(t_e2e)
-            rows["tracked_flags"].append(bool(t_pose.hand.tracked))
+            rows["tracked_flags"].append(bool(t_pose.hands[0].tracked))
 
     result = {
         "config": {"arch": est.architecture.name, "device": str(device), "precision": args.precision,

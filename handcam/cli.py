@@ -129,11 +129,12 @@ def run_image(config: RunConfig, estimator=None) -> int:
     if config.outputs.figure:
         from .figure import save_figure
 
-        hand = result.hand
+        hand = result.hand or (result.hands[0] if result.hands else None)
         if hand is None:
             log.warning("no hand found: no figure written")
         else:
-            save_figure(config.outputs.figure, frame, hand, title=f"{Path(path).name} ({hand.side} hand)")
+            what = f"{hand.side} hand" if hand.hand_found else f"no hand: presence {hand.presence:.2f}"
+            save_figure(config.outputs.figure, frame, hand, title=f"{Path(path).name} ({what})")
             log.info("wrote %s", config.outputs.figure)
     return 0
 

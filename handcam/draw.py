@@ -100,17 +100,17 @@ def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.nd
 
 
 def _hands(result) -> tuple:
-    """The hands of a FrameResult, a single HandPose, or None."""
+    """The found hands (``hand_found``) of a FrameResult, a single HandPose, or None."""
     if result is None:
         return ()
-    return tuple(getattr(result, "hands", (result,)))
+    return tuple(h for h in getattr(result, "hands", (result,)) if h.hand_found)
 
 
 def annotate(image_rgb: np.ndarray, result, mask_opacity: float = 0.4, draw_mask: bool = True,
              draw_crop_box: bool = True, thickness: int | None = None) -> np.ndarray:
-    """The frame with every hand of a ``FrameResult`` (or one ``HandPose``) drawn on it: mask tint,
-    crop box and skeleton. ``result`` may be None (the frame is returned unchanged, copied). The line
-    thickness scales with the image size unless given."""
+    """The frame with every found hand of a ``FrameResult`` (or one ``HandPose``) drawn on it: mask tint,
+    crop box and skeleton (a hand that was not found is not drawn). ``result`` may be None (the frame
+    is returned unchanged, copied). The line thickness scales with the image size unless given."""
     out = _check_rgb(image_rgb).copy()
     if thickness is None:
         thickness = max(1, int(round(max(out.shape[:2]) / 320)))

@@ -26,7 +26,8 @@ from .models import registry
 from .pipeline import PipelineOutput, prepare_frames, run_pipeline
 from .results import FrameResult, HandPose
 from .runtime import Clock, prepare_networks, resolve_device
-from .settings import PipelineSettings, RuntimeOptions
+from .settings import FALLBACK_SIDE, PipelineSettings, RuntimeOptions
+from .skeleton import HAND_SIDES
 from .stages import HandBox
 from .stages.segment import resolve_mask_method
 from .transform import FrameTransform
@@ -194,21 +195,25 @@ class HandPoseEstimator:
 
     # -- one batch of same-size frames ------------------------------------------------------
     def run_frames(self, frames: list, settings: PipelineSettings, box: HandBox | None = None,
-                   presence: float | None = None, with_mask: bool = True, with_crop: bool = True):
+                   presence: float | None = None, with_mask: bool = True, with_crop: bool = True,
+                   given_side: str = FALLBACK_SIDE, side_score: float | None = None):
         """Frames of one size through the pipeline -> (FrameResults, keypoints B x 21 x 2 in network-input
         pixels as a tensor, for the next frame's box). ``box`` (network-input pixels) skips HandSegNet;
-        its hands report ``presence``. ``settings`` must be ``resolved``."""
+        its hands report ``presence``, and with ``hand_side="auto"`` the side ``given_side`` (scored
+        ``side_score``: a tracker passes its last detection's). ``settings`` must be ``resolved``."""
         clock = Clock(self.device)
         clock.mark("start")
         h, w = frames[0].shape[:2]
         transform = FrameTransform.for_frame((h, w), settings, self.architecture.input_size)
         raw = self._upload(frames)
         image, source = prepare_frames(raw, transform, self.uint8_resize)
-        side = self._hand_side(settings.hand_side, len(frames))
+        side = self._hand_side(settings.hand_side if box is None or settings.hand_side != "auto" else given_side,
+                               len(frames), box is None)
         clock.mark("preprocess")
         out = run_pipeline(self._calls, image, side, settings, transform, source, box=box, clock=clock,
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size)
-        results, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, presence)
+        results, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, presence,
+                                               side_score if box is not None else None)
         clock.mark("postprocess")
         timings = clock.elapsed_ms()
         timings["total"] = sum(timings.values())
@@ -216,17 +221,19 @@ class HandPoseEstimator:
         return [FrameResult((hand,), (h, w), per_frame) for hand in results], keypoints_net
 
     def _results(self, out: PipelineOutput, transform: FrameTransform, settings: PipelineSettings,
-                 with_mask: bool, with_crop: bool, presence: float | None):
+                 with_mask: bool, with_crop: bool, presence: float | None, side_score: float | None):
         crop = out.crop
         kp_crop = out.keypoints.keypoints
         tensors = dict(kp=transform.crop_to_frame(crop.source, kp_crop), kp_crop=kp_crop,
                        box=transform.box_in_frame(crop.source), scale=crop.network.scale,
                        center=transform.inverse(crop.network.center[:, None])[:, 0],
-                       scores=out.keypoints.scores, xyz=out.pose.keypoints)
+                       scores=out.keypoints.scores, xyz=out.pose.keypoints, side=out.hand_side[:, 1])
         keypoints_net = crop.network.inverse(kp_crop)
         seg = out.segmentation
         if seg is not None:
             tensors["presence"] = seg.presence
+            if seg.right is not None and settings.hand_side == "auto":
+                tensors["right"] = seg.right
             # counted on the small mask (each pixel weighted by the frame pixels it becomes): the same
             # number as the frame-size mask's sum, without summing a frame-size array
             tensors["area"] = frame_mask_area(seg.mask, transform.frame_hw)
@@ -242,9 +249,13 @@ class HandPoseEstimator:
         hands = []
         for i in range(len(host["kp"])):
             y1, x1, y2, x2 = host["box"][i]
+            score = side_score
+            if "right" in host:
+                score = float(max(host["right"][i], 1.0 - host["right"][i]))
+            found = float(host["presence"][i]) if "presence" in host else float(presence or 0.0)
             hands.append(HandPose(
-                id=0, side=settings.hand_side, side_score=None,
-                presence=float(host["presence"][i]) if "presence" in host else float(presence or 0.0),
+                id=0, side=HAND_SIDES[int(host["side"][i] > 0.5)], side_score=score, presence=found,
+                hand_found=found >= settings.presence_threshold,
                 box=np.array([x1, y1, x2, y2]), center=host["center"][i, ::-1], scale=float(host["scale"][i]),
                 keypoints_2d=host["kp"][i, :, ::-1], keypoint_scores=host["scores"][i],
                 keypoints_3d=host["xyz"][i], keypoints_crop=host["kp_crop"][i, :, ::-1],
@@ -253,8 +264,18 @@ class HandPoseEstimator:
                 crop=host["crop"][i] if "crop" in host else None, tracked=seg is None))
         return hands, keypoints_net
 
-    def _hand_side(self, side: str, n: int) -> torch.Tensor:
-        """The hand-side one-hot on the device, cached (building it is a host->device copy)."""
+    @property
+    def predicts_sides(self) -> bool:
+        """Whether this estimator's HandSegNet tells left from right (``hand_side="auto"`` reads it)."""
+        return registry.predicts_sides(self.networks["handsegnet"])
+
+    def _hand_side(self, side: str, n: int, segmenting: bool = True) -> torch.Tensor | None:
+        """The hand-side one-hot on the device, cached (building it is a host->device copy); None for
+        "auto" when the mask tells the side (the pipeline reads it there)."""
+        if side == "auto":
+            if segmenting and self.predicts_sides:
+                return None
+            side = FALLBACK_SIDE
         if (side, n) not in self._side_cache:
             self._side_cache[(side, n)] = G.hand_side_onehot([side] * n, device=self.device)
         return self._side_cache[(side, n)]

@@ -50,14 +50,15 @@ def render_3d(xyz: np.ndarray, size: int = PANEL, rotation: np.ndarray | None = 
 def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -> np.ndarray:
     """The 2x2 figure as an RGB uint8 image."""
     a, s, (x0, y0) = _fit(frame)
-    a = draw_skeleton(a, pose.keypoints_2d * s + (x0, y0))
     crop = pose.crop if pose.crop is not None else np.full((256, 256, 3), 128, np.uint8)
     b, s2, off2 = _fit(crop)
-    b = draw_skeleton(b, pose.keypoints_crop * s2 + off2)
+    if pose.hand_found:  # no skeleton where no hand was found
+        a = draw_skeleton(a, pose.keypoints_2d * s + (x0, y0))
+        b = draw_skeleton(b, pose.keypoints_crop * s2 + off2)
     mask = pose.mask if pose.mask is not None else np.zeros(frame.shape[:2], bool)
     mask_rgb = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
     c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand (white) mask still shows its extent
-    d = render_3d(pose.keypoints_3d)
+    d = render_3d(pose.keypoints_3d) if pose.hand_found else np.full((PANEL, PANEL, 3), 255, np.uint8)
     pad = 8
     grid = np.full((2 * PANEL + 3 * pad + 24, 2 * PANEL + 3 * pad, 3), 255, np.uint8)
     for (r, col), panel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), (a, b, c, d)):

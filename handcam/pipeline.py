@@ -26,6 +26,7 @@ class PipelineOutput:
 
     segmentation: None when the boxes were given (tracking: HandSegNet did not run)
     box:          the hand boxes the crops were cut around
+    hand_side:    B x 2 one-hot (left, right) the lifting networks were given
     """
 
     segmentation: Segmentation | None
@@ -33,6 +34,7 @@ class PipelineOutput:
     crop: Crop
     keypoints: Keypoints2D
     pose: Pose3D
+    hand_side: torch.Tensor
 
     # the release's names for the intermediates
     @property
@@ -69,7 +71,7 @@ def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize
     return image, (full if transform.crop_from_frame else image)
 
 
-def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor, settings: PipelineSettings,
+def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | None, settings: PipelineSettings,
                  transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
                  crop_size: int = G.CROP_SIZE) -> PipelineOutput:
@@ -77,8 +79,9 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor, s
 
     ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
     ``crop_source`` say where the crop is cut from (default: ``image`` itself). ``box`` skips
-    HandSegNet and crops around the given boxes (tracking's first stage). ``clock`` is marked after
-    each stage.
+    HandSegNet and crops around the given boxes (tracking's first stage). ``hand_side``: B x 2 one-hot,
+    or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box`` None).
+    ``clock`` is marked after each stage.
     """
     tick = clock.mark if clock else (lambda name: None)
     if transform is None:
@@ -88,6 +91,11 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor, s
         if box is None:
             seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method)
             box = seg.hand_box(settings.crop_factor)
+        if hand_side is None:
+            hand_side = seg.hand_side() if seg is not None else None
+            if hand_side is None:
+                raise ValueError("hand_side=None reads the side from the mask: it needs a HandSegNet that "
+                                 "predicts sides and no given box")
         tick("handsegnet")
         crop = crop_hands(image if crop_source is None else crop_source, box, crop_size, transform)
         tick("crop")
@@ -95,4 +103,4 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor, s
         tick("posenet")
         pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side)
         tick("lifting")
-    return PipelineOutput(seg, box, crop, keypoints, pose)
+    return PipelineOutput(seg, box, crop, keypoints, pose, hand_side)

@@ -33,9 +33,12 @@ class HandPose:
 
     id:               0.. in a single call; stable across frames in a tracker
     side:             'left' or 'right' (the side fed to the lifting networks)
-    side_score:       confidence of a predicted side; None when the side was given (a setting)
+    side_score:       confidence of a predicted side (read from a left/right mask: the winning side's share
+                      of the hand probability), None when the side was given or not predicted
     presence:         how sure the pipeline is that a hand is there: the peak hand probability of the
                       segmentation (a tracked hand keeps the value of its last detection)
+    hand_found:       presence >= the settings' presence_threshold: False means "no hand here" (nothing
+                      is drawn; the keypoints are what the networks made of the crop anyway)
     box:              (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
     center:           (2,) box centre (x, y), frame pixels
     scale:            crop pixels per frame pixel
@@ -62,6 +65,7 @@ class HandPose:
     keypoints_3d: np.ndarray
     keypoints_crop: np.ndarray
     keypoints_3d_camera: np.ndarray | None = None
+    hand_found: bool = True
     mask: np.ndarray | None = None
     mask_area: int = 0
     crop: np.ndarray | None = None
@@ -85,6 +89,7 @@ class HandPose:
             "side": self.side,
             "side_score": None if self.side_score is None else round(float(self.side_score), 5),
             "presence": round(float(self.presence), 5),
+            "hand_found": bool(self.hand_found),
             "box": _rounded(self.box, 3),
             "center": _rounded(self.center, 3),
             "scale": round(float(self.scale), 6),
@@ -118,8 +123,13 @@ class FrameResult:
 
     @property
     def hand(self) -> HandPose | None:
-        """The first hand, or None."""
-        return self.hands[0] if self.hands else None
+        """The first hand that was found (``hand_found``), or None."""
+        return next((h for h in self.hands if h.hand_found), None)
+
+    @property
+    def found_hands(self) -> tuple[HandPose, ...]:
+        """The hands that were found (``hand_found``): what is drawn."""
+        return tuple(h for h in self.hands if h.hand_found)
 
     def to_json(self) -> dict:
         return {

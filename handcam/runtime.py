@@ -103,10 +103,17 @@ class Clock:
 
 
 def fuse_conv_bn(module: torch.nn.Module) -> torch.nn.Module:
-    """Fold every BatchNorm2d that directly follows a Conv2d inside an ``nn.Sequential`` into the
-    conv (eval-mode arithmetic, in place; the BatchNorm becomes an Identity). Returns ``module``."""
+    """Fold every BatchNorm2d that directly follows a Conv2d inside an ``nn.Sequential``, and the
+    BatchNorm of every EfficientNet ``ConvBN`` (the lite trunks), into the conv (eval-mode arithmetic,
+    in place; the BatchNorm becomes an Identity). Returns ``module``."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    from .models.efficientnet import ConvBN
+
+    for block in module.modules():
+        if isinstance(block, ConvBN) and isinstance(block.bn, torch.nn.BatchNorm2d):
+            block.conv = fuse_conv_bn_eval(block.conv, block.bn)
+            block.bn = torch.nn.Identity()
     for seq in module.modules():
         if not isinstance(seq, torch.nn.Sequential):
             continue

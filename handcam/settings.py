@@ -17,6 +17,10 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 BACKENDS = ("auto", "torch", "onnxruntime")
 LAYOUTS = ("auto", "channels_last", "contiguous", "probe")
 MASK_METHODS = ("auto", "torch", "opencv")
+#: hand_side values: read from the mask, or given.
+SIDE_CHOICES = ("auto",) + HAND_SIDES
+#: The side "auto" gives when the weights cannot tell (2-class HandSegNet: the paper family).
+FALLBACK_SIDE = "left"
 
 
 def _setting(default, help: str, *, range: tuple | None = None, choices: tuple | None = None,
@@ -43,8 +47,11 @@ class PipelineSettings:
     resize_mode: str = _setting("faithful", "faithful: squash every frame to the input size and crop from "
                                 "that image, exactly like the release; aspect: keep the aspect ratio and "
                                 "crop from the full-resolution frame", choices=RESIZE_MODES)
-    hand_side: str = _setting("left", "which hand is shown (the one-hot the lifting networks are given)",
-                              choices=HAND_SIDES)
+    hand_side: str = _setting("auto", "which hand is shown (the one-hot the lifting networks are given): "
+                              "auto reads it from the mask of weights that predict sides (the lite family) and "
+                              f"takes '{FALLBACK_SIDE}' for weights that do not (the paper's)", choices=SIDE_CHOICES)
+    presence_threshold: float = _setting(0.5, "a hand counts as found (HandPose.hand_found; drawn) when its "
+                                         "presence score is at least this", range=(0.05, 0.95))
 
     def __post_init__(self):
         if not (0.0 < self.mask_threshold < 1.0):
@@ -57,8 +64,10 @@ class PipelineSettings:
                 raise ValueError(f"input_size must be multiples of 8 and at least 8, got {self.input_size}")
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
-        if self.hand_side not in HAND_SIDES:
-            raise ValueError(f"hand_side must be 'left' or 'right', got {self.hand_side!r}")
+        if self.hand_side not in SIDE_CHOICES:
+            raise ValueError(f"hand_side must be one of {SIDE_CHOICES}, got {self.hand_side!r}")
+        if not (0.0 <= self.presence_threshold <= 1.0):
+            raise ValueError(f"presence_threshold must be in [0, 1], got {self.presence_threshold}")
 
     def replace(self, **changes) -> "PipelineSettings":
         return dataclasses.replace(self, **changes)

@@ -49,6 +49,8 @@ class _State:
     keypoints: torch.Tensor    # 1 x 21 x 2 (row, col) network-input pixels, on the device
     confident: bool
     presence: float
+    side: str                  # the side and its score of the last detection (kept while tracking)
+    side_score: float | None
     since_detect: int          # frames tracked since the last HandSegNet run
 
 
@@ -93,12 +95,14 @@ class HandTracker:
         use = (st is not None and st.confident and self._follows(st, key, stream, index)
                and (every == 0 or st.since_detect + 1 < every))
         box = box_from_keypoints(st.keypoints) if use else None
-        results, keypoints = est.run_frames(frames, settings, box=box, presence=st.presence if use else None,
-                                            with_mask=with_mask, with_crop=with_crop)
+        kept = dict(presence=st.presence, given_side=st.side, side_score=st.side_score) if use else {}
+        results, keypoints = est.run_frames(frames, settings, box=box, with_mask=with_mask, with_crop=with_crop,
+                                            **kept)
         result = results[0]
         hand = result.hands[0]
-        confident = bool(np.mean(hand.keypoint_scores) >= self.options.min_score)
-        self._state = _State(key, stream, index, keypoints, confident, hand.presence,
+        # a hand is followed only while it is one: found, with keypoints the network is sure of
+        confident = hand.hand_found and bool(np.mean(hand.keypoint_scores) >= self.options.min_score)
+        self._state = _State(key, stream, index, keypoints, confident, hand.presence, hand.side, hand.side_score,
                              (st.since_detect + 1) if use else 0)
         self.frames += 1
         self.detections += 0 if use else 1

@@ -33,13 +33,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HANDCAM_HOME", Path.home() / ".cache" / "handcam"))
 
 
+#: The repository's weights folder (converted official weights go here; the bundled files are here).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
 def default_weights_candidates() -> list[Path]:
-    """Where the estimator looks when no weights are given, in order."""
+    """Where the estimator looks when no weights are given, in order: ``$HANDCAM_WEIGHTS``, the official
+    weights (converted into ``weights/handcam.pt``, or downloaded into the cache), then the files the
+    repository ships (``registry``'s ``bundled``: the trained lite family)."""
     cands = []
     if os.environ.get("HANDCAM_WEIGHTS"):
         cands.append(Path(os.environ["HANDCAM_WEIGHTS"]))
-    repo_weights = Path(__file__).resolve().parent.parent / "weights"
-    cands += [repo_weights / "handcam.pt", cache_dir() / "colorhandpose3d.pt"]
+    cands += [WEIGHTS_DIR / "handcam.pt", cache_dir() / "colorhandpose3d.pt"]
+    cands += [WEIGHTS_DIR / a.bundled for a in registry.ARCHITECTURES.values() if a.bundled]
     return cands
 
 
@@ -54,15 +60,20 @@ HOW_TO_GET_WEIGHTS = (
 # ----------------------------------------------------------------------------------------------
 # handcam checkpoints
 # ----------------------------------------------------------------------------------------------
-def save_weights(path, state_dicts: dict, metadata: dict | None = None, architecture: str = "paper") -> Path:
-    """Write a handcam weights file (atomically): {network key: state dict} + metadata."""
+def save_weights(path, state_dicts: dict, metadata: dict | None = None, architecture: str = "paper",
+                 half: bool = False) -> Path:
+    """Write a handcam weights file (atomically): {network key: state dict} + metadata. ``half`` stores
+    floating-point tensors as float16 (half the size; loading casts them back to the networks' float32)."""
     path = Path(path)
     registry.get(architecture)  # a ValueError naming the families
     unknown = set(state_dicts) - set(registry.NETWORK_KEYS)
     if unknown:
         raise ValueError(f"unknown network keys {sorted(unknown)}; expected some of {list(registry.NETWORK_KEYS)}")
-    nets = {k: {n: t.detach().cpu().contiguous()
-                for n, t in (sd.state_dict() if hasattr(sd, "state_dict") else sd).items()}
+    def stored(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().cpu().contiguous()
+        return t.half() if half and t.is_floating_point() else t
+
+    nets = {k: {n: stored(t) for n, t in (sd.state_dict() if hasattr(sd, "state_dict") else sd).items()}
             for k, sd in state_dicts.items()}
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     blob = {"format": FORMAT, "version": FORMAT_VERSION, "architecture": architecture,

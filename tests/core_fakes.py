@@ -28,17 +28,36 @@ class BlobSegNet(nn.Module):
         return torch.cat([torch.zeros_like(fg), fg], 1)
 
 
-def blob_networks(arch: str = "lite", seed: int = 0) -> dict:
-    """The family's random networks with ``BlobSegNet`` as the segmentation network."""
+class SidedBlobSegNet(BlobSegNet):
+    """``BlobSegNet`` with sides, like the lite HandSegNet: the blob is a hand of side ``side``
+    (logits: background 0, the other side -10)."""
+
+    CLASSES = ("background", "left", "right")
+
+    def __init__(self, side: str = "right"):
+        super().__init__()
+        self.side = side
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bg, fg = super().forward(x).unbind(1)
+        other = torch.full_like(fg, -10.0)
+        hands = (other, fg) if self.side == "right" else (fg, other)
+        return torch.stack([bg, *hands], 1)
+
+
+def blob_networks(arch: str = "lite", seed: int = 0, side: str | None = None) -> dict:
+    """The family's random networks with ``BlobSegNet`` as the segmentation network (``SidedBlobSegNet``
+    of that side when ``side`` is given)."""
     nets = registry.get(arch).build(seed=seed)
-    nets["handsegnet"] = BlobSegNet()
+    nets["handsegnet"] = BlobSegNet() if side is None else SidedBlobSegNet(side)
     return nets
 
 
-def blob_estimator(arch: str = "lite", seed: int = 0, **runtime) -> HandPoseEstimator:
-    """An estimator (torch backend unless told) whose masks are synthetic_frame's blob."""
+def blob_estimator(arch: str = "lite", seed: int = 0, side: str | None = None, **runtime) -> HandPoseEstimator:
+    """An estimator (torch backend unless told) whose masks are synthetic_frame's blob (of ``side``:
+    a 3-class segmentation network)."""
     runtime.setdefault("backend", "torch")
-    return HandPoseEstimator(blob_networks(arch, seed), architecture=arch, device="cpu",
+    return HandPoseEstimator(blob_networks(arch, seed, side), architecture=arch, device="cpu",
                              runtime=RuntimeOptions(**runtime))
 
 

@@ -28,7 +28,10 @@ def test_saved_values_are_checked_against_the_settings_metadata(tmp_path):
     store = store_with(tmp_path, crop_factor=7.0, mask_threshold="0.02", hand_side="middle", mask_opacity=3)
     s = load_state(store, PipelineSettings(resize_mode="aspect")).settings
     assert s.crop_factor == 2.0 and s.mask_threshold == 0.05  # clamped to setting_range
-    assert s.hand_side == "left" and s.resize_mode == "aspect"  # an unknown side is ignored
+    assert s.hand_side == "auto" and s.resize_mode == "aspect"  # an unknown side is ignored (the default: auto)
+    # "auto" is one of the choices: saved, it is kept
+    assert load_state(store_with(tmp_path, hand_side="auto"), PipelineSettings(hand_side="right")).settings.hand_side \
+        == "auto"
     assert load_state(store).mask_opacity == 1.0
     assert load_state(store_with(tmp_path, crop_factor="abc")).settings.crop_factor == 1.25
 

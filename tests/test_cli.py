@@ -65,13 +65,17 @@ def test_valid_images(capsys, tmp_path, images, random_weights, name):
     assert r["image_size"] == [w, h] and r["frame_size"] == [h, w]
     assert len(r["hands"]) == 1
     hand = r["hands"][0]
-    assert set(hand) == {"id", "side", "side_score", "presence", "box", "center", "scale", "keypoints_2d",
-                         "keypoint_scores", "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked"}
+    assert set(hand) == {"id", "side", "side_score", "presence", "hand_found", "box", "center", "scale",
+                         "keypoints_2d", "keypoint_scores", "keypoints_3d", "keypoints_3d_camera", "mask_area",
+                         "tracked"}
+    # found: presence at least the default presence_threshold (0.5)
+    assert hand["hand_found"] is (hand["presence"] >= PipelineSettings().presence_threshold)
     assert np.array(hand["keypoints_2d"]).shape == (21, 2) and np.array(hand["keypoints_3d"]).shape == (21, 3)
     assert len(hand["keypoint_scores"]) == 21 and len(hand["center"]) == 2 and len(hand["box"]) == 4
     assert set(r["timings_ms"]) >= {"handsegnet", "posenet", "lifting", "total"}
     assert isinstance(hand["mask_area"], int) and isinstance(hand["scale"], float)
-    assert hand["side"] == "left" and hand["tracked"] is False
+    # hand_side "auto" with the paper's 2-class HandSegNet: the fallback side, not predicted (no score)
+    assert hand["side"] == "left" and hand["side_score"] is None and hand["tracked"] is False
 
 
 def test_gray_and_16bit_match_their_8bit_rgb(capsys, tmp_path, images, random_weights):

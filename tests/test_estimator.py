@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import synthetic_frame
+from core_fakes import blob_estimator
 
 from handcam.errors import InputError
 from handcam.estimator import HandPoseEstimator, as_frames, frame_mask_area, iter_batches
@@ -237,3 +238,53 @@ def test_cpu_and_cuda_agree(random_estimator):
         np.testing.assert_array_equal(a.mask, b.mask)
         np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, rtol=1e-3, atol=1e-3)
         assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
+
+
+# -- sides from the mask, presence ------------------------------------------------------------------
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_auto_side_is_read_from_a_three_class_mask(side):
+    est = blob_estimator("lite", side=side)
+    assert est.predicts_sides and est.settings.hand_side == "auto"
+    hand = est.estimate(synthetic_frame()).hand
+    assert hand.side == side and hand.side_score == pytest.approx(1.0, abs=1e-3)
+    # the lifting networks got that side: the same 3D as asking for it
+    given = est.estimate(synthetic_frame(), est.settings.replace(hand_side=side)).hand
+    np.testing.assert_allclose(hand.keypoints_3d, given.keypoints_3d, atol=1e-6)
+    assert given.side_score is None
+
+
+def test_an_explicit_side_overrides_the_mask():
+    est = blob_estimator("lite", side="right")
+    hand = est.estimate(synthetic_frame(), est.settings.replace(hand_side="left")).hand
+    assert hand.side == "left" and hand.side_score is None
+    right = est.estimate(synthetic_frame()).hand
+    assert not np.allclose(hand.keypoints_3d, right.keypoints_3d)   # the one-hot reached the lifting networks
+
+
+def test_auto_side_without_side_classes_falls_back():
+    est = blob_estimator("lite")        # 2-class segmentation, like the paper's
+    assert not est.predicts_sides
+    hand = est.estimate(synthetic_frame()).hand
+    assert hand.side == "left" and hand.side_score is None
+
+
+def test_presence_says_whether_a_hand_is_there():
+    est = blob_estimator("lite", side="right")
+    with_hand = est.estimate(synthetic_frame())
+    assert with_hand.hand.hand_found and with_hand.hand.presence > 0.99
+    no_blob = np.ascontiguousarray(synthetic_frame()[:, :, ::-1])     # no skin-coloured pixel left
+    empty = est.estimate(no_blob)
+    assert len(empty.hands) == 1 and not empty.hands[0].hand_found and empty.hands[0].presence < 0.01
+    assert empty.hand is None and empty.found_hands == ()
+    assert empty.to_json()["hands"][0]["hand_found"] is False
+    strict = est.estimate(synthetic_frame(), est.settings.replace(presence_threshold=1.0))
+    assert not strict.hands[0].hand_found
+
+
+def test_tracking_keeps_the_detected_side():
+    est = blob_estimator("lite", side="right")
+    tracker = est.tracker(redetect_every=0, min_score=-1e9)
+    first = tracker.process(synthetic_frame(), index=0).hands[0]
+    second = tracker.process(synthetic_frame(), index=1).hands[0]
+    assert second.tracked and second.side == first.side == "right"
+    assert second.side_score == first.side_score

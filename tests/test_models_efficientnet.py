@@ -113,6 +113,35 @@ def test_a_backbone_without_the_classifier_takes_the_rest(state, ours):
         torch.testing.assert_close(backbone.features(x)[32], ours.features(x)[32], rtol=0, atol=0)
 
 
+def test_a_trunk_cut_at_stride_16_takes_the_first_blocks(state, ours):
+    trunk = load_imagenet(EfficientNetLite0(with_classifier=False, max_stride=16), state).eval()
+    assert len(trunk.blocks()) == 11 and trunk.max_stride == 16       # stages 1-5: 1 + 2 + 2 + 3 + 3 blocks
+    assert sum(p.numel() for p in trunk.parameters()) < 0.8e6
+    x = _inputs(64, 80)
+    with torch.no_grad():
+        got, want = trunk.features(x, max_stride=16), ours.features(x, max_stride=16)
+    assert sorted(got) == [2, 4, 8, 16]
+    for k in got:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="max_stride"):
+        trunk.features(x, max_stride=32)
+    with pytest.raises(ValueError, match="classifier"):
+        EfficientNetLite0(with_classifier=True, max_stride=16)
+
+
+def test_the_lite_networks_take_imagenet_weights_in_training(state):
+    from handcam.models import lite
+    from training import tasks
+
+    seg = lite.HandSegNet()
+    tasks.get("handsegnet").init_imagenet(seg)
+    want = load_imagenet(EfficientNetLite0(with_classifier=False, max_stride=16), state).state_dict()
+    got = seg.backbone.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    with pytest.raises(TrainingError, match="no EfficientNet-Lite0 backbone"):
+        tasks.get("lifting").init_imagenet(tasks.LiftingPair(tasks.network_classes("lite")))
+
+
 def _wheel_named_state():
     """A state dict in the wheel's names, from a fresh network (no file needed)."""
     net = EfficientNetLite0()

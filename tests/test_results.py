@@ -10,7 +10,7 @@ from core_fakes import blob_estimator
 from handcam.results import SCHEMA_VERSION, FrameResult, HandPose
 
 HAND_KEYS = {"id", "side", "side_score", "presence", "box", "center", "scale", "keypoints_2d", "keypoint_scores",
-             "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked"}
+             "keypoints_3d", "keypoints_3d_camera", "hand_found", "mask_area", "tracked"}
 
 
 def _hand(**changes):

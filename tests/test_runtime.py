@@ -13,6 +13,7 @@ from handcam import runtime
 from handcam.errors import InputError
 from handcam.estimator import HandPoseEstimator
 from handcam.models import lite, registry
+from handcam.models.efficientnet import ConvBN
 from handcam.onnx_backend import OrtNetwork
 from handcam.pipeline import run_pipeline
 from handcam.runtime import (
@@ -84,9 +85,10 @@ def test_clock_sums_the_marks(monkeypatch):
 
 
 # ---------------------------------------------------------------- BatchNorm folding, the torch wrapper
-def test_lite_bn_folding_is_exact_enough():
+@pytest.mark.parametrize("cls,size", [(lite.PoseNet, (128, 128)), (lite.HandSegNet, (120, 160))])
+def test_lite_bn_folding_is_exact_enough(cls, size):
     torch.manual_seed(0)
-    net = lite.PoseNet().eval()
+    net = cls().eval()
     for m in net.modules():  # non-trivial statistics, as after training
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -95,12 +97,18 @@ def test_lite_bn_folding_is_exact_enough():
     fused = inference_copy(net)
     # (the lite classes no longer carry an input_size to compare; the copy is of the same class)
     assert fused is not net and type(fused) is type(net)
+    # every BatchNorm folded: the decoder's (in Sequentials) and the EfficientNet trunk's (ConvBN blocks)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert all(isinstance(m.bn, torch.nn.Identity) and m.conv.bias is not None
+               for m in fused.backbone.modules() if isinstance(m, ConvBN))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
-    x = torch.randn(1, 3, 128, 128)
+    x = torch.randn(1, 3, *size)
     with torch.inference_mode():
-        for a, b in zip(net(x), fused(x)):
-            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+        outs, fused_outs = net(x), fused(x)
+    if not isinstance(outs, list):  # HandSegNet: one logits map; PoseNet: its stages
+        outs, fused_outs = [outs], [fused_outs]
+    for a, b in zip(outs, fused_outs, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
     paper = HandPoseEstimator.random(seed=0, device="cpu").networks["posenet"]
     assert inference_copy(paper) is paper and fuse_conv_bn(torch.nn.Sequential()) is not None
 

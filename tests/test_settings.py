@@ -5,10 +5,12 @@ import pytest
 
 from handcam.settings import (
     BACKENDS,
+    FALLBACK_SIDE,
     LAYOUTS,
     MASK_METHODS,
     PRECISIONS,
     RESIZE_MODES,
+    SIDE_CHOICES,
     PipelineSettings,
     RuntimeOptions,
     setting_default,
@@ -25,8 +27,10 @@ def test_settings_validation():
         PipelineSettings(input_size=(241, 320))
     with pytest.raises(ValueError, match="resize_mode"):
         PipelineSettings(resize_mode="stretch")
-    with pytest.raises(ValueError, match="left.*right"):
+    with pytest.raises(ValueError, match="auto.*left.*right"):
         PipelineSettings(hand_side="both")
+    with pytest.raises(ValueError, match="presence_threshold"):
+        PipelineSettings(presence_threshold=1.5)
     with pytest.raises(ValueError, match="crop_factor"):
         PipelineSettings(crop_factor=0.0)
     with pytest.raises(ValueError, match="multiples of 8"):
@@ -35,7 +39,8 @@ def test_settings_validation():
 
 def test_defaults_are_the_release_and_the_family_size():
     s = PipelineSettings()
-    assert (s.crop_factor, s.mask_threshold, s.resize_mode, s.hand_side) == (1.25, 0.5, "faithful", "left")
+    assert (s.crop_factor, s.mask_threshold, s.resize_mode, s.hand_side) == (1.25, 0.5, "faithful", "auto")
+    assert s.presence_threshold == 0.5 and FALLBACK_SIDE == "left"  # "auto" without a left/right mask
     assert s.input_size is None  # the network family's own size (the estimator fills it in)
     assert not {"tracking", "redetect_every", "track_min_score"} & set(setting_fields())  # moved to tracking
 
@@ -52,7 +57,8 @@ def test_replace_returns_a_validated_copy():
 
 def test_field_metadata():
     fields = setting_fields()
-    assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side"]
+    assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side",
+                            "presence_threshold"]
     for name, f in fields.items():
         assert setting_help(name) and f.metadata["help"] == setting_help(name)
         assert setting_default(name) == getattr(PipelineSettings(), name)
@@ -62,7 +68,9 @@ def test_field_metadata():
     with pytest.raises(KeyError, match="hand_side"):
         setting_range("hand_side")
     assert fields["resize_mode"].metadata["choices"] == RESIZE_MODES
-    assert fields["hand_side"].metadata["choices"] == ("left", "right")
+    assert fields["hand_side"].metadata["choices"] == SIDE_CHOICES == ("auto", "left", "right")
+    lo, hi = setting_range("presence_threshold")
+    assert (lo, hi) == (0.05, 0.95) and lo < setting_default("presence_threshold") < hi
     assert fields["input_size"].metadata["flag"] is False  # not a command-line flag
 
 

@@ -8,6 +8,7 @@ from handcam.errors import WeightsError
 from training import tasks
 from training.config import TrainConfig
 from training.errors import TrainingError
+from training.mixed import SegmentationFrames
 from training.tasks import HandSegOptions, HandSegTask, LiftingTask, PoseNetOptions, PoseNetTask, lr_at
 
 
@@ -57,7 +58,15 @@ def test_registry_and_family_sizes(rhd_root, tmp_path):
     paper, lite = _config(PoseNetTask(), rhd_root, tmp_path), _config(PoseNetTask(), rhd_root, tmp_path, arch="lite")
     assert PoseNetTask.crop_size(paper) == 256 and PoseNetTask.crop_size(lite) == 128
     assert HandSegTask.downscale(paper) == 1.0 and HandSegTask.downscale(lite) == 0.5
-    assert HandSegTask().dataset(_config(HandSegTask(), rhd_root, tmp_path, arch="lite")).crop_size == 128
+    # the lite HandSegNet has 3 classes (background / left / right): it trains on training.mixed's frames,
+    # 128 crops of frames scaled to the lite input width, with side labels
+    seg_lite = HandSegTask().dataset(_config(HandSegTask(), rhd_root, tmp_path, arch="lite"))
+    assert isinstance(seg_lite, SegmentationFrames) and tasks.classes_of("lite") == 3 and tasks.classes_of("paper") == 2
+    assert (seg_lite.size, seg_lite.classes, seg_lite.frame_width) == (128, 3, 160)
+    sample = seg_lite[(0, (0, 0))]
+    assert sample["image"].shape == (3, 128, 128) and sample["hand_mask"].shape == (128, 128)
+    assert set(sample["hand_mask"].unique().tolist()) <= {0, 1, 2, 255}
+    assert HandSegTask().dataset(_config(HandSegTask(), rhd_root, tmp_path)).crop_size == 256  # the release's
     assert type(PoseNetTask().build_model(lite)).ARCHITECTURE == "lite"
 
 

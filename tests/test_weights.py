@@ -1,15 +1,18 @@
 """handcam.weights: our checkpoints (format, errors, search order, loading into the registry's
 networks) and the ``python -m handcam.weights`` command."""
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from conftest import synthetic_frame
 from core_fakes import official_dicts, write_pickles
 
 from handcam import weights as W
 from handcam.errors import WeightsError, WeightsNotFoundError
 from handcam.estimator import HandPoseEstimator
-from handcam.models import NETWORKS, lite
+from handcam.models import NETWORKS, lite, registry
 
 
 def test_save_and_load_round_trip(tmp_path, lite_estimator):
@@ -26,6 +29,37 @@ def test_save_and_load_round_trip(tmp_path, lite_estimator):
     assert set(W.build_networks(state, keys=["posenet"], architecture="lite")) == {"posenet"}
     blob = torch.load(path, weights_only=True)
     assert blob["format"] == W.FORMAT and blob["version"] == W.FORMAT_VERSION
+
+
+def test_half_weights_store_float16_and_give_the_same_keypoints(tmp_path, lite_estimator):
+    nets = dict(lite_estimator.networks)
+    full = W.save_weights(tmp_path / "full.pt", nets, architecture="lite")
+    half = W.save_weights(tmp_path / "half.pt", nets, {"source": "test"}, architecture="lite", half=True)
+    blob = torch.load(half, weights_only=True)  # still a plain, safely loadable file
+    assert blob["format"] == W.FORMAT and blob["architecture"] == "lite"
+    seen = set()
+    for k, net in nets.items():
+        stored = blob["networks"][k]
+        assert set(stored) == set(net.state_dict())
+        for name, t in net.state_dict().items():
+            if t.is_floating_point():
+                assert stored[name].dtype == torch.float16, (k, name)
+                torch.testing.assert_close(stored[name], t.cpu().half(), rtol=0, atol=0)
+            else:  # e.g. BatchNorm's num_batches_tracked (int64): unchanged
+                assert stored[name].dtype == t.dtype and torch.equal(stored[name], t.cpu()), (k, name)
+            seen.add(stored[name].dtype)
+    assert seen == {torch.float16, torch.int64}  # both kinds were there to check
+    assert full.stat().st_size > 1.8 * half.stat().st_size
+    _, meta = W.load_weights(half)
+    assert meta == {"source": "test", "architecture": "lite"}
+    a, b = HandPoseEstimator.load(full, device="cpu"), HandPoseEstimator.load(half, device="cpu")
+    assert all(p.dtype == torch.float32 for n in b.networks.values() for p in n.parameters())  # cast back
+    frame = synthetic_frame()
+    ha, hb = a.estimate(frame).hands[0], b.estimate(frame).hands[0]  # hands[0]: random weights may find no hand
+    np.testing.assert_allclose(hb.keypoints_2d, ha.keypoints_2d, atol=1.0)  # argmax pixels: at most a neighbour
+    np.testing.assert_allclose(hb.keypoints_3d, ha.keypoints_3d, atol=1e-3)
+    np.testing.assert_allclose(hb.box, ha.box, atol=1.0)
+    assert abs(hb.presence - ha.presence) < 1e-3 and hb.side == ha.side
 
 
 def test_save_rejects_unknown_keys_and_families(tmp_path):
@@ -88,11 +122,14 @@ def test_search_order(monkeypatch, tmp_path):
     monkeypatch.setenv("HANDCAM_WEIGHTS", str(tmp_path / "mine.pt"))
     assert W.cache_dir() == tmp_path / "home"
     cands = W.default_weights_candidates()
-    assert cands[0] == tmp_path / "mine.pt" and cands[-1] == tmp_path / "home" / "colorhandpose3d.pt"
-    assert cands[1].parts[-2:] == ("weights", "handcam.pt")
+    # $HANDCAM_WEIGHTS, the official weights (converted, downloaded), then the bundled lite weights
+    assert cands == [tmp_path / "mine.pt", W.WEIGHTS_DIR / "handcam.pt", tmp_path / "home" / "colorhandpose3d.pt",
+                     W.WEIGHTS_DIR / "handcam-lite.pt"]
+    assert W.WEIGHTS_DIR.parts[-1] == "weights" and W.WEIGHTS_DIR.parent == Path(W.__file__).resolve().parent.parent
+    assert registry.LITE.bundled == "handcam-lite.pt" and registry.PAPER.bundled is None
     monkeypatch.delenv("HANDCAM_WEIGHTS")
     monkeypatch.delenv("HANDCAM_HOME")
-    assert len(W.default_weights_candidates()) == 2
+    assert [c.name for c in W.default_weights_candidates()] == ["handcam.pt", "colorhandpose3d.pt", "handcam-lite.pt"]
     assert W.cache_dir() == W.Path(os.path.expanduser("~")) / ".cache" / "handcam"
 
 

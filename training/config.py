@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .augment import Extras
+from .mixed import Geometric
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class TrainConfig:
     log_every:          TensorBoard / log.jsonl interval in iterations
     progress:           show a tqdm progress bar
     extras:             augmentations beyond the release recipe
+    real:               teacher label files (``python -m training.teacher --masks``) trained on beside ``data``
+    hand_free:          folders of photos without hands (HandSegNet: every pixel background)
+    real_repeat, hand_free_repeat: how many times each real / hand-free frame is in an epoch
+    geometric:          random scale / rotation / mirror of :mod:`training.mixed` (None: the release recipe's
+                        own crops); the mixed data is used with it, with ``real`` / ``hand_free``, and for a
+                        3-class HandSegNet
     options:            the task's own options (an instance of ``task.Options``)
     """
 
@@ -56,6 +63,16 @@ class TrainConfig:
     log_every: int = 20
     progress: bool = True
     extras: Extras = field(default_factory=Extras)
+    real: tuple[str, ...] = ()
+    hand_free: tuple[str, ...] = ()
+    real_repeat: int = 1
+    hand_free_repeat: int = 1
+    geometric: Geometric | None = None
+
+    @property
+    def mixed(self) -> bool:
+        """Whether the run trains on :mod:`training.mixed`'s sources instead of the release's RHD crops."""
+        return bool(self.real or self.hand_free or self.geometric is not None)
 
     @classmethod
     def for_task(cls, task, data, out, **changes) -> TrainConfig:
@@ -71,7 +88,9 @@ class TrainConfig:
         flat = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if dataclasses.is_dataclass(v):
+            if f.name == "geometric" and v is not None:
+                flat.update({f"geometric_{k}": x for k, x in dataclasses.asdict(v).items()})
+            elif dataclasses.is_dataclass(v):
                 flat.update(dataclasses.asdict(v))
             else:
                 flat[f.name] = list(v) if isinstance(v, tuple) else v if _plain(v) else str(v)

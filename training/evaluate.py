@@ -65,7 +65,8 @@ PUBLISHED = {
     # not in the paper: the release's eval_full.py docstring (RHD-e, official weights)
     ("full-3d", "release"): (0.424, 28.686, 35.606),
 }
-#: The release's evaluation frame (every family is evaluated on it): RHD's 320x320 squashed to 240x320.
+#: The release's evaluation frame (errors of every family are measured in it): RHD's 320x320 squashed
+#: to 240x320.
 FULL_SIZE = registry.PAPER.input_size
 
 
@@ -176,17 +177,22 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
 
 
 def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch.Tensor:
-    """The release's evaluation pipeline on a batch of RHD frames: resize to 240x320 (TF1 bilinear),
-    HandSegNet -> single-object mask -> crop -> PoseNet (-> lifting). Returns (x, y) keypoints in the
-    240x320 frame, or normalised 3D keypoints when ``three_d``."""
-    image = tf1_resize_bilinear(batch["image"], FULL_SIZE)
+    """The release's evaluation pipeline on a batch of RHD frames: resize to the family's frame size
+    (240x320 for the paper's networks, 120x160 for lite; TF1 bilinear), HandSegNet -> single-object mask
+    -> crop -> PoseNet (-> lifting), as the estimator runs it. Returns (x, y) keypoints in the 240x320
+    frame, or normalised 3D keypoints when ``three_d``."""
+    net_hw = arch.input_size                 # the family's own frame size (the paper's is FULL_SIZE)
+    image = tf1_resize_bilinear(batch["image"], net_hw)
     settings = PipelineSettings()
     if three_d:
         return run_pipeline(nets, image, batch["hand_side"], settings, crop_size=arch.crop_size).keypoints_3d
     seg = segment(nets["handsegnet"], image, settings.mask_threshold)
-    crop = crop_hands(image, seg.hand_box(settings.crop_factor), arch.crop_size, FrameTransform(FULL_SIZE, FULL_SIZE))
+    crop = crop_hands(image, seg.hand_box(settings.crop_factor), arch.crop_size, FrameTransform(net_hw, net_hw))
     keypoints = detect_keypoints(nets["posenet"], crop.image).keypoints
-    return crop.network.inverse(keypoints).flip(-1)
+    xy = crop.network.inverse(keypoints).flip(-1)
+    if tuple(net_hw) != tuple(FULL_SIZE):    # a smaller family's pixels -> the 240x320 evaluation frame
+        xy = xy * xy.new_tensor([FULL_SIZE[1] / net_hw[1], FULL_SIZE[0] / net_hw[0]])
+    return xy
 
 
 def _table(mode: str, results: dict) -> str:

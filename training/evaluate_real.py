@@ -1,5 +1,5 @@
 """``python -m training.evaluate_real --weights W.pt --labels LABELS.jsonl [--boxes BOXES.json]
-[--hand-free DIR ...] [--presence-threshold T] [--device cpu] [--json OUT.json]``
+[--hand-free DIR ...] [--synthetic RENDERS_DIR] [--presence-threshold T] [--device cpu] [--json OUT.json]``
 
 Any handcam weights file on real photos: the teacher's labels (``training/teacher.py``'s JSONL), the
 human-drawn hand boxes, and photos without hands. A predicted hand is *reported* when its
@@ -18,6 +18,8 @@ pck@0.1, pck@0.2     keypoint agreement with the teacher: reported hands matched
                      centres and sizes are taken from the converted keypoints too.
 handedness           matched hands whose ``side`` is the teacher's / matched hands.
 hand_free_reported   ``--hand-free`` photos where any hand is reported / those photos (lower is better).
+held-out renders     with ``--synthetic``: :mod:`training.evaluate`'s full-frame 2D AUC (0-30 px, palm ground
+                     truth, the frame's own pixels) and 3D AUC (0-50 mm, root-relative, visible keypoints).
 
 A metric whose denominator is zero (or whose input was not given) is ``None`` (``null`` in the JSON).
 Box keys are paths relative to the box file's folder (``"test/NAME.jpg"``); a labelled image takes the
@@ -35,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from handcam.atomic import atomic_write_text
-from handcam.skeleton import NUM_KEYPOINTS, PALM_FROM
+from handcam.skeleton import NUM_KEYPOINTS
 from handcam.sources import IMAGE_SUFFIXES, image_files
 
 from .errors import cli_main
+from .labels import boxes_for, read_boxes, read_labels, resolve_image, teacher_to_palm
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +52,6 @@ METRICS = ("recall", "precision", "pck@0.1", "pck@0.2", "handedness", "hand_free
 # ----------------------------------------------------------------------------------------------
 # pure metric functions
 # ----------------------------------------------------------------------------------------------
-def _keypoints(value) -> np.ndarray:
-    kp = np.asarray(value, dtype=np.float64)
-    if kp.shape != (NUM_KEYPOINTS, 2):
-        raise ValueError(f"expected {NUM_KEYPOINTS} x 2 keypoints, got shape {kp.shape}")
-    return kp
-
-
-def teacher_to_palm(keypoints) -> np.ndarray:
-    """Teacher keypoints (21 x 2, RHD order, keypoint 0 the wrist) -> handcam's convention (keypoint 0 the
-    palm centre: the midpoint of the wrist and the middle-finger MCP, ``handcam.skeleton.PALM_FROM``)."""
-    kp = _keypoints(keypoints).copy()
-    kp[0] = (kp[PALM_FROM[0]] + kp[PALM_FROM[1]]) / 2
-    return kp
-
-
 def keypoints_center(keypoints) -> np.ndarray:
     """The middle (x, y) of the keypoints' bounding box."""
     kp = np.asarray(keypoints, dtype=np.float64)
@@ -188,63 +176,6 @@ class Tally:
 # ----------------------------------------------------------------------------------------------
 # reading the inputs
 # ----------------------------------------------------------------------------------------------
-def read_labels(path) -> list[dict]:
-    """The teacher's JSONL -> records; a ValueError names the file and line of anything malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"labels file {path} does not exist; write it with python -m training.teacher")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                image = str(r["image"])
-                hands = [{"side": str(h["side"]), "keypoints_2d": _keypoints(h["keypoints_2d"])}
-                         for h in r["hands"]]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{n}: not a teacher label line ({e.__class__.__name__}: {e})") from None
-            records.append({"image": image, "hands": hands})
-    if not records:
-        raise ValueError(f"labels file {path} holds no labels")
-    return records
-
-
-def read_boxes(path) -> dict[str, list]:
-    """The human boxes file -> {relative image path: [(x0, y0, x1, y1), ...]}."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"boxes file {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k).replace("\\", "/"): [tuple(float(x) for x in b["box_xyxy"]) for b in v]
-                for k, v in data.items()}
-    except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a boxes file ({e.__class__.__name__}: {e}); expected "
-                         '{"DIR/NAME.jpg": [{"box_xyxy": [x0, y0, x1, y1]}, ...]}') from None
-
-
-def boxes_for(image: str, boxes: dict[str, list]):
-    """The boxes whose key is the longest suffix of ``image``'s path, or None when no key is."""
-    parts = Path(image.replace("\\", "/")).parts
-    for i in range(len(parts)):
-        key = "/".join(parts[i:])
-        if key in boxes:
-            return boxes[key]
-    return None
-
-
-def resolve_image(image: str, labels_path: Path) -> Path:
-    """A label's image path: as written (absolute or relative to the working directory, where the
-    teacher ran), else relative to the labels file's folder."""
-    p = Path(image)
-    if p.is_absolute() or p.exists():
-        return p
-    alt = labels_path.parent / p
-    return alt if alt.exists() else p
-
-
 def hand_free_images(dirs) -> list[Path]:
     out = []
     for d in dirs:
@@ -302,6 +233,19 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
             "counts": {k: list(v) for k, v in tally.counts().items()}}
 
 
+def evaluate_synthetic(weights, data, device="auto", limit: int | None = None) -> dict:
+    """The release's full-frame evaluations (:mod:`training.evaluate`) on a held-out rendered set (an RHD-
+    layout folder's ``evaluation`` split): 2D (palm ground truth in the frame's own pixels, 0-30 px) and
+    3D (root-relative mm with the true bone length, visible keypoints, 0-50 mm)."""
+    from .evaluate import evaluate
+
+    two = evaluate("full-2d", data, weights, device, 8, 0, limit)["corrected"]
+    three = evaluate("full-3d", data, weights, device, 8, 0, limit)["release"]
+    return {"data": str(data), "samples": two["samples"],
+            "auc_2d": two["auc"], "median_2d_px": two["median_epe"],
+            "auc_3d": three["auc"], "median_3d_mm": three["median_epe"]}
+
+
 def format_table(report: dict) -> str:
     lines = [f"weights {report['weights']} ({report['architecture']}), presence >= {report['presence_threshold']}",
              f"{report['images']} labelled images"
@@ -314,6 +258,12 @@ def format_table(report: dict) -> str:
         value = "-" if v is None else f"{v:.3f}"
         count = "-" if v is None else f"{num}/{den}"
         lines.append(f"{k:<20}{value:>8}{count:>16}")
+    syn = report.get("synthetic")
+    if syn:
+        lines.append(f"held-out renders ({syn['samples']} frames of {syn['data']}):")
+        med2, med3 = f"median {syn['median_2d_px']:.2f} px", f"median {syn['median_3d_mm']:.1f} mm"
+        lines.append(f"{'2D AUC 0-30 px':<20}{syn['auc_2d']:>8.3f}{med2:>16}")
+        lines.append(f"{'3D AUC 0-50 mm':<20}{syn['auc_3d']:>8.3f}{med3:>16}")
     return "\n".join(lines)
 
 
@@ -327,11 +277,16 @@ def main(argv=None) -> int:
     p.add_argument("--hand-free", nargs="+", default=[], metavar="DIR", help="folders of photos without hands")
     p.add_argument("--presence-threshold", type=float, default=0.5, help="a hand is reported at presence >= T")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA if available")
+    p.add_argument("--synthetic", metavar="DIR", help="also the full-frame 2D and 3D evaluation on the evaluation "
+                   "split of this RHD-layout folder (held-out renders: python -m training.synth --set evaluation)")
+    p.add_argument("--synthetic-limit", type=int, help="only the first N frames of --synthetic")
     p.add_argument("--json", help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = evaluate_real(args.weights, args.labels, args.boxes, args.hand_free, args.presence_threshold,
                            args.device)
+    if args.synthetic:
+        report["synthetic"] = evaluate_synthetic(args.weights, args.synthetic, args.device, args.synthetic_limit)
     print(format_table(report))
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

@@ -15,7 +15,7 @@ from .errors import cli_main
 log = logging.getLogger(__name__)
 
 
-def merge(paths, out) -> dict:
+def merge(paths, out, half: bool = False, metadata: dict | None = None) -> dict:
     nets, sources, arch = {}, {}, set()
     for p in paths:
         sds, meta = load_weights(p)
@@ -27,7 +27,9 @@ def merge(paths, out) -> dict:
     if len(arch) > 1:
         raise WeightsError(f"cannot merge weights of different architectures {sorted(arch)}: "
                            f"{', '.join(map(str, paths))}")
-    save_weights(out, nets, {f"source_{k}": v for k, v in sources.items()}, architecture=arch.pop())
+    meta = {f"source_{k}": v for k, v in sources.items()}
+    meta.update(metadata or {})
+    save_weights(out, nets, meta, architecture=arch.pop(), half=half)
     return sources
 
 
@@ -36,9 +38,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
     p.add_argument("inputs", nargs="+", help="handcam weights files (RUN_DIR/weights.pt, converted official weights)")
     p.add_argument("--out", required=True, help="merged weights file")
+    p.add_argument("--half", action="store_true", help="store the floating-point tensors as float16 (half the "
+                   "size; the networks still run in float32)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata to store in the "
+                   "file (e.g. --meta presence_threshold=0.5); repeatable")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for k, v in merge(a.inputs, a.out).items():
+    bad = [m for m in a.meta if "=" not in m]
+    if bad:
+        p.error(f"--meta takes KEY=VALUE, got {bad[0]!r}")
+    meta = dict(m.split("=", 1) for m in a.meta)
+    for k, v in merge(a.inputs, a.out, half=a.half, metadata=meta).items():
         print(f"{k:<11} <- {v}")
     return 0
 

@@ -34,6 +34,7 @@ _CONV_BN = {"expand": ("_expand_conv", "_bn0"), "depthwise": ("_depthwise_conv",
             "project": ("_project_conv", "_bn2")}
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 _CLASSIFIER_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
+_WHEEL_BLOCKS = 16      # EfficientNet-Lite0's blocks through all seven stages
 
 
 class ImageNetWeightsNotFoundError(TrainingError, FileNotFoundError):
@@ -116,6 +117,8 @@ def load_imagenet(backbone: EfficientNetLite0, state: dict[str, torch.Tensor] | 
         mapped[key] = state[theirs]
     used = set(names.values())
     skipped = () if backbone.with_classifier else _CLASSIFIER_PREFIXES
+    n_blocks = len(backbone.blocks())     # a trunk cut at a smaller stride leaves the later blocks out
+    skipped += tuple(f"_blocks.{i}." for i in range(n_blocks, _WHEEL_BLOCKS))
     extra = [k for k in state if k not in used and not k.startswith(skipped)]
     if extra:
         raise TrainingError(f"the ImageNet state dict has {extra[0]!r}, which no tensor of EfficientNetLite0 takes"

@@ -118,6 +118,9 @@ def run(task, config: TrainConfig) -> list[tuple[int, float]]:
     ckpt_path = out / C.CHECKPOINT
     if config.resume:
         start = C.resume(ckpt_path, task, model, optimizer, scaler, dd.rank, dd.world)
+    elif config.init == "imagenet":
+        task.init_imagenet(model)
+        log.info("backbone initialised from ImageNet")
     elif config.init:
         task.load_init(model, C.load_init_weights(config.init))
         log.info("initialised from %s", config.init)

@@ -52,9 +52,14 @@ def pooled_scoremaps(maps: torch.Tensor, factor: int = 8) -> torch.Tensor:
     return F.avg_pool2d(maps, factor, factor)
 
 
+#: Mask label of pixels that are not trained on (the band around a teacher-derived hand mask).
+IGNORE_LABEL = 255
+
+
 def segmentation_loss(logits: torch.Tensor, hand_mask: torch.Tensor) -> torch.Tensor:
-    """Per-pixel 2-class softmax cross-entropy, mean over pixels and batch. logits (B, 2, H, W)."""
-    return F.cross_entropy(logits.float(), hand_mask.long())
+    """Per-pixel softmax cross-entropy (2 classes: background / hand; 3: background / left / right), mean
+    over the labelled pixels of the batch (``IGNORE_LABEL`` pixels do not count). logits (B, C, H, W)."""
+    return F.cross_entropy(logits.float(), hand_mask.long(), ignore_index=IGNORE_LABEL)
 
 
 def posenet_loss(stages: list[torch.Tensor], target: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:

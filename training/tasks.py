@@ -16,8 +16,10 @@ from torch import nn
 from handcam.errors import WeightsError
 from handcam.geometry import rodrigues
 from handcam.models import registry
+from handcam.models.efficientnet import EfficientNetLite0
 
 from . import augment as A
+from . import mixed as M
 from .data import CropDataset, HandSegDataset
 from .errors import TrainingError
 from .targets import gaussian_scoremaps, lifting_loss, pooled_gaussian_scoremaps, posenet_loss, segmentation_loss
@@ -59,6 +61,20 @@ def network_classes(arch_name: str) -> dict:
                             f"or use --arch paper") from None
 
 
+def classes_of(arch_name: str) -> int:
+    """How many classes the family's HandSegNet predicts (2: background / hand; 3: background / left / right)."""
+    return len(registry.segmentation_classes(network_classes(arch_name)["handsegnet"]))
+
+
+def mixture(config, with_hand_free: bool) -> M.Mixture:
+    """``config.data`` (an RHD-layout folder) + its teacher-labelled and hand-free sources."""
+    sources = [(M.RenderFrames(config.data, "training"), 1)]
+    sources += [(M.TeacherFrames(p), config.real_repeat) for p in config.real]
+    if with_hand_free:
+        sources += [(M.HandFreeFrames(p), config.hand_free_repeat) for p in config.hand_free]
+    return M.Mixture(sources)
+
+
 class Task:
     """What the three tasks share: their networks are exported and initialised by weights key."""
 
@@ -79,6 +95,20 @@ class Task:
 
     def export(self, model: nn.Module) -> dict:
         return {k: m.state_dict() for k, m in self.parts(model).items()}
+
+    def init_imagenet(self, model: nn.Module) -> None:
+        """``--init imagenet``: every network with an EfficientNet-Lite0 ``backbone`` gets ImageNet's weights."""
+        from .imagenet import load_imagenet
+
+        found = False
+        for m in self.parts(model).values():
+            backbone = getattr(m, "backbone", None)
+            if isinstance(backbone, EfficientNetLite0):
+                load_imagenet(backbone)
+                found = True
+        if not found:
+            raise TrainingError(f"--init imagenet: {self.name} of this family has no EfficientNet-Lite0 backbone "
+                                f"(the lite family's HandSegNet and PoseNet have one)")
 
     def load_init(self, model: nn.Module, state_dicts: dict) -> None:
         for key, m in self.parts(model).items():
@@ -122,6 +152,11 @@ class HandSegTask(Task):
         ds = self.downscale(config)
         opts = config.options
         crop = opts.crop_size or int(round(256 * ds / 8)) * 8
+        classes = classes_of(config.arch)
+        if config.mixed or classes != 2:
+            return M.SegmentationFrames(mixture(config, with_hand_free=True), registry.get(config.arch).input_size[1],
+                                        crop, classes=classes, geometric=config.geometric or M.Geometric(),
+                                        hue=opts.hue, extras=config.extras)
         return HandSegDataset(config.data, "training", crop_size=crop, hue=opts.hue, downscale=ds,
                               extras=config.extras)
 
@@ -167,6 +202,10 @@ class PoseNetTask(Task):
         return network_classes(config.arch)["posenet"]()
 
     def dataset(self, config):
+        if config.mixed:
+            return M.HandCrops(mixture(config, with_hand_free=False), registry.get(config.arch).input_size[1],
+                               self.crop_size(config), geometric=config.geometric or M.Geometric(),
+                               extras=config.extras)
         return CropDataset(config.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(config),
                            with_image=True, extras=config.extras)
 

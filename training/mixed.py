@@ -1,0 +1,352 @@
+"""Training frames from several sources at once: renders (or RHD), teacher-labelled real photos and
+hand-free photos, with the augmentations real webcam frames need.
+
+Every source answers the same three questions per frame (:class:`FrameSource`):
+
+- ``image(i)``:     uint8 H x W x 3 RGB;
+- ``side_mask(i)``: uint8 H x W, 0 background, 1 left hand, 2 right hand, 255 unknown (not trained on);
+- ``hands(i)``:     the labelled hands (:class:`Hand`: 21 keypoints in handcam's order, keypoint 0 the
+  palm centre, visibility, side).
+
+Sources: :class:`RenderFrames` (an RHD-layout folder: our renders or RHD itself; RHD's part labels
+2-17 / 18-33 become left / right), :class:`TeacherFrames` (``python -m training.teacher --masks``
+JSONL: the teacher's keypoints with the wrist converted to the palm centre, its derived masks with
+their 255 band) and :class:`HandFreeFrames` (a folder of photos without hands, every pixel background:
+what teaches HandSegNet that faces, walls and skin-coloured things are not hands).
+
+:class:`Mixture` concatenates sources with a repeat count each (so a small real set can weigh as much
+as a large rendered one). The datasets draw all randomness from the seed they are given (see
+:mod:`training.data`), so ``--resume`` stays exact:
+
+- :class:`SegmentationFrames` (HandSegNet): the frame scaled so that its width is the network's frame
+  width (what inference sees), then a random similarity (scale, rotation, shift), an ``S x S`` window,
+  mirror with the side labels swapped, hue / colour / blur / noise. Outside the frame: mid-grey, label
+  background.
+- :class:`HandCrops` (PoseNet): one item per labelled hand, a square crop around it (side twice the
+  keypoints' extent from the middle MCP, times a random scale; centre noise; rotation), half the time
+  cut from the frame shrunk to the network's frame size first (the resolution the estimator crops from
+  in its default mode), mirror, the same photometric augmentations.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from handcam.skeleton import NUM_KEYPOINTS
+from handcam.sources import image_files
+
+from . import augment as A
+from .errors import TrainingError
+from .labels import read_labels, resolve_image, teacher_to_palm
+from .rhd import RHD, select_hand
+from .rhd_format import LEFT_LABELS, RIGHT_LABELS
+
+log = logging.getLogger(__name__)
+
+#: The side mask's labels.
+BACKGROUND, LEFT, RIGHT, IGNORE = 0, 1, 2, 255
+#: A rendered hand becomes a PoseNet sample when at least this many keypoints are visible.
+MIN_VISIBLE = 6
+#: The keypoint crops are centred on (the middle finger's MCP, as in the release).
+CENTER_KEYPOINT = 12
+
+_RHD_TO_SIDE = np.zeros(256, np.uint8)
+_RHD_TO_SIDE[LEFT_LABELS[0] : LEFT_LABELS[1] + 1] = LEFT
+_RHD_TO_SIDE[RIGHT_LABELS[0] : RIGHT_LABELS[1] + 1] = RIGHT
+_SWAP_SIDES = np.arange(256, dtype=np.uint8)
+_SWAP_SIDES[LEFT], _SWAP_SIDES[RIGHT] = RIGHT, LEFT
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One labelled hand: uv (21, 2) float32 pixels (x, y), keypoint 0 the palm centre; vis (21,) bool;
+    side 0 left, 1 right."""
+
+    uv: np.ndarray
+    vis: np.ndarray
+    side: int
+
+
+def _read_rgb(path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise TrainingError(f"cannot read the image {path} (missing or not an image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class FrameSource:
+    """What every source has (see the module docstring)."""
+
+    name: str
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def image(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def side_mask(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def hands(self, i: int) -> list[Hand]:
+        raise NotImplementedError
+
+
+class RenderFrames(FrameSource):
+    """An RHD-layout folder (``python -m training.synth`` renders, or RHD)."""
+
+    def __init__(self, root, split: str = "training"):
+        self.rhd = RHD(root, split)
+        self.name = f"{root}:{split}"
+
+    def __len__(self) -> int:
+        return len(self.rhd)
+
+    def image(self, i):
+        return self.rhd.color(i)
+
+    def side_mask(self, i):
+        return _RHD_TO_SIDE[self.rhd.mask(i)]
+
+    def hands(self, i):
+        anno = self.rhd.annotation(i)
+        out = []
+        for side in (0, 1):
+            h = select_hand(anno, side, truncate_uv=False)
+            if int(h.vis.sum()) >= MIN_VISIBLE:
+                out.append(Hand(h.uv, h.vis, side))
+        return out
+
+
+class TeacherFrames(FrameSource):
+    """Real photos labelled by ``python -m training.teacher --masks`` (keypoints, sides, derived masks)."""
+
+    def __init__(self, labels):
+        self.path = Path(labels)
+        self.name = str(labels)
+        try:
+            self.records = read_labels(self.path)
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
+        if not any(r.get("mask") for r in self.records):
+            raise TrainingError(f"{labels} has no masks: label the photos with python -m training.teacher --masks")
+        # a photo where the teacher found no hand has no mask: it is not known to be hand-free, so it is left out
+        skipped = sum(1 for r in self.records if not r.get("mask"))
+        if skipped:
+            log.info("%s: %d photos without a teacher hand left out", labels, skipped)
+        self.records = [r for r in self.records if r.get("mask")]
+        sides = {"left": 0, "right": 1}
+        odd = next((h["side"] for r in self.records for h in r["hands"] if h["side"] not in sides), None)
+        if odd is not None:
+            raise TrainingError(f"{labels}: a hand's side is {odd!r}; the teacher writes 'left' or 'right'")
+        self._hands = [[Hand(teacher_to_palm(h["keypoints_2d"]).astype(np.float32), np.ones(NUM_KEYPOINTS, bool),
+                             sides[h["side"]]) for h in r["hands"]] for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image(self, i):
+        return _read_rgb(resolve_image(self.records[i]["image"], self.path))
+
+    def side_mask(self, i):
+        path = resolve_image(self.records[i]["mask"], self.path)
+        m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if m is None:
+            raise TrainingError(f"cannot read the mask {path}")
+        return m
+
+    def hands(self, i):
+        return self._hands[i]
+
+
+class HandFreeFrames(FrameSource):
+    """A folder of photos without hands (searched recursively): every pixel is background."""
+
+    def __init__(self, folder):
+        self.paths = image_files(Path(folder), recursive=True)
+        self.name = str(folder)
+        if not self.paths:
+            raise TrainingError(f"no images in {folder} (hand-free photos: python -m training.handfree makes them)")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, i):
+        return _read_rgb(self.paths[i])
+
+    def side_mask(self, i):
+        return np.zeros(self.image(i).shape[:2], np.uint8)
+
+    def hands(self, i):
+        return []
+
+
+class Mixture:
+    """Sources concatenated, each repeated ``repeat`` times: ``items[k] = (source, frame index)``."""
+
+    def __init__(self, sources: list[tuple[FrameSource, int]]):
+        if not sources:
+            raise TrainingError("no training sources")
+        self.sources = [s for s, _ in sources]
+        self.items = [(s, i) for s, r in sources for _ in range(r) for i in range(len(s))]
+        if not self.items:
+            raise TrainingError("the training sources hold no frames")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def describe(self) -> str:
+        return ", ".join(f"{s.name} ({len(s)})" for s in self.sources)
+
+
+@dataclass(frozen=True)
+class Geometric:
+    """Random similarity of the training views: scale factor in [1/(1+scale), 1+scale] (log-uniform),
+    rotation in +-rotate degrees, mirror probability."""
+
+    scale: float = 0.25
+    rotate: float = 20.0
+    flip: float = 0.5
+
+    def draw(self, rng: np.random.Generator) -> tuple[float, float, bool]:
+        s = float(np.exp(rng.uniform(-np.log1p(self.scale), np.log1p(self.scale)))) if self.scale > 0 else 1.0
+        r = float(rng.uniform(-self.rotate, self.rotate)) if self.rotate > 0 else 0.0
+        return s, r, bool(self.flip > 0 and rng.random() < self.flip)
+
+
+def similarity(center_xy, scale: float, degrees: float, out_center_xy) -> np.ndarray:
+    """2 x 3 affine: rotate by ``degrees`` (counter-clockwise on screen) and scale about ``center_xy``,
+    which lands on ``out_center_xy``."""
+    m = cv2.getRotationMatrix2D((float(center_xy[0]), float(center_xy[1])), degrees, scale)
+    m[:, 2] += np.asarray(out_center_xy, np.float64) - np.asarray(center_xy, np.float64)
+    return m
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return (points @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def _photometric(rng, image, hue: float, extras: A.Extras) -> np.ndarray:
+    if hue > 0:
+        image = A.shift_hue(image, float(rng.uniform(-hue, hue)))
+    return extras.apply_photometric(rng, image)
+
+
+def _seeded(key) -> tuple[int, np.random.Generator]:
+    if isinstance(key, tuple):
+        idx, seed = key
+        return int(idx), np.random.default_rng(list(seed))
+    return int(key), np.random.default_rng(0)
+
+
+class SegmentationFrames(Dataset):
+    """HandSegNet samples: ``{"image": 3 x S x S, "hand_mask": S x S int64}``; labels 0/1/2/255 with
+    ``classes=3``, 0/1/255 (hand = either side) with ``classes=2``."""
+
+    def __init__(self, mixture: Mixture, frame_width: int, size: int, classes: int = 3,
+                 geometric: Geometric = Geometric(), hue: float = 0.1, extras: A.Extras = A.Extras()):
+        if classes not in (2, 3):
+            raise TrainingError(f"HandSegNet has 2 or 3 classes, not {classes}")
+        self.mixture, self.frame_width, self.size, self.classes = mixture, frame_width, size, classes
+        self.geometric, self.hue, self.extras = geometric, hue, extras
+
+    def __len__(self) -> int:
+        return len(self.mixture)
+
+    def __getitem__(self, key):
+        k, rng = _seeded(key)
+        source, i = self.mixture.items[k]
+        image, mask = source.image(i), source.side_mask(i)
+        if mask.shape != image.shape[:2]:
+            raise TrainingError(f"{source.name}: frame {i}'s mask is {mask.shape}, its image {image.shape[:2]}")
+        h, w = mask.shape
+        s, deg, flip = self.geometric.draw(rng)
+        scale = self.frame_width / w * s
+        # a random window of the scaled frame (centred when the frame is smaller than the window)
+        span = np.array([w, h]) * scale
+        lo, hi = np.minimum(0, self.size - span), np.maximum(0, self.size - span)
+        offset = rng.uniform(lo, hi)
+        # in pixel-centre coordinates (pixel k spans [k - 0.5, k + 0.5]), like cv2.resize, so that a pure
+        # shrink is the area-averaged frame itself and labels and pixels stay aligned
+        centre_out = offset + span / 2 - 0.5
+        m = similarity(((w - 1) / 2, (h - 1) / 2), scale, deg, centre_out)
+        if scale < 0.7:  # shrink in one area-averaging step first, as inference resizes frames
+            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_AREA)
+            fx, fy = small.shape[1] / w, small.shape[0] / h     # pixel centres: p' = (p + 0.5) f - 0.5
+            pre = np.array([[fx, 0.0, 0.5 * fx - 0.5], [0.0, fy, 0.5 * fy - 0.5], [0.0, 0.0, 1.0]])
+            m_img = m @ np.linalg.inv(pre)
+            img = cv2.warpAffine(small, m_img, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+        else:
+            img = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+        lab = cv2.warpAffine(mask, m, (self.size, self.size), flags=cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=BACKGROUND)
+        if flip:
+            img, lab = A.mirror_image(img), _SWAP_SIDES[lab[:, ::-1]]
+        img = _photometric(rng, img, self.hue, self.extras)
+        lab = lab.astype(np.int64)
+        if self.classes == 2:
+            lab = np.where(lab == IGNORE, IGNORE, (lab > 0).astype(np.int64))
+        return {"image": torch.from_numpy(A.normalize(img)), "hand_mask": torch.from_numpy(np.ascontiguousarray(lab))}
+
+
+class HandCrops(Dataset):
+    """PoseNet samples, one per labelled hand: ``{"image": 3 x S x S, "uv": 21 x 2 crop pixels, "vis": 21,
+    "hand_side": 2}``."""
+
+    def __init__(self, mixture: Mixture, frame_width: int, size: int, geometric: Geometric = Geometric(),
+                 center_noise: float = 0.1, low_res: float = 0.5, hue: float = 0.1, extras: A.Extras = A.Extras()):
+        self.mixture, self.frame_width, self.size = mixture, frame_width, size
+        self.geometric, self.center_noise, self.low_res, self.hue, self.extras = (
+            geometric, center_noise, low_res, hue, extras)
+        self.items = [(k, j) for k, (s, i) in enumerate(mixture.items) for j in range(len(s.hands(i)))]
+        if not self.items:
+            raise TrainingError(f"no labelled hands in {mixture.describe()}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key):
+        n, rng = _seeded(key)
+        k, j = self.items[n]
+        source, i = self.mixture.items[k]
+        hand = source.hands(i)[j]
+        image = source.image(i)
+        h, w = image.shape[:2]
+        pts = hand.uv[hand.vis]
+        centre = hand.uv[CENTER_KEYPOINT] if hand.vis[CENTER_KEYPOINT] else pts.mean(0)
+        side = 2.0 * float(np.max(np.abs(pts - centre))) if len(pts) else 100.0
+        side = max(side, 8.0)
+        s, deg, flip = self.geometric.draw(rng)
+        side = side * s
+        centre = centre + A.truncated_normal(rng, self.center_noise * side / 2, 2)
+        if rng.random() < self.low_res and w > self.frame_width:  # cut from the frame at the network's size
+            f = self.frame_width / w
+            image = cv2.resize(image, (self.frame_width, max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+            fx, fy = image.shape[1] / w, image.shape[0] / h
+            # cv2.resize maps pixel centres: p' = (p + 0.5) f - 0.5 (as handcam.geometry.resize_points)
+            uv_img = (hand.uv + 0.5) * [fx, fy] - 0.5
+            centre, side = (centre + 0.5) * [fx, fy] - 0.5, side * fx
+        else:
+            uv_img = hand.uv
+        m = similarity(centre, self.size / side, deg, (self.size / 2, self.size / 2))
+        crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+        uv = apply_affine(m, uv_img.astype(np.float64))
+        hand_side = hand.side
+        if flip:
+            crop = A.mirror_image(crop)
+            uv[:, 0] = (self.size - 1) - uv[:, 0]
+            hand_side = 1 - hand_side
+        crop = _photometric(rng, crop, self.hue, self.extras)
+        return {"image": torch.from_numpy(A.normalize(crop)), "uv": torch.from_numpy(uv),
+                "vis": torch.from_numpy(hand.vis.copy()),
+                "hand_side": torch.from_numpy(np.eye(2, dtype=np.float32)[hand_side])}
