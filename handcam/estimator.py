@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import geometry as G
-from .errors import InputError, WeightsNotFoundError
+from .errors import InputError, WeightsError, WeightsNotFoundError
 from .models import registry
 from .pipeline import PipelineOutput, prepare_frames, run_pipeline
 from .results import FrameResult, HandPose
@@ -89,6 +89,24 @@ def frame_mask_area(mask: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tens
     return ((mask.to(torch.float32) @ cols) @ rows).round().long()
 
 
+#: The weights-file metadata key of the presence calibration: "a b" of ``stages.segment.calibrated_presence``.
+PRESENCE_CALIBRATION_KEY = "presence_calibration"
+
+
+def parse_calibration(value) -> tuple[float, float] | None:
+    """A weights file's presence calibration ("a b") -> (a, b); None when absent; WeightsError when malformed."""
+    if value is None or value == "":
+        return None
+    try:
+        a, b = (float(v) for v in str(value).replace(",", " ").split())
+    except ValueError:
+        raise WeightsError(f"the weights' {PRESENCE_CALIBRATION_KEY} is {value!r}; expected two numbers 'a b' "
+                           f"(python -m training.calibrate writes it)") from None
+    if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
+        raise WeightsError(f"the weights' {PRESENCE_CALIBRATION_KEY} {value!r} needs a > 0 and finite numbers")
+    return a, b
+
+
 class HandPoseEstimator:
     """The three-stage pipeline of one network family on one device. One call at a time.
 
@@ -105,6 +123,7 @@ class HandPoseEstimator:
         self.device = resolve_device(device)
         self.runtime = runtime or RuntimeOptions()
         self.metadata = MappingProxyType(dict(metadata or {}))
+        self.presence_calibration = parse_calibration(self.metadata.get(PRESENCE_CALIBRATION_KEY))
         modules, self._calls, self.backend, self.channels_last = prepare_networks(
             networks, self.architecture, self.device, self.runtime)
         self.networks = MappingProxyType(modules)
@@ -211,7 +230,8 @@ class HandPoseEstimator:
                                len(frames), box is None)
         clock.mark("preprocess")
         out = run_pipeline(self._calls, image, side, settings, transform, source, box=box, clock=clock,
-                           mask_method=self.mask_method, crop_size=self.architecture.crop_size)
+                           mask_method=self.mask_method, crop_size=self.architecture.crop_size,
+                           presence_calibration=self.presence_calibration)
         results, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, presence,
                                                side_score if box is not None else None)
         clock.mark("postprocess")

@@ -74,14 +74,16 @@ def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize
 def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | None, settings: PipelineSettings,
                  transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
-                 crop_size: int = G.CROP_SIZE) -> PipelineOutput:
+                 crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None
+                 ) -> PipelineOutput:
     """The paper's pipeline on normalised B x 3 x h x w network-input images.
 
     ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
     ``crop_source`` say where the crop is cut from (default: ``image`` itself). ``box`` skips
     HandSegNet and crops around the given boxes (tracking's first stage). ``hand_side``: B x 2 one-hot,
     or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box`` None).
-    ``clock`` is marked after each stage.
+    ``clock`` is marked after each stage; ``presence_calibration`` maps the peak hand probability to the
+    presence score (``stages.segment.calibrated_presence``).
     """
     tick = clock.mark if clock else (lambda name: None)
     if transform is None:
@@ -89,7 +91,7 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | 
     with torch.inference_mode():
         seg = None
         if box is None:
-            seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method)
+            seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method, presence_calibration)
             box = seg.hand_box(settings.crop_factor)
         if hand_side is None:
             hand_side = seg.hand_side() if seg is not None else None

@@ -5,14 +5,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import synthetic_frame
-from core_fakes import blob_estimator
+from core_fakes import blob_estimator, blob_networks
 
-from handcam.errors import InputError
-from handcam.estimator import HandPoseEstimator, as_frames, frame_mask_area, iter_batches
+from handcam.errors import InputError, WeightsError
+from handcam.estimator import (
+    PRESENCE_CALIBRATION_KEY,
+    HandPoseEstimator,
+    as_frames,
+    frame_mask_area,
+    iter_batches,
+    parse_calibration,
+)
 from handcam.models import lite, registry
 from handcam.pipeline import STAGES
 from handcam.results import FrameResult, HandPose
 from handcam.settings import PipelineSettings, RuntimeOptions
+from handcam.stages.segment import calibrated_presence
 
 
 def test_result_fields(random_estimator):
@@ -288,3 +296,74 @@ def test_tracking_keeps_the_detected_side():
     second = tracker.process(synthetic_frame(), index=1).hands[0]
     assert second.tracked and second.side == first.side == "right"
     assert second.side_score == first.side_score
+
+
+# -- the presence calibration of a weights file -------------------------------------------------------
+def test_parse_calibration():
+    assert PRESENCE_CALIBRATION_KEY == "presence_calibration"     # the weights files' key
+    for text in ("2 -1", "2,-1", " 2  -1 ", "2, -1", "2.0\t-1e0"):
+        value = parse_calibration(text)
+        assert value == (2.0, -1.0) and all(isinstance(v, float) for v in value), text
+    assert parse_calibration("29.6548 -11.0824") == (29.6548, -11.0824)
+    assert parse_calibration(None) is None and parse_calibration("") is None
+
+
+@pytest.mark.parametrize("text", ["x y", "1", "1 2 3", "-1 0", "0 1", "inf 0", "1 nan", "nan 1", "1 -inf"])
+def test_parse_calibration_rejects_malformed_values(text):
+    with pytest.raises(WeightsError, match=PRESENCE_CALIBRATION_KEY):
+        parse_calibration(text)
+
+
+def _blob_estimator_with(calibration: str | None) -> HandPoseEstimator:
+    meta = {} if calibration is None else {PRESENCE_CALIBRATION_KEY: calibration}
+    return HandPoseEstimator(blob_networks("lite", side="right"), architecture="lite", device="cpu",
+                             runtime=RuntimeOptions(backend="torch"), metadata=meta)
+
+
+def test_an_estimator_reads_its_calibration_from_the_metadata():
+    assert _blob_estimator_with(None).presence_calibration is None
+    assert HandPoseEstimator.random(seed=0, device="cpu", arch="lite").presence_calibration is None
+    est = _blob_estimator_with("2 -1")
+    assert est.presence_calibration == (2.0, -1.0) and est.metadata[PRESENCE_CALIBRATION_KEY] == "2 -1"
+    with pytest.raises(WeightsError, match="a > 0"):
+        _blob_estimator_with("-2 1")
+
+
+def test_presence_is_calibrated_and_hand_found_follows_it():
+    raw_est, frame = _blob_estimator_with(None), synthetic_frame()
+    no_blob = np.ascontiguousarray(frame[:, :, ::-1])
+    raw = raw_est.estimate(frame).hand
+    raw_empty = raw_est.estimate(no_blob).hands[0]
+    assert raw.presence == pytest.approx(1 / (1 + np.exp(-5)), abs=1e-5) and raw_empty.presence < 0.01
+
+    def calibrated(presence, ab):
+        return float(calibrated_presence(torch.tensor([presence]), ab)[0])
+
+    est = _blob_estimator_with("2 -1")
+    hand = est.estimate(frame).hand
+    assert hand.presence == pytest.approx(calibrated(raw.presence, (2.0, -1.0)), abs=1e-6)
+    assert hand.presence == pytest.approx(1 / (1 + np.exp(-9)), abs=1e-5)          # sigmoid(2 * 5 - 1)
+    np.testing.assert_array_equal(hand.mask, raw.mask)                             # only the score changes
+    np.testing.assert_allclose(hand.keypoints_2d, raw.keypoints_2d, atol=1e-6)
+    batch = est.estimate_batch([frame, no_blob])
+    assert batch[0].hands[0].presence == pytest.approx(hand.presence, abs=1e-6)
+    assert batch[1].hands[0].presence == pytest.approx(calibrated(raw_empty.presence, (2.0, -1.0)), abs=1e-6)
+
+    # hand_found compares the calibrated presence with the threshold: a calibration that lowers the blob's
+    # score to sigmoid(5 - 6) loses the hand at the default 0.5, one that lifts the empty frame finds one
+    low = _blob_estimator_with("1 -6")
+    lowered = low.estimate(frame)
+    expected = calibrated(raw.presence, (1.0, -6.0))
+    assert expected == pytest.approx(1 / (1 + np.e), abs=1e-4)                    # sigmoid(-1)
+    assert lowered.hands[0].presence == pytest.approx(expected, abs=1e-6)
+    assert low.settings.presence_threshold == 0.5 and not lowered.hands[0].hand_found and lowered.hand is None
+    assert raw_est.estimate(frame).hands[0].hand_found
+    just_below = low.settings.replace(presence_threshold=expected - 0.01)
+    just_above = low.settings.replace(presence_threshold=expected + 0.01)
+    assert low.estimate(frame, just_below).hands[0].hand_found
+    assert not low.estimate(frame, just_above).hands[0].hand_found
+    assert raw_est.estimate(frame, just_above).hands[0].hand_found                  # the raw 0.99 would pass
+    high = _blob_estimator_with("1 12")
+    lifted = high.estimate(no_blob).hands[0]
+    assert lifted.presence == pytest.approx(calibrated(raw_empty.presence, (1.0, 12.0)), abs=1e-5)
+    assert lifted.presence > 0.5 and lifted.hand_found and not raw_empty.hand_found

@@ -11,6 +11,7 @@ from handcam.stages.crop import HandBox
 from handcam.stages.segment import (
     GROW_FILTER,
     Segmentation,
+    calibrated_presence,
     grow_passes,
     hand_probability,
     resolve_mask_method,
@@ -143,3 +144,52 @@ def test_hand_box_is_the_mask_bounding_box():
     assert isinstance(box, HandBox) and box.factor == 1.5
     np.testing.assert_array_equal(box.center.numpy(), [[4.5, 309.5], [160, 160]])  # empty: the release's fallback
     np.testing.assert_array_equal(box.size.numpy(), [19, 100])
+
+
+# ---------------------------------------------------------------- the presence calibration
+def test_calibrated_presence_without_a_calibration_is_the_peak():
+    peak = torch.tensor([0.0, 0.3, 0.9933, 1.0])
+    assert torch.equal(calibrated_presence(peak), peak) and torch.equal(calibrated_presence(peak, None), peak)
+
+
+def test_calibrated_presence_values():
+    peak = torch.tensor([0.01, 0.2, 0.5, 0.8, 0.99])
+    torch.testing.assert_close(calibrated_presence(peak, (1.0, 0.0)), peak, atol=1e-6, rtol=0)   # the identity
+    out = calibrated_presence(peak, (2.0, -1.0))
+    assert out.dtype == peak.dtype and out.shape == peak.shape
+    # sigmoid(2 * logit(p) - 1) = p^2 / (p^2 + e (1 - p)^2)
+    p = peak.double()
+    expected = p ** 2 / (p ** 2 + np.e * (1 - p) ** 2)
+    torch.testing.assert_close(out.double(), expected, atol=1e-6, rtol=0)
+    assert float(out[2]) == pytest.approx(1 / (1 + np.e), abs=1e-6)        # peak 0.5: sigmoid(-1)
+    assert float(out[3]) == pytest.approx(16 / (16 + np.e), abs=1e-6)      # peak 0.8: sigmoid(2 ln 4 - 1)
+    # the ends are clipped to 1e-6 from 0 and 1, so they stay finite
+    ends = calibrated_presence(torch.tensor([0.0, 1.0]), (2.0, -1.0))
+    assert torch.isfinite(ends).all() and 0 < float(ends[0]) < 1e-11 and float(ends[1]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("calibration", [(2.0, -1.0), (0.5, 3.0), (30.0, -11.0)])
+def test_calibrated_presence_rises_with_the_peak(calibration):
+    peak = torch.linspace(0.0, 1.0, 1001, dtype=torch.float64)
+    out = calibrated_presence(peak, calibration)
+    assert (out.diff() >= 0).all() and ((out >= 0) & (out <= 1)).all()
+    middle = (peak >= 0.2) & (peak <= 0.8)              # away from where float64 saturates for a = 30
+    assert (out[middle].diff() > 0).all()
+
+
+@pytest.mark.parametrize("method", ["torch", "opencv"])
+def test_segment_applies_the_presence_calibration(method):
+    frames = torch.from_numpy(np.stack([synthetic_frame(120, 160, seed=s) for s in range(2)]))
+    frames[1] = frames[1].flip(-1)                  # the second frame without skin colour: a low peak
+    image = G.normalize_image(frames)
+    raw = segment(BlobSegNet(), image, 0.5, method)
+    cal = segment(BlobSegNet(), image, 0.5, method, presence_calibration=(2.0, -1.0))
+    torch.testing.assert_close(cal.presence, calibrated_presence(raw.presence, (2.0, -1.0)))
+    assert float(raw.presence[0]) == pytest.approx(1 / (1 + np.exp(-5)), abs=1e-6)     # the net's peak sigmoid(5)
+    assert float(cal.presence[0]) == pytest.approx(1 / (1 + np.exp(-9)), abs=1e-6)     # sigmoid(2 * 5 - 1)
+    assert float(cal.presence[1]) < float(raw.presence[1]) < 0.5
+    # only the presence changes: the mask, probability and box are the uncalibrated ones
+    assert torch.equal(cal.mask, raw.mask) and torch.equal(cal.probability, raw.probability)
+    assert torch.equal(cal.logits, raw.logits)
+    identity = segment(BlobSegNet(), image, 0.5, method, presence_calibration=None)
+    assert torch.equal(identity.presence, raw.presence)

@@ -78,3 +78,30 @@ def test_load_init_names_a_missing_network(rhd_root, tmp_path):
     task.load_init(model, exported)
     with pytest.raises(WeightsError, match="no 'viewpoint' network"):
         task.load_init(model, {"poseprior": exported["poseprior"]})
+
+
+def test_lifting_input_shows_occluded_keypoints_only_when_asked(rhd_root, tmp_path):
+    task = LiftingTask()
+
+    class Capture(torch.nn.Module):
+        def forward(self, maps, hand_side):
+            self.maps = maps
+            return torch.zeros(maps.shape[0], 21, 3), torch.eye(3).expand(maps.shape[0], 3, 3)
+
+    uv = torch.full((1, 21, 2), 128.0)
+    uv[0, 5] = torch.tensor([40.0, 60.0])
+    vis = torch.ones(1, 21, dtype=torch.bool)
+    vis[0, 5] = False                                          # keypoint 5 is occluded
+    batch = {"uv": uv, "vis": vis, "hand_side": torch.tensor([[1.0, 0.0]]),
+             "coord_can": torch.zeros(1, 21, 3), "rot_mat": torch.eye(3)[None]}
+    maps = {}
+    for all_keypoints in (False, True):
+        config = TrainConfig.for_task(task, rhd_root, tmp_path, arch="lite",
+                                      options=tasks.LiftingOptions(all_keypoints=all_keypoints))
+        model = Capture()
+        task.loss(model, batch, config)
+        maps[all_keypoints] = model.maps
+    assert maps[False][0, 5].abs().max() == 0                  # the release: occluded keypoints are not drawn
+    peak = torch.nonzero(maps[True][0, 5] == maps[True][0, 5].max())[0].tolist()
+    assert peak == [60 // 8, 40 // 8]                          # drawn where it is (pooled 8x8)
+    torch.testing.assert_close(maps[True][0, :5], maps[False][0, :5])

@@ -165,3 +165,52 @@ def test_weights_cli(tmp_path, random_estimator, capsys):
     assert capsys.readouterr().err.startswith("error: ")
     with pytest.raises(SystemExit):
         W.main([])
+
+
+# -- the bundled lite weights -------------------------------------------------------------------------
+BUNDLED = W.WEIGHTS_DIR / registry.LITE.bundled
+
+
+def test_the_bundled_weights_load_safely_and_are_the_default_without_official_ones(tmp_path, monkeypatch):
+    blob = torch.load(BUNDLED, map_location="cpu", weights_only=True)
+    assert blob["format"] == "handcam-weights" and blob["architecture"] == "lite"
+    assert set(blob["networks"]) == set(registry.NETWORK_KEYS)
+    dtypes = {t.dtype for sd in blob["networks"].values() for t in sd.values()}
+    assert dtypes == {torch.float16, torch.int64}               # stored in half precision
+    if (W.WEIGHTS_DIR / "handcam.pt").exists():
+        pytest.skip("weights/handcam.pt (converted official weights) is present and comes first")
+    monkeypatch.delenv("HANDCAM_WEIGHTS", raising=False)
+    monkeypatch.setenv("HANDCAM_HOME", str(tmp_path))           # no downloaded official weights
+    est = HandPoseEstimator.load(device="cpu")
+    assert est.metadata["path"] == str(BUNDLED) and est.architecture.name == "lite" and est.predicts_sides
+
+
+def test_the_bundled_weights_find_rendered_hands():
+    """Held-out renders (a seed and split training never used) with one clearly visible hand: the hand is
+    found and its keypoints lie on it."""
+    from training.synth.dataset import render_sample
+
+    est = HandPoseEstimator.load(BUNDLED, device="cpu")
+    tried = hits = 0
+    for index in range(60):
+        s = render_sample(index, seed=12345, set_name="evaluation")
+        present = [side for side, there in s.meta["present"].items() if there]
+        if len(present) != 1:
+            continue
+        off = 0 if present[0] == "left" else 21
+        uv_vis = s.anno["uv_vis"][off:off + 21]
+        vis = uv_vis[:, 2] > 0.5
+        if vis.sum() < 10:
+            continue
+        tried += 1
+        hand = est.estimate(s.color).hand
+        if hand is None:
+            continue
+        lo, hi = uv_vis[vis, :2].min(0), uv_vis[vis, :2].max(0)
+        margin = 0.25 * (hi - lo).max()
+        centre = np.median(hand.keypoints_2d, axis=0)
+        hits += bool(np.all(centre >= lo - margin) and np.all(centre <= hi + margin))
+        if tried == 8:
+            break
+    assert tried >= 5
+    assert hits >= 0.75 * tried, f"{hits} of {tried} rendered hands found"

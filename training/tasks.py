@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from handcam.errors import WeightsError
@@ -230,9 +231,12 @@ class LiftingPair(nn.Module):
 
 @dataclass(frozen=True)
 class LiftingOptions:
-    """The lifting networks' option: scoremap width in 256-crop pixels before pooling."""
+    """The lifting networks' options: scoremap width in 256-crop pixels before pooling; whether the input
+    scoremaps show every keypoint (occluded ones too, as a PoseNet's output does) or, like the release,
+    only the visible ones."""
 
     sigma: float = 25.0
+    all_keypoints: bool = False
 
 
 class LiftingTask(Task):
@@ -251,6 +255,9 @@ class LiftingTask(Task):
     @staticmethod
     def add_args(p):
         p.add_argument("--sigma", type=float, default=25.0, help="scoremap width in 256-crop pixels before pooling")
+        p.add_argument("--all-keypoints", action="store_true", help="draw every keypoint inside the crop into the "
+                       "input scoremaps, occluded ones too (what PoseNet's output shows); the release draws only "
+                       "the visible ones")
 
     def build_model(self, config):
         return LiftingPair(network_classes(config.arch))
@@ -262,7 +269,8 @@ class LiftingTask(Task):
 
     def loss(self, model, batch, config):
         size = (self.crop_size, self.crop_size)
-        maps = pooled_gaussian_scoremaps(batch["uv"], batch["vis"], size, config.options.sigma, 8)
+        shown = torch.ones_like(batch["vis"]) if config.options.all_keypoints else batch["vis"]
+        maps = pooled_gaussian_scoremaps(batch["uv"], shown, size, config.options.sigma, 8)
         coord, rot = model(maps, batch["hand_side"])
         return lifting_loss(coord, rot, batch["coord_can"], batch["rot_mat"])
 

@@ -156,7 +156,8 @@ class Segmentation:
     logits:       B x C x h x w (background, hand) or (background, left hand, right hand)
     probability:  B x h x w hand probability
     mask:         B x h x w bool, the single-object mask
-    presence:     B, the peak hand probability (the mask's seed)
+    presence:     B, how sure the network is that a hand is there: the peak hand probability (the mask's
+                  seed), calibrated when the weights say how (``calibrated_presence``)
     right:        B, the probability that the masked hand is a right hand (``right_probability``), or
                   None when the network does not predict sides
     """
@@ -180,10 +181,23 @@ class Segmentation:
         return HandBox(center, size, crop_factor)
 
 
-def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto") -> Segmentation:
+def calibrated_presence(peak: torch.Tensor, calibration: tuple[float, float] | None = None) -> torch.Tensor:
+    """The presence score from the peak hand probability: the peak itself, or with a weights file's
+    ``calibration`` (a, b) Platt's scaling ``sigmoid(a * logit(peak) + b)``, fitted so that the score is the
+    frequency of a hand among photos of that score (``python -m training.calibrate``)."""
+    if calibration is None:
+        return peak
+    a, b = calibration
+    p = peak.clamp(1e-6, 1 - 1e-6)
+    return torch.sigmoid(a * torch.log(p / (1 - p)) + b)
+
+
+def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto",
+            presence_calibration: tuple[float, float] | None = None) -> Segmentation:
     """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x C x h x w logits, C = 2 or 3) and
-    keep the single most confident hand region (and its side, for 3 classes)."""
+    keep the single most confident hand region (and its side, for 3 classes). The presence score is the
+    peak hand probability, through ``calibrated_presence`` when the weights carry a calibration."""
     logits = handsegnet(image).float()
     mask, prob = single_object_mask(logits, threshold, method=mask_method)
-    presence = prob.reshape(prob.shape[0], -1).amax(dim=1)
+    presence = calibrated_presence(prob.reshape(prob.shape[0], -1).amax(dim=1), presence_calibration)
     return Segmentation(logits, prob, mask, presence, right_probability(logits, mask))
