@@ -35,3 +35,21 @@ def test_mixed_families_are_refused(tmp_path, capsys):
     assert main([str(a), str(b), "--out", str(tmp_path / "all.pt")]) == 2
     assert capsys.readouterr().err.startswith("error: cannot merge weights of different architectures")
     assert not (tmp_path / "all.pt").exists()
+
+
+def test_export_half_and_metadata(tmp_path, capsys):
+    from handcam.models import lite
+
+    src = tmp_path / "lifting.pt"
+    pp = lite.PosePrior().state_dict()
+    weights.save_weights(src, {"poseprior": pp}, {}, architecture="lite")
+    out = tmp_path / "half.pt"
+    assert main([str(src), "--out", str(out), "--half", "--meta", "presence_calibration=2 -1"]) == 0
+    sds, meta = weights.load_weights(out)
+    assert meta["presence_calibration"] == "2 -1" and meta["source_poseprior"] == str(src)
+    assert all(t.dtype == torch.float16 for t in sds["poseprior"].values())
+    k = next(iter(pp))
+    torch.testing.assert_close(sds["poseprior"][k].float(), pp[k], rtol=1e-3, atol=1e-3)
+    with pytest.raises(SystemExit) as e:
+        main([str(src), "--out", str(out), "--meta", "no-equals-sign"])
+    assert e.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
