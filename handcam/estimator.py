@@ -226,8 +226,9 @@ class HandPoseEstimator:
         transform = FrameTransform.for_frame((h, w), settings, self.architecture.input_size)
         raw = self._upload(frames)
         image, source = prepare_frames(raw, transform, self.uint8_resize)
-        side = self._hand_side(settings.hand_side if box is None or settings.hand_side != "auto" else given_side,
-                               len(frames), box is None)
+        # "auto" on a tracked frame (no HandSegNet) keeps the side of the detection it follows
+        wanted = given_side if box is not None and settings.hand_side == "auto" else settings.hand_side
+        side = self._hand_side(wanted, len(frames))
         clock.mark("preprocess")
         out = run_pipeline(self._calls, image, side, settings, transform, source, box=box, clock=clock,
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size,
@@ -272,10 +273,10 @@ class HandPoseEstimator:
             score = side_score
             if "right" in host:
                 score = float(max(host["right"][i], 1.0 - host["right"][i]))
-            found = float(host["presence"][i]) if "presence" in host else float(presence or 0.0)
+            seen = float(host["presence"][i]) if "presence" in host else float(presence or 0.0)
             hands.append(HandPose(
-                id=0, side=HAND_SIDES[int(host["side"][i] > 0.5)], side_score=score, presence=found,
-                hand_found=found >= settings.presence_threshold,
+                id=0, side=HAND_SIDES[int(host["side"][i] > 0.5)], side_score=score, presence=seen,
+                hand_found=seen >= settings.presence_threshold,
                 box=np.array([x1, y1, x2, y2]), center=host["center"][i, ::-1], scale=float(host["scale"][i]),
                 keypoints_2d=host["kp"][i, :, ::-1], keypoint_scores=host["scores"][i],
                 keypoints_3d=host["xyz"][i], keypoints_crop=host["kp_crop"][i, :, ::-1],
@@ -289,11 +290,11 @@ class HandPoseEstimator:
         """Whether this estimator's HandSegNet tells left from right (``hand_side="auto"`` reads it)."""
         return registry.predicts_sides(self.networks["handsegnet"])
 
-    def _hand_side(self, side: str, n: int, segmenting: bool = True) -> torch.Tensor | None:
+    def _hand_side(self, side: str, n: int) -> torch.Tensor | None:
         """The hand-side one-hot on the device, cached (building it is a host->device copy); None for
         "auto" when the mask tells the side (the pipeline reads it there)."""
         if side == "auto":
-            if segmenting and self.predicts_sides:
+            if self.predicts_sides:
                 return None
             side = FALLBACK_SIDE
         if (side, n) not in self._side_cache:

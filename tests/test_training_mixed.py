@@ -3,6 +3,7 @@ HandSegNet and PoseNet samples on colour-coded frames (labels where the colours 
 training runs on RHD + teacher-labelled + hand-free frames."""
 import json
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -559,6 +560,15 @@ def real_and_free(tmp_path_factory):
     return labels, d / "free"
 
 
+def _train_two_steps_and_reload(task, config, key):
+    """Run ``config`` (2 iterations): finite losses, then the exported lite ``key`` network, rebuilt."""
+    history = loop.run(task, config)
+    assert [i for i, _ in history] == [1, 2] and all(math.isfinite(v) for _, v in history)
+    sds, meta = weights.load_weights(Path(config.out) / "weights.pt")
+    assert meta["architecture"] == "lite"
+    return weights.build_networks(sds, [key], architecture="lite")[key].eval()
+
+
 def test_train_lite_handsegnet_on_the_mixture(rhd_root, real_and_free, tmp_path):
     labels, free = real_and_free
     task = HandSegTask()
@@ -569,11 +579,7 @@ def test_train_lite_handsegnet_on_the_mixture(rhd_root, real_and_free, tmp_path)
     ds = task.dataset(config)
     assert isinstance(ds, SegmentationFrames) and ds.classes == 3 and ds.size == 64 and ds.frame_width == 160
     assert len(ds) == 6 + 2 * 2 + 2 * 3
-    history = loop.run(task, config)
-    assert [i for i, _ in history] == [1, 2] and all(math.isfinite(v) for _, v in history)
-    sds, meta = weights.load_weights(tmp_path / "seg" / "weights.pt")
-    assert meta["architecture"] == "lite"
-    net = weights.build_networks(sds, ["handsegnet"], architecture="lite")["handsegnet"].eval()
+    net = _train_two_steps_and_reload(task, config, "handsegnet")
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)  # background / left / right
 
@@ -587,11 +593,7 @@ def test_train_lite_posenet_on_the_mixture(rhd_root, real_and_free, tmp_path):
     render = RenderFrames(rhd_root)
     assert isinstance(ds, HandCrops) and ds.size == 128
     assert len(ds) == sum(len(render.hands(i)) for i in range(len(render))) + 2 * 2  # no hand-free frames
-    history = loop.run(task, config)
-    assert [i for i, _ in history] == [1, 2] and all(math.isfinite(v) for _, v in history)
-    sds, meta = weights.load_weights(tmp_path / "pose" / "weights.pt")
-    assert meta["architecture"] == "lite"
-    net = weights.build_networks(sds, ["posenet"], architecture="lite")["posenet"].eval()
+    net = _train_two_steps_and_reload(task, config, "posenet")
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 128, 128))[-1].shape == (1, 21, 32, 32)
 

@@ -171,6 +171,7 @@ class HandFreeFrames(FrameSource):
     def __init__(self, folder):
         self.paths = image_files(Path(folder), recursive=True)
         self.name = str(folder)
+        self._last_shape: tuple[int, tuple[int, int]] | None = None
         if not self.paths:
             raise TrainingError(f"no images in {folder} (hand-free photos: python -m training.handfree makes them)")
 
@@ -178,10 +179,14 @@ class HandFreeFrames(FrameSource):
         return len(self.paths)
 
     def image(self, i):
-        return _read_rgb(self.paths[i])
+        img = _read_rgb(self.paths[i])
+        self._last_shape = (i, img.shape[:2])   # the mask asked for next needs only the size
+        return img
 
     def side_mask(self, i):
-        return np.zeros(self.image(i).shape[:2], np.uint8)
+        last = self._last_shape
+        shape = last[1] if last is not None and last[0] == i else self.image(i).shape[:2]
+        return np.zeros(shape, np.uint8)
 
     def hands(self, i):
         return []

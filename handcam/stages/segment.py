@@ -39,7 +39,11 @@ def hand_probability(logits: torch.Tensor) -> torch.Tensor:
     """B x C x H x W logits -> B x H x W probability of a hand (float32, also for reduced-precision
     logits): class 1 of 2 (background, hand), or left + right of 3 (background, left, right) — in both
     cases one minus the background's softmax."""
-    p = torch.softmax(logits.float(), dim=1)
+    return _hand_share(torch.softmax(logits.float(), dim=1))
+
+
+def _hand_share(p: torch.Tensor) -> torch.Tensor:
+    """Class probabilities B x C x H x W -> B x H x W hand probability (``hand_probability``)."""
     return p[:, 1] if p.shape[1] == 2 else 1.0 - p[:, 0]
 
 
@@ -47,9 +51,13 @@ def right_probability(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor 
     """How likely the masked hand is a right hand, B (None for 2-class logits, which have no side):
     the right class's share of the hand probability summed over the mask's pixels (over the whole map
     where a mask is empty)."""
-    if logits.shape[1] != 3:
+    return _right_share(torch.softmax(logits.float(), dim=1), mask)
+
+
+def _right_share(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    """``right_probability`` from the class probabilities B x C x H x W."""
+    if p.shape[1] != 3:
         return None
-    p = torch.softmax(logits.float(), dim=1)
     weight = mask.to(p.dtype)
     empty = weight.flatten(1).sum(1) == 0
     weight = torch.where(empty[:, None, None], torch.ones_like(weight), weight)
@@ -136,6 +144,12 @@ def single_object_mask(logits: torch.Tensor, threshold: float = 0.5, passes: int
     Returns (mask B x H x W bool, foreground probability B x H x W).
     """
     prob = hand_probability(logits)
+    return grow_object_mask(prob, threshold, passes, method), prob
+
+
+def grow_object_mask(prob: torch.Tensor, threshold: float = 0.5, passes: int | None = None,
+                     method: str = "auto") -> torch.Tensor:
+    """``single_object_mask`` on a B x H x W hand probability map: the mask, B x H x W bool."""
     b, h, w = prob.shape
     binary = prob > threshold
     # The release seeds a 1 at the most confident pixel and multiplies by the binary map only
@@ -146,7 +160,7 @@ def single_object_mask(logits: torch.Tensor, threshold: float = 0.5, passes: int
         mask = _grow_opencv(seed_idx, binary, n)
     else:
         mask = _grow_torch(seed_idx, binary, n)
-    return mask, prob
+    return mask
 
 
 @dataclass(frozen=True)
@@ -198,6 +212,8 @@ def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method
     keep the single most confident hand region (and its side, for 3 classes). The presence score is the
     peak hand probability, through ``calibrated_presence`` when the weights carry a calibration."""
     logits = handsegnet(image).float()
-    mask, prob = single_object_mask(logits, threshold, method=mask_method)
+    classes = torch.softmax(logits, dim=1)          # once: the hand probability and the side share it
+    prob = _hand_share(classes)
+    mask = grow_object_mask(prob, threshold, method=mask_method)
     presence = calibrated_presence(prob.reshape(prob.shape[0], -1).amax(dim=1), presence_calibration)
-    return Segmentation(logits, prob, mask, presence, right_probability(logits, mask))
+    return Segmentation(logits, prob, mask, presence, _right_share(classes, mask))
