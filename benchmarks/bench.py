@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import PREFERRED_VIDEO, VIDEO_DIR, default_video, parse_frame_args, read_video, stats
 
 from handcam.estimator import HandPoseEstimator
+from handcam.models.layers import tf1_resize_bilinear
 from handcam.pipeline import STAGES
 from handcam.runtime import Clock, inference_threads, resolve_device
 from handcam.settings import RuntimeOptions
@@ -41,43 +43,6 @@ from handcam.transform import network_input_size
 log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
-
-VIDEO_DIR = ROOT.parent / "shared" / "data" / "real" / "video"
-PREFERRED_VIDEO = "prasad9_okay.mp4"  # 640 x 480, a real hand in front of a webcam
-
-
-def default_video() -> Path | None:
-    if not VIDEO_DIR.is_dir():
-        return None
-    if (VIDEO_DIR / PREFERRED_VIDEO).is_file():
-        return VIDEO_DIR / PREFERRED_VIDEO
-    videos = sorted(p for p in VIDEO_DIR.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
-    return videos[0] if videos else None
-
-
-def read_video(path: Path, count: int, size: tuple[int, int] | None) -> list[np.ndarray]:
-    """``count`` consecutive RGB frames (the video loops when shorter), optionally resized to (H, W)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise SystemExit(f"cannot open video {path}")
-    frames = []
-    try:
-        while len(frames) < count:
-            ok, bgr = cap.read()
-            if not ok:
-                if not frames:
-                    raise SystemExit(f"{path} has no readable frames")
-                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                continue
-            if size is not None and bgr.shape[:2] != tuple(size):
-                bgr = cv2.resize(bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-            frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
-    finally:
-        cap.release()
-    return frames
-
 
 def synthetic_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
     """A skin-coloured ellipse drifting over a smooth background, with noise (deterministic)."""
@@ -95,12 +60,6 @@ def synthetic_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
     return frames
 
 
-def stats(values) -> dict:
-    a = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(a)), "p10": float(np.percentile(a, 10)),
-            "p90": float(np.percentile(a, 90)), "mean": float(a.mean()), "n": int(a.size)}
-
-
 class RawNetworks:
     """The estimator's networks alone, on device-resident inputs of the pipeline's shapes, with the
     estimator's precision and memory layout: the floor the pipeline's overhead is measured against."""
@@ -114,8 +73,10 @@ class RawNetworks:
         self.image = (torch.rand(1, 3, *net_hw, generator=g) - 0.5).to(dev)
         self.crop = (torch.rand(1, 3, s, s, generator=g) - 0.5).to(dev)
         self.side = torch.tensor([[1.0, 0.0]], device=dev)
-        with torch.inference_mode():
-            self.scoremap = self.nets["posenet"](self.crop)[-1].float()
+        with torch.inference_mode():   # the lifting networks' input: PoseNet's maps at their trained size
+            maps = self.nets["posenet"](self.crop)[-1].float()
+            size = est.architecture.scoremap_size
+            self.scoremap = tf1_resize_bilinear(maps, (size, size)) if maps.shape[-1] != size else maps
 
     def run(self) -> dict:
         nets, clock = self.nets, Clock(self.est.device)
@@ -195,7 +156,7 @@ def run(args) -> dict:
              args.frames, w, h, source, args.warmup)
 
     rows = {"e2e": [], "stages": {k: [] for k in (*STAGES, "total")}, "raw": {}, "tracked_e2e": [],
-            "tracked_flags": []}
+            "tracked_flags": [], "tracked_stages": {k: [] for k in (*STAGES, "total")}}
     for i, frame in enumerate(frames):
         e2e, pose = call_ms(est.estimate, frame)
         r = raw.run()
@@ -211,6 +172,9 @@ def run(args) -> dict:
         if args.tracking:
             rows["tracked_e2e"].append(t_e2e)
             rows["tracked_flags"].append(bool(t_pose.hands[0].tracked))
+            if t_pose.hands[0].tracked:
+                for k in rows["tracked_stages"]:
+                    rows["tracked_stages"][k].append(t_pose.timings_ms.get(k, 0.0))
 
     result = {
         "config": {"arch": est.architecture.name, "device": str(device), "precision": args.precision,
@@ -225,6 +189,7 @@ def run(args) -> dict:
                      "stages_ms": {k: stats(v) for k, v in rows["stages"].items()}},
         "raw_networks_ms": {k: stats(v) for k, v in rows["raw"].items()},
     }
+    result["glue_ms"] = glue_profile(result["pipeline"]["stages_ms"], result["raw_networks_ms"])
     e2e_med = result["pipeline"]["end_to_end_ms"]["median"]
     result["overhead_ratio"] = e2e_med / result["raw_networks_ms"]["total"]["median"]
     result["fps"] = 1000.0 / e2e_med
@@ -234,11 +199,31 @@ def run(args) -> dict:
                               "track_min_score": min_score,
                               "tracked_fraction": float(np.mean(rows["tracked_flags"])),
                               "ratio_to_untracked": t["median"] / e2e_med,
+                              "overhead_ratio": t["median"] / result["raw_networks_ms"]["tracked_total"]["median"],
                               "mean_ratio_to_untracked": t["mean"] / result["pipeline"]["end_to_end_ms"]["mean"]}
+        if rows["tracked_stages"]["total"]:
+            tracked_stages = {k: stats(v) for k, v in rows["tracked_stages"].items()}
+            result["tracking"]["stages_ms"] = tracked_stages
+            result["tracking"]["glue_ms"] = glue_profile(tracked_stages, result["raw_networks_ms"],
+                                                         skipped=("handsegnet",))
     result["machine"]["loadavg_start"] = load_start
     result["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     result["machine"]["git_commit"] = _git_commit()
     return result
+
+
+def glue_profile(stages_ms: dict, raw_ms: dict, skipped: tuple = ()) -> dict:
+    """Milliseconds per stage outside the networks (median stage time minus the median time of its raw
+    network; the stages without a network, or whose network was ``skipped``, count whole): where the
+    overhead goes."""
+    glue = {}
+    for k, s in stages_ms.items():
+        if k == "total":
+            continue
+        raw = raw_ms[k]["median"] if k in ("handsegnet", "posenet", "lifting") and k not in skipped else 0.0
+        glue[k] = s["median"] - raw
+    glue["total"] = sum(glue.values())
+    return glue
 
 
 def table(result: dict) -> str:
@@ -258,11 +243,15 @@ def table(result: dict) -> str:
         row("  raw " + k, s)
     lines.append(f"overhead ratio (end to end / raw networks): {result['overhead_ratio']:.3f}   "
                  f"fps {result['fps']:.1f}")
+    lines.append("glue (outside the networks, ms): " + ", ".join(f"{k} {v:.2f}" for k, v in result["glue_ms"].items()))
     if "tracking" in result:
         t = result["tracking"]
         row("tracking end to end", t["end_to_end_ms"])
         lines.append(f"tracking / untracked: {t['ratio_to_untracked']:.3f} (median), "
-                     f"{t['mean_ratio_to_untracked']:.3f} (mean); tracked frames {t['tracked_fraction']:.0%}")
+                     f"{t['mean_ratio_to_untracked']:.3f} (mean); tracked frames {t['tracked_fraction']:.0%}; "
+                     f"tracked / raw PoseNet + lifting: {t['overhead_ratio']:.3f}")
+        if "glue_ms" in t:
+            lines.append("tracked glue (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in t["glue_ms"].items()))
     return "\n".join(lines)
 
 
@@ -291,10 +280,7 @@ def parse_args(argv=None):
     p.add_argument("--synthetic", action="store_true", help="generated frames even when a video is present")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize frames to H x W first")
     p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args(argv)
-    if args.frames < 1 or args.warmup < 0:
-        p.error("--frames must be >= 1 and --warmup >= 0")
-    return args
+    return parse_frame_args(p, argv)
 
 
 def main(argv=None) -> int:

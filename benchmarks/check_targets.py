@@ -1,13 +1,17 @@
 """Check the speed targets (CPU and GPU, see the README speed section) against benchmark JSONs
 written by ``benchmarks/bench.py``.
 
-    python benchmarks/check_targets.py cpu_paper.json cpu_lite.json [gpu_paper.json ...]
+    python benchmarks/check_targets.py cpu_paper.json cpu_lite.json [gpu_paper.json ...] [--mediapipe mp.json]
 
 Targets (each read from the JSON it applies to; a target with no matching JSON is "not measured"):
-  cpu-paper-overhead  CPU, paper networks: end to end <= 1.1 x the raw networks (median / median)
-  cpu-paper-tracking  CPU, paper networks, --tracking: tracked median <= 0.55 x untracked median
-  cpu-lite-realtime   CPU, lite networks, at most 2 threads: end-to-end median <= 12 ms
-  gpu-paper           CUDA, paper networks: end-to-end median <= 2 ms
+  cpu-paper-overhead         CPU, paper networks: end to end <= 1.05 x the raw networks (median / median)
+  cpu-paper-tracking         CPU, paper networks, --tracking: tracked median <= 0.55 x untracked median
+  cpu-lite-realtime          CPU, lite networks, at most 2 threads: end-to-end median <= 12 ms
+  cpu-lite-overhead          CPU, lite networks: end to end <= 1.3 x the raw networks
+  cpu-lite-tracked-overhead  CPU, lite networks, --tracking: tracked end to end <= 1.3 x PoseNet + lifting
+  cpu-lite-vs-mediapipe      CPU, lite networks, --tracking: tracked median <= MediaPipe Hands' lite model
+                             median (``mediapipe_bench.py`` JSON given with --mediapipe; ratio <= 1)
+  gpu-paper                  CUDA, paper networks: end-to-end median <= 2 ms
 Exit status 1 when a measured target is missed (0 with --report-only).
 """
 from __future__ import annotations
@@ -17,8 +21,13 @@ import json
 import sys
 from pathlib import Path
 
+
+def _lite_tracking(c) -> bool:
+    return c["device"] == "cpu" and c["arch"] == "lite" and bool(c.get("tracking"))
+
+
 TARGETS = (
-    ("cpu-paper-overhead", "end to end <= 1.1 x raw networks", 1.1,
+    ("cpu-paper-overhead", "end to end <= 1.05 x raw networks", 1.05,
      lambda c: c["device"] == "cpu" and c["arch"] == "paper", lambda r: r["overhead_ratio"]),
     ("cpu-paper-tracking", "tracked <= 0.55 x untracked", 0.55,
      lambda c: c["device"] == "cpu" and c["arch"] == "paper" and c.get("tracking"),
@@ -26,6 +35,10 @@ TARGETS = (
     ("cpu-lite-realtime", "lite end to end <= 12 ms on <= 2 threads", 12.0,
      lambda c: c["device"] == "cpu" and c["arch"] == "lite" and c["threads"] <= 2,
      lambda r: r["pipeline"]["end_to_end_ms"]["median"]),
+    ("cpu-lite-overhead", "lite end to end <= 1.3 x raw networks", 1.3,
+     lambda c: c["device"] == "cpu" and c["arch"] == "lite", lambda r: r["overhead_ratio"]),
+    ("cpu-lite-tracked-overhead", "lite tracked end to end <= 1.3 x raw PoseNet + lifting", 1.3, _lite_tracking,
+     lambda r: r["tracking"]["end_to_end_ms"]["median"] / r["raw_networks_ms"]["tracked_total"]["median"]),
     ("gpu-paper", "paper end to end <= 2 ms on a GPU", 2.0,
      lambda c: c["device"].startswith("cuda") and c["arch"] == "paper",
      lambda r: r["pipeline"]["end_to_end_ms"]["median"]),
@@ -48,10 +61,16 @@ def validate(result: dict, source: str = "json") -> None:
             raise ValueError(f"{source}: malformed statistics {s}")
 
 
-def check(results: list[tuple[str, dict]]) -> list[dict]:
-    """One row per target: the best (lowest) measured value over the JSONs it applies to."""
+def check(results: list[tuple[str, dict]], mediapipe: dict | None = None) -> list[dict]:
+    """One row per target: the best (lowest) measured value over the JSONs it applies to. ``mediapipe``:
+    a ``mediapipe_bench.py`` result, for the comparison with MediaPipe's lite model."""
+    targets = list(TARGETS)
+    if mediapipe is not None:
+        lite_ms = mediapipe["models"]["lite"]["end_to_end_ms"]["median"]
+        targets.append(("cpu-lite-vs-mediapipe", f"lite tracked / MediaPipe lite ({lite_ms:.2f} ms) <= 1", 1.0,
+                        _lite_tracking, lambda r: r["tracking"]["end_to_end_ms"]["median"] / lite_ms))
     rows = []
-    for name, what, limit, applies, value in TARGETS:
+    for name, what, limit, applies, value in targets:
         measured = [(value(r), src) for src, r in results if applies(r["config"])]
         if not measured:
             rows.append({"target": name, "what": what, "limit": limit, "value": None, "source": None,
@@ -68,16 +87,23 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("json", nargs="+", help="bench.py result files")
     p.add_argument("--report-only", action="store_true", help="always exit 0 (e.g. for short CI runs)")
+    p.add_argument("--mediapipe", metavar="JSON", help="a mediapipe_bench.py result (its lite model) to compare "
+                   "the lite tracking time with")
     args = p.parse_args(argv)
     results = []
     for path in args.json:
         r = json.loads(Path(path).read_text())
         validate(r, path)
         results.append((path, r))
-    rows = check(results)
+    mediapipe = None
+    if args.mediapipe:
+        mediapipe = json.loads(Path(args.mediapipe).read_text())
+        if "lite" not in mediapipe.get("models", {}):
+            raise SystemExit(f"{args.mediapipe}: not a mediapipe_bench.py result with the lite model")
+    rows = check(results, mediapipe)
     for row in rows:
         value = "-" if row["value"] is None else f"{row['value']:.3f}"
-        print(f"{row['target']:<20} {row['status']:<13} {value:>9} (limit {row['limit']})  {row['what']}"
+        print(f"{row['target']:<26} {row['status']:<13} {value:>9} (limit {row['limit']})  {row['what']}"
               + (f"  [{Path(row['source']).name}]" if row["source"] else ""))
     missed = any(r["status"] == "missed" for r in rows)
     return 0 if (args.report_only or not missed) else 1

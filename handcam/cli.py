@@ -117,7 +117,8 @@ def run_image(config: RunConfig, estimator=None) -> int:
     frame = load_image(path)
     if estimator is None:
         estimator = load_estimator(config)
-    result = estimator.estimate(frame, config.settings)
+    figure = config.outputs.figure is not None       # the figure shows the mask and the crop
+    result = estimator.estimate(frame, config.settings, with_mask=figure, with_crop=figure)
     record = {"image": str(path), "image_size": [int(frame.shape[1]), int(frame.shape[0])],
               "device": str(estimator.device), **result.to_json()}
     text = json.dumps(record)

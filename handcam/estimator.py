@@ -72,6 +72,21 @@ def iter_batches(items, batch_size: int, shape=lambda item: item.shape):
 
 
 @functools.lru_cache(maxsize=32)
+def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """The input pixel each of ``n_out`` nearest-neighbour output pixels samples (PyTorch's rule)."""
+    idx = F.interpolate(torch.arange(n_in, dtype=torch.float32)[None, None], size=n_out, mode="nearest")
+    return idx[0, 0].long().numpy()
+
+
+def upsample_masks(masks: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """B x h x w bool masks -> B x H x W by nearest neighbour (PyTorch's ``interpolate(mode="nearest")``
+    rule, so ``frame_mask_area`` counts exactly its pixels), on the host: two row/column gathers."""
+    rows = _nearest_index(masks.shape[-2], int(frame_hw[0]))
+    cols = _nearest_index(masks.shape[-1], int(frame_hw[1]))
+    return masks[:, rows][:, :, cols]
+
+
+@functools.lru_cache(maxsize=32)
 def _nearest_counts(n_in: int, n_out: int, device: str) -> torch.Tensor:
     """How many of ``n_out`` nearest-neighbour output pixels sample each of ``n_in`` input pixels
     (PyTorch's own index rule, so that the counts are exact)."""
@@ -170,15 +185,17 @@ class HandPoseEstimator:
         return s if s.input_size else s.replace(input_size=self.architecture.input_size)
 
     def estimate(self, frame: np.ndarray, settings: PipelineSettings | None = None, *,
-                 with_mask: bool = True, with_crop: bool = True) -> FrameResult:
-        """The hands in one RGB uint8 H x W x 3 frame (any size)."""
+                 with_mask: bool = False, with_crop: bool = False) -> FrameResult:
+        """The hands in one RGB uint8 H x W x 3 frame (any size). ``with_mask`` / ``with_crop``: also keep
+        each hand's frame-size mask / the crop PoseNet saw (``HandPose.mask`` / ``.crop``; they cost time,
+        so only when asked for)."""
         frames = as_frames(frame)
         if len(frames) != 1:
             raise InputError(f"estimate() takes one frame, got {len(frames)}; use estimate_batch()")
         return self.run_frames(frames, self.resolved(settings), with_mask=with_mask, with_crop=with_crop)[0][0]
 
     def estimate_batch(self, frames, settings: PipelineSettings | None = None, *,
-                       with_mask: bool = True, with_crop: bool = True) -> list[FrameResult]:
+                       with_mask: bool = False, with_crop: bool = False) -> list[FrameResult]:
         """One FrameResult per frame, in order; frames of one size run as one batch."""
         frames = as_frames(frames)
         settings = self.resolved(settings)
@@ -193,7 +210,7 @@ class HandPoseEstimator:
         return results
 
     def estimate_video(self, frames, batch_size: int = 1, settings: PipelineSettings | None = None, *,
-                       with_mask: bool = True, with_crop: bool = True):
+                       with_mask: bool = False, with_crop: bool = False):
         """Offline video: yields one FrameResult per frame of the iterable, in order, running up to
         ``batch_size`` consecutive frames of one size as one batch (every frame detected)."""
         kw = dict(settings=settings, with_mask=with_mask, with_crop=with_crop)
@@ -214,7 +231,7 @@ class HandPoseEstimator:
 
     # -- one batch of same-size frames ------------------------------------------------------
     def run_frames(self, frames: list, settings: PipelineSettings, box: HandBox | None = None,
-                   presence: float | None = None, with_mask: bool = True, with_crop: bool = True,
+                   presence: float | None = None, with_mask: bool = False, with_crop: bool = False,
                    given_side: str = FALLBACK_SIDE, side_score: float | None = None):
         """Frames of one size through the pipeline -> (FrameResults, keypoints B x 21 x 2 in network-input
         pixels as a tensor, for the next frame's box). ``box`` (network-input pixels) skips HandSegNet;
@@ -223,16 +240,19 @@ class HandPoseEstimator:
         clock = Clock(self.device)
         clock.mark("start")
         h, w = frames[0].shape[:2]
-        transform = FrameTransform.for_frame((h, w), settings, self.architecture.input_size)
+        transform = FrameTransform.for_frame((h, w), settings, self.architecture.input_size,
+                                             self.architecture.crop_from_frame)
         raw = self._upload(frames)
-        image, source = prepare_frames(raw, transform, self.uint8_resize)
+        image, source = prepare_frames(raw, transform, self.uint8_resize, need_image=box is None)
         # "auto" on a tracked frame (no HandSegNet) keeps the side of the detection it follows
         wanted = given_side if box is not None and settings.hand_side == "auto" else settings.hand_side
         side = self._hand_side(wanted, len(frames))
         clock.mark("preprocess")
         out = run_pipeline(self._calls, image, side, settings, transform, source, box=box, clock=clock,
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size,
-                           presence_calibration=self.presence_calibration)
+                           presence_calibration=self.presence_calibration,
+                           subpixel_keypoints=self.architecture.subpixel_keypoints,
+                           lifting_size=self.architecture.scoremap_size)
         results, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, presence,
                                                side_score if box is not None else None)
         clock.mark("postprocess")
@@ -259,14 +279,12 @@ class HandPoseEstimator:
             # number as the frame-size mask's sum, without summing a frame-size array
             tensors["area"] = frame_mask_area(seg.mask, transform.frame_hw)
             if with_mask:
-                mask = seg.mask
-                if not transform.identity:
-                    mask = F.interpolate(mask[:, None].to(torch.uint8), size=transform.frame_hw,
-                                         mode="nearest")[:, 0].bool()
-                tensors["mask"] = mask
+                tensors["mask"] = seg.mask          # upsampled to the frame on the host, below
         if with_crop:
             tensors["crop"] = G.denormalize_image(crop.image)
         host = self._to_host(tensors)
+        if "mask" in host and not transform.identity:
+            host["mask"] = upsample_masks(host["mask"], transform.frame_hw)
         hands = []
         for i in range(len(host["kp"])):
             y1, x1, y2, x2 = host["box"][i]
@@ -302,7 +320,9 @@ class HandPoseEstimator:
         return self._side_cache[(side, n)]
 
     def _upload(self, frames: list) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(frames))
+        # one frame is only read, never written: use it in place instead of copying it into a batch
+        one = len(frames) == 1 and frames[0].flags.c_contiguous and frames[0].flags.writeable
+        batch = torch.from_numpy(frames[0])[None] if one else torch.from_numpy(np.stack(frames))
         if self.device.type == "cuda":
             return batch.pin_memory().to(self.device, non_blocking=True)
         return batch.to(self.device)

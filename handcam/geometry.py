@@ -6,6 +6,7 @@ with the layers (``handcam.models.layers``); the stages compose these functions 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,7 +48,14 @@ def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
     Centre is the box middle, size is ``max(rows max - min, cols max - min)`` (no +1), as the
     release computes it. An empty mask gives centre (160, 160) and size 100 (the release's fallback).
+    On a CPU the same numbers come from numpy (a dozen tensor operations cost more than the work).
     """
+    if mask.device.type == "cpu":
+        return _mask_center_and_size_numpy(mask.numpy())
+    return _mask_center_and_size_torch(mask)
+
+
+def _mask_center_and_size_torch(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     b, h, w = mask.shape
     dev = mask.device
     rows = mask.any(dim=2)
@@ -67,6 +75,20 @@ def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     center = torch.where(empty[:, None], fallback, center)
     size = torch.where(empty, EMPTY_SIZE, size)
     return center, size
+
+
+def _mask_center_and_size_numpy(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    center = np.empty((mask.shape[0], 2), np.float32)
+    size = np.empty(mask.shape[0], np.float32)
+    for i, m in enumerate(mask):
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        if rows.size == 0:
+            center[i], size[i] = EMPTY_CENTER, EMPTY_SIZE
+            continue
+        r0, r1, c0, c1 = (np.float32(v) for v in (rows[0], rows[-1], cols[0], cols[-1]))
+        center[i] = (np.float32(0.5) * (r1 + r0), np.float32(0.5) * (c1 + c0))
+        size[i] = max(r1 - r0, c1 - c0)
+    return torch.from_numpy(center), torch.from_numpy(size)
 
 
 def crop_scale(size: torch.Tensor, crop_factor: float = 1.25, crop_size: int = CROP_SIZE) -> torch.Tensor:
@@ -91,12 +113,16 @@ def normalize_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tenso
     return torch.stack([y1 / height, x1 / width, y2 / height, x2 / width], dim=1)
 
 
-def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int],
+                    normalize: bool = False) -> torch.Tensor:
     """TF ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) of B x C x H x W images with
-    one normalised box (y1, x1, y2, x2) per image -> B x C x out_h x out_w.
+    one normalised box (y1, x1, y2, x2) per image -> B x C x out_h x out_w float32.
 
     Sample i of a crop of height n is at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (n-1)``; a row or
-    column that falls outside [0, H-1] is 0.
+    column that falls outside [0, H-1] is 0. ``normalize``: the images are uint8 (any layout of strides,
+    e.g. a permuted H x W x 3 frame, read in place) and the samples are mapped like ``normalize_image``
+    (x / 255 - 0.5) before the outside is set to 0: the crop of the normalised image from the four source
+    pixels of each sample only (TF's arithmetic, in float32 after the uint8 read).
     """
     b, c, h, w = images.shape
     oh, ow = int(out_size[0]), int(out_size[1])
@@ -118,6 +144,22 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
 
     y0, y1, wy, vy = axis(boxes[:, 0], boxes[:, 2], h, oh)
     x0, x1, wx, vx = axis(boxes[:, 1], boxes[:, 3], w, ow)
+    valid = (vy[:, :, None] & vx[:, None, :])[:, None]
+    if normalize:
+        # pixels as rows of C values (a permuted H x W x C frame is this without a copy)
+        pixels = images.permute(0, 2, 3, 1).reshape(b * h * w, c)
+        base = (torch.arange(b, device=images.device) * h)[:, None, None]
+
+        def corner(ys, xs):   # B x oh x ow x C
+            idx = ((base + ys[:, :, None]) * w + xs[:, None, :]).reshape(-1)
+            return pixels.index_select(0, idx).to(torch.float32).reshape(b, oh, ow, c)
+
+        top_left, bottom_left = corner(y0, x0), corner(y1, x0)
+        wx4 = wx[:, None, :, None]
+        top = top_left + (corner(y0, x1) - top_left) * wx4
+        bottom = bottom_left + (corner(y1, x1) - bottom_left) * wx4
+        out = (top + (bottom - top) * wy[:, :, None, None]).div_(255.0).sub_(0.5).permute(0, 3, 1, 2)
+        return torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device)).contiguous()
     images = images.contiguous()
     # TF: top = tl + (tr - tl) * x_lerp at rows y0 and y1, then top + (bottom - top) * y_lerp. The
     # x-lerp of an image row is the same for every output row that uses it: compute it per image row
@@ -133,7 +175,6 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
 
     top = rows(y0)
     out = top + (rows(y1) - top) * wy[:, None, :, None].to(images.dtype)
-    valid = (vy[:, :, None] & vx[:, None, :])[:, None]
     return torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
@@ -145,6 +186,35 @@ def scoremap_argmax(scoremaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     idx = flat.argmax(dim=2)  # first maximum on ties
     peak = flat.gather(2, idx[..., None])[..., 0]
     rc = torch.stack([torch.div(idx, w, rounding_mode="floor"), idx % w], dim=2).float()
+    return rc, peak
+
+
+def scoremap_peaks(scoremaps: torch.Tensor, out_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keypoints of B x K x h x w maps in the pixels of the maps upsampled to ``out_size`` (TF1 resize:
+    map pixel ``i`` lies at ``i * out / in``), without upsampling them: the argmax on the maps' own grid
+    (ties: the first pixel in row-major order), moved along each axis to the top of the parabola through
+    the peak and its two neighbours (at most half a map pixel; no move at the border or where the
+    three values do not curve down). -> ((row, col) B x K x 2 float, peak value B x K).
+
+    The argmax of a bilinear upsampling is always at a map pixel, so the release's upsample-then-argmax
+    gives these peaks before refinement, quantised to ``out / in`` pixels."""
+    b, k, h, w = scoremaps.shape
+    flat = scoremaps.reshape(b, k, h * w)
+    idx = flat.argmax(dim=2)
+    peak = flat.gather(2, idx[..., None])[..., 0]
+    row, col = torch.div(idx, w, rounding_mode="floor"), idx % w
+
+    def offset(before_idx, after_idx, inside):
+        before = flat.gather(2, before_idx[..., None])[..., 0]
+        after = flat.gather(2, after_idx[..., None])[..., 0]
+        curve = before - 2.0 * peak + after
+        ok = inside & (curve < 0)
+        step = 0.5 * (before - after) / torch.where(ok, curve, torch.ones_like(curve))
+        return torch.where(ok, step.clamp(-0.5, 0.5), torch.zeros_like(step))
+
+    dr = offset(idx - w * (row > 0), idx + w * (row < h - 1), (row > 0) & (row < h - 1))
+    dc = offset(idx - (col > 0).long(), idx + (col < w - 1).long(), (col > 0) & (col < w - 1))
+    rc = torch.stack([(row.float() + dr) * (out_size[0] / h), (col.float() + dc) * (out_size[1] / w)], dim=2)
     return rc, peak
 
 

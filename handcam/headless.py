@@ -81,7 +81,8 @@ def run_video(config: RunConfig, estimator=None) -> int:
         with tqdm(total=source.frame_count, unit="frame", desc="handcam", file=sys.stderr,
                   dynamic_ncols=True) as bar:
             for batch in iter_batches(indexed_frames(source), batch_size, shape=lambda item: item[1].shape):
-                results = estimator.estimate_batch([frame for _, frame in batch], config.settings)
+                results = estimator.estimate_batch([frame for _, frame in batch], config.settings,
+                                                   with_mask=outputs.video is not None)  # drawn on the video
                 for (index, frame), result in zip(batch, results):
                     recorder.write(index, index / fps, frame, result)
                     for k, v in result.timings_ms.items():

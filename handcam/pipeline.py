@@ -58,24 +58,30 @@ class PipelineOutput:
         return self.pose.keypoints
 
 
-def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize: bool = False
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 B x H x W x 3 frames on the device -> (network-input image, crop source), normalised
-    B x 3 x h x w. With ``uint8_resize`` (faithful mode only) the uint8 frame is resized first and the
-    small image normalised (cheaper on a CPU; the full-resolution frame is then not needed)."""
-    if uint8_resize and not transform.crop_from_frame and not transform.identity:
-        image = G.normalize_image(G.resize_frames(frames.permute(0, 3, 1, 2), transform.net_hw).permute(0, 2, 3, 1))
-        return image, image
+def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize: bool = False,
+                   need_image: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """uint8 B x H x W x 3 frames on the device -> (network-input image normalised B x 3 x h x w, crop
+    source). With ``uint8_resize`` the uint8 frame is resized first and the small image normalised (cheaper
+    on a CPU); a crop from the frame then samples the uint8 frame itself (B x 3 x H x W uint8, a view:
+    ``crop_hands`` normalises only the crop), so no full-resolution float frame is made; and when the
+    network input is not needed (``need_image`` False: a tracked frame, HandSegNet does not run) it is
+    not made either (None)."""
+    if uint8_resize and not transform.identity:
+        nchw = frames.permute(0, 3, 1, 2)
+        if transform.crop_from_frame and not need_image:
+            return None, nchw
+        image = G.normalize_image(G.resize_frames(nchw, transform.net_hw).permute(0, 2, 3, 1))
+        return image, (nchw if transform.crop_from_frame else image)
     full = G.normalize_image(frames)
     image = G.resize_frames(full, transform.net_hw)
     return image, (full if transform.crop_from_frame else image)
 
 
-def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | None, settings: PipelineSettings,
+def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Tensor | None, settings: PipelineSettings,
                  transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
-                 crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None
-                 ) -> PipelineOutput:
+                 crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None,
+                 subpixel_keypoints: bool = False, lifting_size: int | None = None) -> PipelineOutput:
     """The paper's pipeline on normalised B x 3 x h x w network-input images.
 
     ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
@@ -83,9 +89,14 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | 
     HandSegNet and crops around the given boxes (tracking's first stage). ``hand_side``: B x 2 one-hot,
     or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box`` None).
     ``clock`` is marked after each stage; ``presence_calibration`` maps the peak hand probability to the
-    presence score (``stages.segment.calibrated_presence``).
+    presence score (``stages.segment.calibrated_presence``). ``subpixel_keypoints`` and ``lifting_size``:
+    the family's keypoint rule and lifting input side (``Architecture``; see ``detect_keypoints`` and
+    ``lift_pose``). ``networks`` may hold ``"keypoints"`` and ``"lift"``: those stages as one callable each
+    (``KeypointModule``, ``LiftModule``; a backend's fusion).
     """
     tick = clock.mark if clock else (lambda name: None)
+    if image is None and (box is None or crop_source is None):
+        raise ValueError("run_pipeline needs the network-input image unless a box and a crop source are given")
     if transform is None:
         transform = FrameTransform(tuple(image.shape[-2:]), tuple(image.shape[-2:]))
     with torch.inference_mode():
@@ -101,8 +112,16 @@ def run_pipeline(networks: dict, image: torch.Tensor, hand_side: torch.Tensor | 
         tick("handsegnet")
         crop = crop_hands(image if crop_source is None else crop_source, box, crop_size, transform)
         tick("crop")
-        keypoints = detect_keypoints(networks["posenet"], crop.image)
+        if subpixel_keypoints and "keypoints" in networks:   # the stage as one call (``KeypointModule``)
+            *maps, kp, scores = networks["keypoints"](crop.image)
+            keypoints = Keypoints2D(tuple(maps), kp, scores)
+        else:
+            keypoints = detect_keypoints(networks["posenet"], crop.image, subpixel_keypoints)
         tick("posenet")
-        pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side)
+        if "lift" in networks:      # the stage fused into one call by the backend (``stages.lift.LiftModule``)
+            pose = Pose3D(*(t.float() for t in networks["lift"](keypoints.scoremap, hand_side)))
+        else:
+            pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side,
+                             lifting_size)
         tick("lifting")
     return PipelineOutput(seg, box, crop, keypoints, pose, hand_side)

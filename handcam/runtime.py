@@ -180,9 +180,18 @@ def prepare_networks(networks: dict, arch: Architecture, device: torch.device, o
     modules = {k: copy.deepcopy(networks[k]).to(device, memory_format=fmt).eval() for k in NETWORK_KEYS}
     if backend == "onnxruntime":
         from .onnx_backend import OrtNetwork
+        from .stages.keypoints import KeypointModule
+        from .stages.lift import LiftModule
 
-        # the sessions are built on first use of each input shape
-        return modules, {k: OrtNetwork(inference_copy(n), k) for k, n in modules.items()}, backend, False
+        # the sessions are built on first use of each input shape; the lift stage runs as one graph, and so
+        # does the keypoint stage with sub-pixel peaks (the release's upsampled argmax stays in PyTorch)
+        calls = {k: OrtNetwork(inference_copy(n), k) for k, n in modules.items()}
+        lift = LiftModule(inference_copy(modules["poseprior"]), inference_copy(modules["viewpoint"]),
+                          arch.scoremap_size)
+        calls["lift"] = OrtNetwork(lift, "lift")
+        if arch.subpixel_keypoints:
+            calls["keypoints"] = OrtNetwork(KeypointModule(inference_copy(modules["posenet"])), "keypoints")
+        return modules, calls, backend, False
     runnable = {k: inference_copy(n).to(memory_format=fmt) for k, n in modules.items()}
     if options.compile:
         mode = "reduce-overhead" if device.type == "cuda" else None
@@ -212,6 +221,7 @@ def layout_times(calls: dict, arch: Architecture, device: torch.device, iteratio
     Leaves the networks channels_last; ``probe_layout`` keeps the faster."""
     image = torch.zeros(1, 3, *arch.input_size, device=device)
     crop = torch.zeros(1, 3, arch.crop_size, arch.crop_size, device=device)
+    maps_in = torch.zeros(1, 21, arch.scoremap_size, arch.scoremap_size, device=device)  # the lifting input
     side = torch.tensor([[1.0, 0.0]], device=device)
     times = {}
     for cl in (False, True):
@@ -222,9 +232,9 @@ def layout_times(calls: dict, arch: Architecture, device: torch.device, iteratio
             for i in range(iterations + 1):
                 t0 = time.perf_counter()
                 calls["handsegnet"](image)
-                maps = calls["posenet"](crop)[-1]
-                calls["poseprior"](maps, side)
-                calls["viewpoint"](maps, side)
+                calls["posenet"](crop)
+                calls["poseprior"](maps_in, side)
+                calls["viewpoint"](maps_in, side)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 if i:

@@ -76,8 +76,8 @@ class HandTracker:
         return 1 <= index - st.index <= self.options.max_gap
 
     def process(self, frame: np.ndarray, settings: PipelineSettings | None = None, *, index: int | None = None,
-                stream=None, timestamp: float | None = None, with_mask: bool = True,
-                with_crop: bool = True) -> FrameResult:
+                stream=None, timestamp: float | None = None, with_mask: bool = False,
+                with_crop: bool = False) -> FrameResult:
         """The hands in ``frame``, tracked from the previous frame when it allows.
         ``index``/``stream`` say where the frame comes from (for the follow-on rule); ``timestamp`` is
         accepted for filters that need it."""

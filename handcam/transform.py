@@ -60,9 +60,12 @@ class FrameTransform:
     crop_from_frame: bool = False
 
     @classmethod
-    def for_frame(cls, frame_hw, settings: PipelineSettings, default_size=(240, 320)) -> "FrameTransform":
+    def for_frame(cls, frame_hw, settings: PipelineSettings, default_size=(240, 320),
+                  crop_from_frame: bool = False) -> "FrameTransform":
+        """The transform for a frame: crops come from the frame in 'aspect' mode or when
+        ``crop_from_frame`` (a family's choice, ``Architecture.crop_from_frame``)."""
         return cls(tuple(frame_hw), network_input_size(frame_hw, settings, default_size),
-                   settings.resize_mode == "aspect")
+                   settings.resize_mode == "aspect" or crop_from_frame)
 
     @property
     def identity(self) -> bool:

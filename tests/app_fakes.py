@@ -98,10 +98,10 @@ class FakeEstimator:
         return FrameResult((hand,), frame.shape[:2],
                            {"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1, "total": ms})
 
-    def estimate(self, frame, settings=None, *, with_mask=True, with_crop=True) -> FrameResult:
+    def estimate(self, frame, settings=None, *, with_mask=False, with_crop=False) -> FrameResult:
         return self._run(frame, settings, via="estimate")
 
-    def estimate_batch(self, frames, settings=None) -> list[FrameResult]:
+    def estimate_batch(self, frames, settings=None, *, with_mask=False, with_crop=False) -> list[FrameResult]:
         return [self._run(f, settings, via="estimate_batch") for f in frames]
 
     def tracker(self, **options) -> "FakeTracker":
@@ -135,7 +135,8 @@ class FakeTracker:
         self.resets += 1
         self.estimator._count_reset()
 
-    def process(self, frame, settings=None, *, index=None, stream=None, timestamp=None) -> FrameResult:
+    def process(self, frame, settings=None, *, index=None, stream=None, timestamp=None, with_mask=False,
+                with_crop=False) -> FrameResult:
         prev, self._previous = self._previous, (stream, index)
         follows = (prev is not None and prev[0] == stream and index is not None and prev[1] is not None
                    and 1 <= index - prev[1] <= self.options.max_gap)

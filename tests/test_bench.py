@@ -56,7 +56,15 @@ def test_bench_short_lite_tracking(tmp_path):
     assert r["config"]["source"] == "synthetic"
     t = r["tracking"]
     assert 0 < t["tracked_fraction"] < 1  # every second frame re-detects
-    assert t["ratio_to_untracked"] > 0
+    assert t["ratio_to_untracked"] > 0 and t["overhead_ratio"] > 0
+    # where the time outside the networks goes, per stage (untracked, and on tracked frames)
+    glue = r["glue_ms"]
+    assert {"preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess", "total"} <= set(glue)
+    assert glue["total"] == pytest.approx(sum(v for k, v in glue.items() if k != "total"))
+    assert glue["crop"] == r["pipeline"]["stages_ms"]["crop"]["median"]          # no network in the crop stage
+    tracked = t["glue_ms"]      # HandSegNet does not run on a tracked frame: its stage is all glue
+    assert tracked["handsegnet"] == t["stages_ms"]["handsegnet"]["median"] >= 0.0
+    assert {"crop", "posenet", "lifting", "total"} <= set(tracked)
     assert "cpu-lite-realtime" in _check(path).stdout
 
 
@@ -93,3 +101,34 @@ def test_check_targets_logic(check_targets):
     assert rows["cpu-lite-realtime"]["status"] == "met" and rows["cpu-lite-realtime"]["value"] == 11.0
     assert rows["cpu-paper-tracking"]["status"] == "missed"
     assert rows["gpu-paper"]["status"] == "not measured" and rows["gpu-paper"]["value"] is None
+
+
+def test_check_targets_lite_overheads_and_mediapipe(check_targets, tmp_path):
+    lite = _result(arch="lite", e2e=10.0, ratio=1.25, tracking=0.6)
+    lite["raw_networks_ms"]["tracked_total"] = {"median": 4.0, "p10": 3.6, "p90": 4.4, "mean": 4.0, "n": 3}
+    lite["tracking"]["end_to_end_ms"] = {"median": 6.0, "p10": 5.4, "p90": 6.6, "mean": 6.0, "n": 3}
+    mediapipe = {"models": {"lite": {"end_to_end_ms": {"median": 5.0}}}}
+    rows = {r["target"]: r for r in check_targets.check([("lite.json", lite)], mediapipe)}
+    assert rows["cpu-lite-overhead"]["status"] == "met" and rows["cpu-lite-overhead"]["value"] == 1.25
+    assert rows["cpu-lite-tracked-overhead"]["status"] == "missed"            # 6.0 / 4.0 = 1.5
+    assert rows["cpu-lite-tracked-overhead"]["value"] == pytest.approx(1.5)
+    assert rows["cpu-lite-vs-mediapipe"]["status"] == "missed"                # 6.0 ms against 5.0 ms
+    assert rows["cpu-lite-vs-mediapipe"]["value"] == pytest.approx(1.2)
+    assert "cpu-lite-vs-mediapipe" not in {r["target"] for r in check_targets.check([("lite.json", lite)])}
+    # from the command line, with a mediapipe_bench.py JSON
+    (tmp_path / "lite.json").write_text(json.dumps(lite))
+    (tmp_path / "mp.json").write_text(json.dumps(mediapipe))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "check_targets.py"), str(tmp_path / "lite.json"),
+                           "--mediapipe", str(tmp_path / "mp.json")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "cpu-lite-vs-mediapipe" in proc.stdout and "missed" in proc.stdout
+
+
+def test_mediapipe_bench_without_mediapipe_says_how_to_get_it():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mediapipe_bench.py"), "--frames", "1"],
+                          capture_output=True, text=True, timeout=60)
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        assert proc.returncode == 2 and "pip install mediapipe==0.10.21" in proc.stderr
+    else:  # pragma: no cover - the project's venv has no mediapipe
+        assert proc.returncode == 0

@@ -25,7 +25,11 @@ from handcam.stages.segment import calibrated_presence
 
 def test_result_fields(random_estimator):
     frame = synthetic_frame()
-    result = random_estimator.estimate(frame)
+    plain = random_estimator.estimate(frame)       # the mask and the crop only when asked for
+    assert plain.hand.mask is None and plain.hand.crop is None and plain.hand.mask_area > 0
+    result = random_estimator.estimate(frame, with_mask=True, with_crop=True)
+    assert result.hand.mask_area == plain.hand.mask_area
+    np.testing.assert_array_equal(result.hand.keypoints_2d, plain.hand.keypoints_2d)
     assert isinstance(result, FrameResult) and len(result.hands) == 1 and result.frame_size == (240, 320)
     pose = result.hand
     assert isinstance(pose, HandPose) and pose.id == 0 and pose.side == "left" and not pose.tracked
@@ -52,10 +56,10 @@ def test_result_fields(random_estimator):
 
 def test_batch_equals_single(random_estimator):
     frames = [synthetic_frame(seed=s) for s in range(3)]
-    batch = random_estimator.estimate_batch(np.stack(frames))
+    batch = random_estimator.estimate_batch(np.stack(frames), with_mask=True)
     assert len(batch) == 3 and all(isinstance(r, FrameResult) for r in batch)
     for f, b in zip(frames, batch):
-        s = random_estimator.estimate(f).hand
+        s = random_estimator.estimate(f, with_mask=True).hand
         b = b.hand
         np.testing.assert_allclose(b.keypoints_2d, s.keypoints_2d, atol=1e-3)
         np.testing.assert_allclose(b.keypoints_3d, s.keypoints_3d, atol=1e-4)
@@ -64,7 +68,7 @@ def test_batch_equals_single(random_estimator):
 
 def test_mixed_sizes_and_tiny_frames(random_estimator):
     results = random_estimator.estimate_batch([synthetic_frame(), synthetic_frame(120, 160),
-                                               np.zeros((1, 1, 3), np.uint8)])
+                                               np.zeros((1, 1, 3), np.uint8)], with_mask=True)
     assert [r.hand.mask.shape for r in results] == [(240, 320), (120, 160), (1, 1)]
     assert [r.frame_size for r in results] == [(240, 320), (120, 160), (1, 1)]
 
@@ -181,10 +185,10 @@ def test_describe_and_metadata(lite_estimator):
 
 def test_estimate_video_equals_frame_by_frame(lite_estimator):
     frames = [synthetic_frame(seed=s) for s in range(3)] + [synthetic_frame(120, 160, seed=5)]
-    results = list(lite_estimator.estimate_video(iter(frames), batch_size=2))
+    results = list(lite_estimator.estimate_video(iter(frames), batch_size=2, with_mask=True))
     assert len(results) == 4 and results[-1].hand.mask.shape == (120, 160)
     for f, p in zip(frames, results):
-        s = lite_estimator.estimate(f).hand
+        s = lite_estimator.estimate(f, with_mask=True).hand
         np.testing.assert_allclose(p.hand.keypoints_2d, s.keypoints_2d, atol=1e-3)
         np.testing.assert_array_equal(p.hand.mask, s.mask)
         assert not p.hand.tracked
@@ -196,7 +200,7 @@ def test_lite_family_runs_at_its_own_frame_size():
     est = HandPoseEstimator.random(seed=0, device="cpu", arch="lite",
                                    runtime=RuntimeOptions(backend="torch"))  # torch: for the hook
     assert est.resolved().input_size == (120, 160) == registry.LITE.input_size
-    pose = est.estimate(synthetic_frame()).hand
+    pose = est.estimate(synthetic_frame(), with_mask=True).hand
     assert pose.mask.shape == (240, 320)  # mapped back to the frame
     assert HandPoseEstimator.random(seed=0, device="cpu").resolved().input_size == (240, 320)
     # settings from elsewhere (the window, the command line) leave the input size to the family
@@ -216,7 +220,7 @@ def test_lite_estimator_and_weights_round_trip(tmp_path, lite_estimator):
 
     crop_size = registry.LITE.crop_size
     frame = synthetic_frame(seed=7)
-    pose = lite_estimator.estimate(frame).hand
+    pose = lite_estimator.estimate(frame, with_crop=True).hand
     assert lite_estimator.architecture.name == "lite"
     assert pose.crop.shape == (crop_size, crop_size, 3)
     assert pose.keypoints_crop.max() < crop_size
@@ -332,7 +336,7 @@ def test_an_estimator_reads_its_calibration_from_the_metadata():
 def test_presence_is_calibrated_and_hand_found_follows_it():
     raw_est, frame = _blob_estimator_with(None), synthetic_frame()
     no_blob = np.ascontiguousarray(frame[:, :, ::-1])
-    raw = raw_est.estimate(frame).hand
+    raw = raw_est.estimate(frame, with_mask=True).hand
     raw_empty = raw_est.estimate(no_blob).hands[0]
     assert raw.presence == pytest.approx(1 / (1 + np.exp(-5)), abs=1e-5) and raw_empty.presence < 0.01
 
@@ -340,7 +344,7 @@ def test_presence_is_calibrated_and_hand_found_follows_it():
         return float(calibrated_presence(torch.tensor([presence]), ab)[0])
 
     est = _blob_estimator_with("2 -1")
-    hand = est.estimate(frame).hand
+    hand = est.estimate(frame, with_mask=True).hand
     assert hand.presence == pytest.approx(calibrated(raw.presence, (2.0, -1.0)), abs=1e-6)
     assert hand.presence == pytest.approx(1 / (1 + np.exp(-9)), abs=1e-5)          # sigmoid(2 * 5 - 1)
     np.testing.assert_array_equal(hand.mask, raw.mask)                             # only the score changes

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from handcam import geometry as G
+from handcam.models.layers import tf1_resize_bilinear
 
 
 def test_crop_and_resize_inside():
@@ -123,6 +124,35 @@ def test_scoremap_argmax_first_pixel_on_ties():
     np.testing.assert_array_equal(peak[0].numpy(), [3, 1])
 
 
+def test_scoremap_peaks_refine_below_a_map_pixel():
+    maps = torch.zeros(1, 4, 6, 8)
+    maps[0, 0, 2, 3] = 1.0                           # a lone peak: no move
+    maps[0, 1, 2, 3], maps[0, 1, 2, 2], maps[0, 1, 2, 4] = 1.0, 0.5, 0.7   # columns 0.5 1.0 0.7
+    maps[0, 1, 1, 3], maps[0, 1, 3, 3] = 0.8, 0.2   # rows 0.8 1.0 0.2
+    maps[0, 2, 0, 5], maps[0, 2, 1, 5] = 1.0, 0.9   # on the top border: no row move
+    maps[0, 2, 0, 4], maps[0, 2, 0, 6] = 0.9, 0.9   # symmetric columns: no column move
+    maps[0, 3] = 0.25                                # flat: the first pixel, no move
+    rc, peak = G.scoremap_peaks(maps, (24, 32))      # 4 output pixels per map pixel
+    # parabola top: 0.5 * (before - after) / (before - 2 peak + after)
+    col = 0.5 * (0.5 - 0.7) / (0.5 - 2.0 + 0.7)      # +0.125
+    row = 0.5 * (0.8 - 0.2) / (0.8 - 2.0 + 0.2)      # -0.3
+    np.testing.assert_allclose(rc[0].numpy(), [[8, 12], [4 * (2 + row), 4 * (3 + col)], [0, 20], [0, 0]],
+                               atol=1e-5)
+    np.testing.assert_array_equal(peak[0].numpy(), [1.0, 1.0, 1.0, 0.25])
+    # unrefined peaks are the release's argmax of the upsampled maps
+    lone = torch.zeros(2, 21, 32, 32)
+    lone[:, :, 7, 9] = 1.0
+    np.testing.assert_array_equal(G.scoremap_peaks(lone, (128, 128))[0].numpy(),
+                                  G.scoremap_argmax(tf1_resize_bilinear(lone, (128, 128)))[0].numpy())
+
+
+def test_scoremap_peaks_move_at_most_half_a_pixel():
+    maps = torch.zeros(1, 1, 5, 5)
+    maps[0, 0, 2, 1], maps[0, 0, 2, 2], maps[0, 0, 2, 3] = 0.0, 1.0, 1.0 - 1e-6   # almost a plateau
+    rc, _ = G.scoremap_peaks(maps, (5, 5))
+    assert 2.0 < float(rc[0, 0, 1]) <= 2.5 and float(rc[0, 0, 0]) == 2.0
+
+
 def test_rodrigues_known_rotations():
     u = torch.tensor([[0, 0, math.pi / 2], [math.pi, 0, 0], [0, 0, 0]], dtype=torch.float64)
     R = G.rodrigues(u).numpy()
@@ -164,3 +194,20 @@ def test_resize_frames():
     assert G.resize_frames(x, (4, 5)).shape == (1, 3, 4, 5)
     flat = torch.full((1, 3, 8, 10), 0.25)
     torch.testing.assert_close(G.resize_frames(flat, (3, 7)), torch.full((1, 3, 3, 7), 0.25))
+
+
+def test_mask_box_numpy_and_tensor_rules_agree():
+    # the CPU (numpy) rule and the device (tensor) rule give the same centre and size, empty masks too
+    from handcam.geometry import _mask_center_and_size_torch
+
+    rng = np.random.default_rng(0)
+    masks = torch.from_numpy(rng.random((6, 30, 40)) > 0.97)
+    masks[2] = False
+    masks[3] = False
+    masks[3, 7, 11] = True
+    c, s = G.mask_center_and_size(masks)
+    ct, st = _mask_center_and_size_torch(masks)
+    assert c.dtype == ct.dtype == s.dtype == st.dtype == torch.float32
+    assert torch.equal(c, ct) and torch.equal(s, st)
+    np.testing.assert_array_equal(c[3].numpy(), [7, 11])
+    assert float(s[3]) == 0.0

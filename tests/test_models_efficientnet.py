@@ -105,6 +105,23 @@ def test_onnx_runtime_pads_odd_sizes_the_same(ours):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
 
 
+def test_onnx_export_pads_inside_the_convolutions(ours):
+    # asymmetric "SAME" padding is the Conv's own pads in the exported graph: no Pad node (each one costs
+    # ONNX Runtime a layout reorder before and after it)
+    import io
+
+    import onnx
+
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(ours.eval(), _inputs(120, 160)[:1], buf, dynamo=False, opset_version=17)
+    graph = onnx.load_from_string(buf.getvalue()).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Pad" not in ops and "Conv" in ops
+    pads = [tuple(a.ints) for n in graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "pads"]
+    assert (0, 0, 1, 1) in pads and (1, 1, 2, 2) in pads       # k3 / k5 stride 2 on even sizes
+
+
 def test_a_backbone_without_the_classifier_takes_the_rest(state, ours):
     backbone = load_imagenet(EfficientNetLite0(with_classifier=False), state).eval()
     assert not any(k.startswith(("head.", "classifier.")) for k in backbone.state_dict())

@@ -106,3 +106,27 @@ def test_tf1_resize_gradients_for_training():
     for shape, size in (((2, 3, 8, 10), (32, 40)), ((1, 2, 20, 30), (7, 9))):
         x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda t: tf1_resize_bilinear(t, size), (x,))
+
+
+@pytest.mark.parametrize("shape,size", [((2, 3, 15, 20), (120, 160)), ((1, 21, 24, 24), (32, 32)),
+                                        ((1, 2, 7, 5), (16, 11))])
+def test_tf1_resize_exports_as_one_native_resize(shape, size):
+    import io
+
+    import onnx
+    import onnxruntime as ort
+
+    class Up(torch.nn.Module):
+        def forward(self, x):
+            return tf1_resize_bilinear(x, size)
+
+    x = torch.randn(*shape)
+    buf = io.BytesIO()
+    torch.onnx.export(Up(), x, buf, dynamo=False, opset_version=17, input_names=["x"],
+                      dynamic_axes={"x": {0: "batch"}})
+    ops = [n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node]
+    assert ops.count("Resize") == 1 and "Gather" not in ops
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    for batch in (x, torch.cat([x, x + 1])):                   # any batch size
+        got = session.run(None, {"x": batch.numpy()})[0]
+        np.testing.assert_allclose(got, tf1_resize_bilinear(batch, size).numpy(), rtol=1e-5, atol=1e-5)

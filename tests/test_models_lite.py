@@ -15,7 +15,7 @@ def test_lite_interfaces_and_training_step():
     assert isinstance(seg.backbone, EfficientNetLite0) and isinstance(pose.backbone, EfficientNetLite0)
     assert seg.backbone.max_stride == pose.backbone.max_stride == 16 and not seg.backbone.with_classifier
     maps = pose(torch.randn(2, 3, crop, crop))
-    assert isinstance(maps, list) and len(maps) == 2 and all(m.shape == (2, 21, 32, 32) for m in maps)
+    assert isinstance(maps, list) and len(maps) == 2 and all(m.shape == (2, 21, crop // 4, crop // 4) for m in maps)
     side = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     assert prior(maps[-1], side).shape == (2, 21, 3) and view(maps[-1], side).shape == (2, 3)
     # any scoremap size (the training scripts pool 256 targets to 32 x 32; a 64 crop gives 16 x 16)
@@ -39,7 +39,7 @@ def test_lite_sizes_come_from_the_registry():
         low = seg(torch.zeros(1, 3, *a.input_size), upsample=False)
         assert low.shape == (1, classes, a.input_size[0] // 8, a.input_size[1] // 8)
         maps = lite.PoseNet().eval()(torch.zeros(1, 3, a.crop_size, a.crop_size))
-    assert len(maps) == a.posenet_stages and maps[-1].shape[-1] == a.scoremap_size
+    assert len(maps) == a.posenet_stages and maps[-1].shape[-1] == a.crop_size // 4   # lifting resizes them
     assert not hasattr(lite, "CROP_SIZE") and not hasattr(lite.PoseNet(), "input_size")  # the registry says
 
 

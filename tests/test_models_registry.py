@@ -14,7 +14,8 @@ def test_families():
         registry.get("huge")
     p, q = registry.PAPER, registry.LITE
     assert (p.input_size, p.crop_size, p.scoremap_size, p.posenet_stages) == ((240, 320), 256, 32, 3)
-    assert (q.input_size, q.crop_size, q.scoremap_size, q.posenet_stages) == ((120, 160), 128, 32, 2)
+    assert (q.input_size, q.crop_size, q.scoremap_size, q.posenet_stages) == ((120, 160), 96, 32, 2)
+    assert q.subpixel_keypoints and not p.subpixel_keypoints   # the paper family keeps the release rule
     assert p.official and not q.official
     assert (p.uint8_resize, p.probe_layout) == (False, False) and (q.uint8_resize, q.probe_layout) == (True, True)
     assert p.description and q.description

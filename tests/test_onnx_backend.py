@@ -76,16 +76,17 @@ def plain():
         layout="contiguous", mask_method="torch", backend="torch"))
 
 
-def _assert_keypoints_match(a, b):
-    """Within 1 px; random weights give flat scoremaps, so a keypoint further away must be a tie: an
-    equally high peak elsewhere (same score), and only for a couple of keypoints."""
-    far = np.abs(a.keypoints_2d - b.keypoints_2d).max(axis=1) > 1.0
+def _assert_keypoints_match(a, b, slack: float = 0.0):
+    """Within 1 px (+ ``slack``); random weights give flat scoremaps, so a keypoint further away must be
+    a tie: an equally high peak elsewhere (same score), and only for a couple of keypoints."""
+    far = np.abs(a.keypoints_2d - b.keypoints_2d).max(axis=1) > 1.0 + slack
     assert far.sum() <= 2
     np.testing.assert_allclose(a.keypoint_scores[far], b.keypoint_scores[far], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
 
 
 def _assert_same_poses(a, b):
+    assert a.mask is not None and b.mask is not None
     np.testing.assert_array_equal(a.mask, b.mask)
     _assert_keypoints_match(a, b)
 
@@ -97,24 +98,32 @@ def test_onnxruntime_backend_matches_plain_torch(plain):
     assert est.backend == "onnxruntime" and plain.backend == "torch" and not est.channels_last
     assert all(isinstance(n, ob.OrtNetwork) for n in est.runnable_networks.values())
     frames = [synthetic_frame(seed=s) for s in range(3)]
-    for f, pb in zip(frames, est.estimate_batch(frames)):
-        ref = plain.estimate(f).hand
-        _assert_same_poses(est.estimate(f).hand, ref)
+    for f, pb in zip(frames, est.estimate_batch(frames, with_mask=True)):
+        ref = plain.estimate(f, with_mask=True).hand
+        _assert_same_poses(est.estimate(f, with_mask=True).hand, ref)
         _assert_same_poses(pb.hand, ref)
     assert est.runnable_networks["handsegnet"].session_count == 1
     aspect = PipelineSettings(resize_mode="aspect")
     big = synthetic_frame(300, 500, seed=5)
-    _assert_same_poses(est.estimate(big, settings=aspect).hand, plain.estimate(big, settings=aspect).hand)
+    _assert_same_poses(est.estimate(big, settings=aspect, with_mask=True).hand,
+                       plain.estimate(big, settings=aspect, with_mask=True).hand)
     assert est.runnable_networks["handsegnet"].session_count == 2
 
 
 def test_onnxruntime_lite_matches_torch_with_tracking(lite_estimator):
     torch_est = HandPoseEstimator(lite_estimator.networks, device="cpu", runtime=RuntimeOptions(backend="torch"))
     assert lite_estimator.backend == "onnxruntime" and torch_est.backend == "torch"
+    # ONNX Runtime runs the keypoint and lift stages as one graph each; PyTorch runs them op by op
+    assert {"keypoints", "lift"} <= set(lite_estimator.runnable_networks)
+    assert not {"keypoints", "lift"} & set(torch_est.runnable_networks)
     ta = lite_estimator.tracker(redetect_every=3, min_score=-1.0)
     tb = torch_est.tracker(redetect_every=3, min_score=-1.0)
     for i in range(5):
         f = synthetic_frame(seed=i)
         a, b = ta.process(f).hand, tb.process(f).hand
         assert a.tracked == b.tracked == (i % 3 != 0)
-        _assert_keypoints_match(a, b)
+        # sub-pixel peaks: on random weights' almost flat tops the rounding of either backend moves a
+        # keypoint by up to half a map pixel (crop / map / 2 crop pixels) in frame pixels
+        arch = lite_estimator.architecture
+        half_map_px = arch.crop_size / (arch.crop_size // 4) / 2 / a.scale * (f.shape[1] / arch.input_size[1])
+        _assert_keypoints_match(a, b, slack=half_map_px)

@@ -25,11 +25,15 @@ def test_prepare_frames():
     squashed = G.resize_frames(full, (240, 320))
     image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320)))
     assert torch.equal(image, squashed) and source is image  # faithful: crop from the network input
-    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320), crop_from_frame=True), True)
-    assert torch.equal(image, squashed) and torch.equal(source, full)  # aspect: crop from the frame (float)
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320), crop_from_frame=True))
+    assert torch.equal(image, squashed) and torch.equal(source, full)  # crop from the frame (float)
     image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320)), uint8_resize=True)
     small = G.normalize_image(G.resize_frames(frames.permute(0, 3, 1, 2), (240, 320)).permute(0, 2, 3, 1))
     assert torch.equal(image, small) and source is image
+    # uint8 resize and a crop from the frame: the crop samples the uint8 frame itself (a view, no copy)
+    image, source = prepare_frames(frames, FrameTransform((480, 640), (240, 320), crop_from_frame=True), True)
+    assert torch.equal(image, small) and source.dtype == torch.uint8 and source.shape == (2, 3, 480, 640)
+    assert source.data_ptr() == frames.data_ptr() and torch.equal(source, frames.permute(0, 3, 1, 2))
     image, source = prepare_frames(frames, FrameTransform((480, 640), (480, 640)), uint8_resize=True)
     assert torch.equal(image, full) and source is image  # no resize: nothing to round
 
@@ -48,8 +52,8 @@ def test_uint8_resize_differs_from_float_resize_by_rounding_only(lite_estimator)
     assert (fast - plain).abs().max() <= 1.0 / 255 + 1e-6
     slow_est = HandPoseEstimator(lite_estimator.networks, device="cpu", runtime=RuntimeOptions(uint8_resize=False))
     assert not slow_est.uint8_resize
-    a = lite_estimator.estimate(frame[0].numpy()).hand
-    b = slow_est.estimate(frame[0].numpy()).hand
+    a = lite_estimator.estimate(frame[0].numpy(), with_mask=True).hand
+    b = slow_est.estimate(frame[0].numpy(), with_mask=True).hand
     assert a.mask.shape == b.mask.shape == (480, 640)
     with torch.inference_mode():
         la = lite_estimator.runnable_networks["handsegnet"](fast)

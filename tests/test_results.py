@@ -41,7 +41,7 @@ def test_arrays_are_owned_and_read_only():
 
 
 def test_estimator_results_are_read_only(lite_estimator):
-    r = lite_estimator.estimate(synthetic_frame())
+    r = lite_estimator.estimate(synthetic_frame(), with_mask=True, with_crop=True)
     h = r.hand
     for name in ("box", "center", "keypoints_2d", "keypoint_scores", "keypoints_3d", "keypoints_crop", "mask",
                  "crop"):
@@ -84,8 +84,8 @@ def test_mask_area_is_frame_pixels_also_without_the_mask(blob_est, hw, mode):
     of the network-resolution mask), whether or not the mask itself is returned."""
     frame = synthetic_frame(*hw, seed=2)
     settings = blob_est.settings.replace(resize_mode=mode)
-    with_mask = blob_est.estimate(frame, settings).hand
-    without = blob_est.estimate(frame, settings, with_mask=False).hand
+    with_mask = blob_est.estimate(frame, settings, with_mask=True).hand
+    without = blob_est.estimate(frame, settings).hand   # the default: no mask
     assert with_mask.mask.shape == hw and without.mask is None
     assert with_mask.mask_area == int(with_mask.mask.sum()) > 100
     assert without.mask_area == with_mask.mask_area

@@ -12,6 +12,7 @@ from handcam.stages.crop import (
     box_from_keypoints,
     crop_hands,
     crop_scale,
+    crop_uint8_opencv,
 )
 from handcam.transform import CropTransform, FrameTransform
 
@@ -63,3 +64,31 @@ def test_crop_hands_from_the_frame():
     expected = G.crop_and_resize(frame, G.normalize_boxes(G.crop_boxes(src.center, src.scale, 128), 480, 640),
                                  (128, 128))
     assert torch.equal(crop.image, expected)
+
+
+def test_crop_hands_from_the_uint8_frame_normalises_the_crop_only():
+    rgb = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (2, 480, 640, 3), dtype=np.uint8))
+    transform = FrameTransform((480, 640), (120, 160), crop_from_frame=True)
+    # the second box leaves the frame: outside is 0 in normalised units, as from the normalised frame
+    box = HandBox(torch.tensor([[60.0, 80.0], [5.0, 150.0]]), torch.tensor([30.0, 40.0]), 1.25)
+    from_uint8 = crop_hands(rgb.permute(0, 3, 1, 2), box, 96, transform)     # OpenCV on a CPU: rounded to uint8
+    from_float = crop_hands(G.normalize_image(rgb), box, 96, transform)
+    assert from_uint8.image.dtype == torch.float32 and from_uint8.image.shape == (2, 3, 96, 96)
+    torch.testing.assert_close(from_uint8.image, from_float.image, rtol=0, atol=1.0 / 255)
+    assert (from_uint8.image[1, :, :5] == 0).all()              # rows above the frame
+    # the gathering path (any device): the crop of the normalised frame to float rounding
+    boxes = G.normalize_boxes(from_float.source.boxes(), 480, 640)
+    gathered = G.crop_and_resize(rgb.permute(0, 3, 1, 2), boxes, (96, 96), normalize=True)
+    torch.testing.assert_close(gathered, from_float.image, rtol=0, atol=2e-6)
+
+
+def test_the_opencv_crop_of_uint8_frames_is_the_gathered_crop_to_half_a_grey_level():
+    rng = np.random.default_rng(4)
+    rgb = torch.from_numpy(rng.integers(0, 256, (2, 120, 160, 3), dtype=np.uint8))
+    boxes = torch.tensor([[0.2, 0.3, 0.6, 0.7], [-0.1, 0.8, 0.3, 1.2]])     # the second leaves the frame
+    frames = rgb.permute(0, 3, 1, 2)
+    fast = crop_uint8_opencv(frames, boxes, 48)
+    exact = G.crop_and_resize(frames, boxes, (48, 48), normalize=True)
+    assert fast.shape == exact.shape == (2, 3, 48, 48) and fast.dtype == torch.float32
+    assert float((fast - exact).abs().max()) <= 1.0 / 255              # fixed point, uint8 rounding
+    assert (fast[1, :, :12] == 0).all()                                  # above the frame: 0, as in TF

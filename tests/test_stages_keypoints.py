@@ -16,10 +16,11 @@ class PeakPoseNet:
     def __call__(self, crop):
         self.calls.append(tuple(crop.shape))
         b = crop.shape[0]
-        maps = torch.zeros(b, 21, 32, 32)
+        side = crop.shape[-1] // 4 if crop.shape[-1] < 128 else 32
+        maps = torch.zeros(b, 21, side, side)
         for k, (r, c) in enumerate(self.peaks):
             maps[:, k, r, c] = 1.0 + k / 100
-        return [torch.zeros(b, 21, 32, 32, dtype=self.dtype), maps.to(self.dtype)]
+        return [torch.zeros(b, 21, side, side, dtype=self.dtype), maps.to(self.dtype)]
 
 
 def test_keypoints_are_the_upsampled_peaks():
@@ -44,6 +45,21 @@ def test_keypoints_at_the_crop_size_and_ties():
     np.testing.assert_allclose(flat.scores.numpy(), 0.5)
 
 
+def test_subpixel_keypoints_refine_the_maps_own_peaks():
+    # the lite rule: the same peaks as the upsampled argmax, then moved below a map pixel
+    peaks = [(k % 24, (5 * k) % 24) for k in range(21)]
+    net = PeakPoseNet(peaks)
+    maps = net(torch.zeros(1, 3, 96, 96))[-1]
+    maps[0, 1, 1, 6] = 0.5                  # keypoint 1 peaks at (1, 5): a right neighbour pulls it right
+    release = detect_keypoints(lambda crop: [maps], torch.zeros(1, 3, 96, 96))
+    refined = detect_keypoints(lambda crop: [maps], torch.zeros(1, 3, 96, 96), subpixel=True)
+    others = [k for k in range(21) if k != 1]
+    np.testing.assert_array_equal(refined.keypoints[0, others].numpy(), release.keypoints[0, others].numpy())
+    step = 0.5 * (0.0 - 0.5) / (0.0 - 2 * maps[0, 1, 1, 5] + 0.5)          # the parabola's top, map pixels
+    np.testing.assert_allclose(refined.keypoints[0, 1].numpy(), [4.0, 4 * (5 + float(step))], rtol=1e-6)
+    torch.testing.assert_close(refined.scores, release.scores)
+
+
 def test_reduced_precision_stages_become_float32():
     net = PeakPoseNet([(1, 2)] * 21, dtype=torch.bfloat16)
     out = detect_keypoints(net, torch.zeros(1, 3, 256, 256))
@@ -51,3 +67,15 @@ def test_reduced_precision_stages_become_float32():
     np.testing.assert_array_equal(out.keypoints[0, 0].numpy(), [8, 16])
     up = tf1_resize_bilinear(out.scoremap, (256, 256))
     assert torch.equal(out.scores, up.flatten(2).amax(2))
+
+
+def test_keypoint_module_is_the_stage_in_one_call():
+    from handcam.stages.keypoints import KeypointModule
+
+    peaks = [(k % 24, (7 * k) % 24) for k in range(21)]
+    net = PeakPoseNet(peaks)
+    crop = torch.zeros(2, 3, 96, 96)
+    *maps, keypoints, scores = KeypointModule(net)(crop)
+    want = detect_keypoints(net, crop, subpixel=True)
+    assert len(maps) == 2 and all(torch.equal(a, b) for a, b in zip(maps, want.scoremaps))
+    assert torch.equal(keypoints, want.keypoints) and torch.equal(scores, want.scores)

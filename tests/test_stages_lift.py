@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from handcam import geometry as G
+from handcam.models.layers import tf1_resize_bilinear
 from handcam.stages.lift import Pose3D, lift_pose
 
 
@@ -30,3 +31,33 @@ def test_lift_pose_combines_both_networks():
     np.testing.assert_allclose(out.keypoints[0, 0].numpy(), [2, -1, 3], atol=1e-6)
     np.testing.assert_allclose(out.keypoints[1, 0].numpy(), [2, -1, -3], atol=1e-6)
     torch.testing.assert_close(out.keypoints, G.from_canonical(out.coord_can, out.rot_mat, side))
+
+
+def test_lift_pose_resizes_maps_to_the_lifting_size():
+    seen = []
+
+    def net(scoremap, side):
+        seen.append(scoremap)
+        return torch.zeros(side.shape[0], 21, 3) if len(seen) == 1 else torch.zeros(side.shape[0], 3)
+
+    maps = torch.rand(1, 21, 24, 24)
+    lift_pose(net, net, maps, G.hand_side_onehot(["left"]), size=32)
+    assert all(s.shape == (1, 21, 32, 32) for s in seen)
+    torch.testing.assert_close(seen[0], tf1_resize_bilinear(maps, (32, 32)))
+    seen.clear()
+    lift_pose(net, net, maps, G.hand_side_onehot(["left"]), size=24)   # already that size: as it is
+    assert seen[0] is maps
+
+
+def test_lift_module_is_the_stage_in_one_call():
+    from handcam.models import lite
+    from handcam.stages.lift import LiftModule
+
+    torch.manual_seed(0)
+    prior, view = lite.PosePrior().eval(), lite.ViewPoint().eval()
+    maps, side = torch.rand(2, 21, 24, 24), G.hand_side_onehot(["left", "right"])
+    with torch.no_grad():
+        coord_can, rot_mat, keypoints = LiftModule(prior, view, 32)(maps, side)
+        want = lift_pose(prior, view, maps, side, 32)
+    assert torch.equal(coord_can, want.coord_can) and torch.equal(rot_mat, want.rot_mat)
+    assert torch.equal(keypoints, want.keypoints)

@@ -13,6 +13,7 @@ from rhd_tiny import make_frame, rhd_root_fixture  # noqa: F401  (the rhd_root f
 from training_support import run_config
 
 from handcam import weights
+from handcam.models import registry
 from training import loop
 from training.augment import Extras, normalize
 from training.errors import TrainingError
@@ -591,7 +592,7 @@ def test_train_lite_posenet_on_the_mixture(rhd_root, real_and_free, tmp_path):
                         real=(str(labels),), hand_free=(str(free),), extras=Extras(noise=2.0))
     ds = task.dataset(config)
     render = RenderFrames(rhd_root)
-    assert isinstance(ds, HandCrops) and ds.size == 128
+    assert isinstance(ds, HandCrops) and ds.size == registry.LITE.crop_size
     assert len(ds) == sum(len(render.hands(i)) for i in range(len(render))) + 2 * 2  # no hand-free frames
     net = _train_two_steps_and_reload(task, config, "posenet")
     with torch.no_grad():

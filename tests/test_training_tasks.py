@@ -54,9 +54,9 @@ def test_registry_and_family_sizes(rhd_root, tmp_path):
     assert all(tasks.get(n).recipe.name == n for n in tasks.TASKS)
     with pytest.raises(TrainingError, match="unknown task"):
         tasks.get("nope")
-    # the registry's sizes: lite frames at half size (random 128 crops), lite PoseNet crops of 128
+    # the registry's sizes: lite frames at half size (random 128 crops), lite PoseNet crops of 96
     paper, lite = _config(PoseNetTask(), rhd_root, tmp_path), _config(PoseNetTask(), rhd_root, tmp_path, arch="lite")
-    assert PoseNetTask.crop_size(paper) == 256 and PoseNetTask.crop_size(lite) == 128
+    assert PoseNetTask.crop_size(paper) == 256 and PoseNetTask.crop_size(lite) == 96
     assert HandSegTask.downscale(paper) == 1.0 and HandSegTask.downscale(lite) == 0.5
     # the lite HandSegNet has 3 classes (background / left / right): it trains on training.mixed's frames,
     # 128 crops of frames scaled to the lite input width, with side labels

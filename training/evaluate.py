@@ -140,7 +140,8 @@ def evaluate(mode: str, data, weights, device="cpu", batch_size: int = 8, worker
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
             if mode == "gt-crop":
-                pred = detect_keypoints(nets["posenet"], batch["image"]).keypoints.flip(-1)  # (x, y) crop px
+                pred = detect_keypoints(nets["posenet"], batch["image"],
+                                        arch.subpixel_keypoints).keypoints.flip(-1)  # (x, y) crop px
                 s = batch["crop_scale"][:, None]
                 add("release", ((pred - batch["uv"]).norm(dim=-1)) / s, batch["vis"])
             elif mode == "lift-3d":
@@ -184,15 +185,23 @@ def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch
     net_hw = arch.input_size                 # the family's own frame size (the paper's is FULL_SIZE)
     image = tf1_resize_bilinear(batch["image"], net_hw)
     settings = PipelineSettings()
+    if arch.crop_from_frame:                 # crops from the 240x320 evaluation frame, as the estimator cuts them
+        source = tf1_resize_bilinear(batch["image"], FULL_SIZE)
+        transform = FrameTransform(FULL_SIZE, net_hw, crop_from_frame=True)
+    else:
+        source, transform = image, FrameTransform(net_hw, net_hw)
     if three_d:
-        return run_pipeline(nets, image, batch["hand_side"], settings, crop_size=arch.crop_size).keypoints_3d
+        return run_pipeline(nets, image, batch["hand_side"], settings, transform, source, crop_size=arch.crop_size,
+                            subpixel_keypoints=arch.subpixel_keypoints,
+                            lifting_size=arch.scoremap_size).keypoints_3d
     seg = segment(nets["handsegnet"], image, settings.mask_threshold)
-    crop = crop_hands(image, seg.hand_box(settings.crop_factor), arch.crop_size, FrameTransform(net_hw, net_hw))
-    keypoints = detect_keypoints(nets["posenet"], crop.image).keypoints
-    xy = crop.network.inverse(keypoints).flip(-1)
-    if tuple(net_hw) != tuple(FULL_SIZE):    # a smaller family's pixels -> the 240x320 evaluation frame
-        xy = xy * xy.new_tensor([FULL_SIZE[1] / net_hw[1], FULL_SIZE[0] / net_hw[0]])
-    return xy
+    crop = crop_hands(source, seg.hand_box(settings.crop_factor), arch.crop_size, transform)
+    keypoints = detect_keypoints(nets["posenet"], crop.image, arch.subpixel_keypoints).keypoints
+    xy = transform.crop_to_frame(crop.source, keypoints)
+    if not transform.crop_from_frame and tuple(net_hw) != tuple(FULL_SIZE):
+        # a smaller family's pixels -> the 240x320 evaluation frame
+        xy = xy * xy.new_tensor([FULL_SIZE[0] / net_hw[0], FULL_SIZE[1] / net_hw[1]])
+    return xy.flip(-1)
 
 
 def _table(mode: str, results: dict) -> str:

@@ -68,7 +68,7 @@ def showcase(estimator, images, cols: int = 4, tile_size: tuple[int, int] = (320
     tiles = []
     for path in images:
         frame = load_image(path)
-        tiles.append(tile(frame, estimator.estimate(frame, with_crop=False), tile_size))
+        tiles.append(tile(frame, estimator.estimate(frame, with_mask=True), tile_size))
     rows = -(-len(tiles) // cols)
     blank = np.full_like(tiles[0], 255)
     tiles += [blank] * (rows * cols - len(tiles))

@@ -187,7 +187,7 @@ class PoseNetTask(Task):
     @staticmethod
     def add_args(p):
         p.add_argument("--crop-size", type=int, default=None, help="hand crop side (default: the network's input "
-                       "size, 256 for the paper's PoseNet as in the release, 128 for lite)")
+                       "size, 256 for the paper's PoseNet as in the release, 96 for lite)")
         p.add_argument("--sigma", type=float, default=None, help="scoremap target width in crop pixels, "
                        "exp(-d^2/sigma^2) (default: 25 px on a 256 crop, scaled with --crop-size)")
 

@@ -152,7 +152,7 @@ class InferenceWorker(QtCore.QThread):
                   tracking: bool, mirrored: bool) -> FrameResult:
         est = self.estimator
         if not tracking:
-            return est.estimate(image, settings)
+            return est.estimate(image, settings, with_mask=True, with_crop=True)   # the window shows both
         if self._tracker is None:
             self._tracker = est.tracker()
             self._reset.clear()
@@ -161,7 +161,7 @@ class InferenceWorker(QtCore.QThread):
             self._tracker.reset()  # the previous keypoints say nothing about this frame
         self._last_mirror = mirrored
         return self._tracker.process(image, settings, index=frame.index, stream=frame.source_id,
-                                     timestamp=frame.timestamp)
+                                     timestamp=frame.timestamp, with_mask=True, with_crop=True)
 
     def _process(self, frame: CapturedFrame) -> DisplayFrame:
         settings, mirrored, tracking = self._settings, self._mirror, self._tracking

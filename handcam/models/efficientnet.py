@@ -112,11 +112,35 @@ class ConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride != 1:
-            top, bottom = _same_padding(x.shape[-2], self.kernel, self.stride)
-            left, right = _same_padding(x.shape[-1], self.kernel, self.stride)
+            top, bottom = _same_padding(int(x.shape[-2]), self.kernel, self.stride)
+            left, right = _same_padding(int(x.shape[-1]), self.kernel, self.stride)
+            if torch.onnx.is_in_onnx_export():
+                # one ONNX Conv with asymmetric pads: a separate Pad node breaks ONNX Runtime's
+                # blocked-layout chain (a layout reorder before and after each one)
+                conv = self.conv
+                y = _PaddedConv.apply(x, conv.weight, conv.bias, self.stride, (top, left, bottom, right),
+                                      conv.groups)
+                return self.act(self.bn(y))
             if top or bottom or left or right:
                 x = F.pad(x, (left, right, top, bottom))
         return self.act(self.bn(self.conv(x)))
+
+
+class _PaddedConv(torch.autograd.Function):
+    """Zero padding (top, left, bottom, right) then a strided convolution; exported to ONNX as a single
+    ``Conv`` with asymmetric ``pads`` (PyTorch's Conv2d pads both sides alike). Inference only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride: int, pads: tuple[int, int, int, int], groups: int):
+        top, left, bottom, right = pads
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride, 0, 1, groups)
+
+    @staticmethod
+    def symbolic(g, x, weight, bias, stride, pads, groups):
+        inputs = [x, weight] if bias is None or bias.node().mustBeNone() else [x, weight, bias]
+        kernel = weight.type().sizes()[-2:]
+        return g.op("Conv", *inputs, kernel_shape_i=list(kernel), strides_i=[stride, stride],
+                    pads_i=list(pads), group_i=groups, dilations_i=[1, 1])
 
 
 class MBConv(nn.Module):

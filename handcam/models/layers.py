@@ -104,6 +104,12 @@ def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     bit, at a fraction of the gathers.
     """
     h_out, w_out = int(size[0]), int(size[1])
+    if torch.onnx.is_in_onnx_export():
+        return _TF1Resize.apply(x, h_out, w_out)
+    return _tf1_resize_eager(x, h_out, w_out)
+
+
+def _tf1_resize_eager(x: torch.Tensor, h_out: int, w_out: int) -> torch.Tensor:
     h_in, w_in = x.shape[-2:]
     x = x.contiguous()
     y0, y1, wy = _tf1_axis(h_in, h_out, x.device)
@@ -122,3 +128,23 @@ def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     else:
         top, bottom = lerp_x(x.index_select(-2, y0)), lerp_x(x.index_select(-2, y1))
     return bottom.sub_(top).mul_(wy).add_(top)
+
+
+class _TF1Resize(torch.autograd.Function):
+    """``tf1_resize_bilinear`` exported to ONNX as one native ``Resize`` (linear, "asymmetric" coordinates:
+    the source coordinate is ``dst * in / out``, TF1's rule) instead of the gathers of the eager version.
+    The same interpolation; ONNX Runtime rounds the coordinate arithmetic its own way (float32)."""
+
+    @staticmethod
+    def forward(ctx, x, h_out: int, w_out: int):
+        return _tf1_resize_eager(x, h_out, w_out)
+
+    @staticmethod
+    def symbolic(g, x, h_out, w_out):
+        shape = g.op("Shape", x)
+        batch_channels = g.op("Slice", shape, g.op("Constant", value_t=torch.tensor([0])),
+                              g.op("Constant", value_t=torch.tensor([2])))
+        sizes = g.op("Concat", batch_channels, g.op("Constant", value_t=torch.tensor([h_out, w_out])), axis_i=0)
+        empty = g.op("Constant", value_t=torch.tensor([], dtype=torch.float32))
+        return g.op("Resize", x, empty, empty, sizes, coordinate_transformation_mode_s="asymmetric",
+                    mode_s="linear", nearest_mode_s="floor")

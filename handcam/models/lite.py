@@ -5,9 +5,10 @@ take either; ``--arch lite`` in ``training/``):
 
 - ``HandSegNet``: B x 3 x H x W normalised frame -> B x 3 x H x W logits (background / left hand / right
   hand; a 1/8-resolution map upsampled with TF1 resize semantics, like the paper's), H and W multiples of 8.
-- ``PoseNet``: B x 3 x S x S crop (S = 128 in the registry, half the paper's 256) -> list of two stages of
-  B x 21 x S/4 x S/4 scoremaps (32 x 32 for S = 128, the paper's scoremap size), the last one is the
-  prediction.
+- ``PoseNet``: B x 3 x S x S crop (S = 96 in the registry) -> list of two stages of B x 21 x S/4 x S/4
+  scoremaps (24 x 24), the last one is the prediction; the keypoints are its peaks refined below a map
+  pixel (``Architecture.subpixel_keypoints``), and the lifting networks get the maps resized to the
+  paper's 32 x 32 (``Architecture.scoremap_size``).
 - ``PosePrior`` / ``ViewPoint``: (scoremap B x 21 x s x s, hand side B x 2) -> B x 21 x 3 canonical
   coordinates / B x 3 axis-angle. Any s >= 8 (an adaptive pool makes the head size-independent).
 
@@ -17,8 +18,8 @@ cut after its stride-16 stages (``.backbone``; training initialises it from Imag
 top-down decoder (upsample + lateral 1x1) so that its output keeps a 1/8 (segmentation) or 1/4
 (scoremaps) resolution. The lifting networks are small convolution + fully connected heads.
 
-Training: ``python -m training.train posenet --arch lite`` trains PoseNet at its own input size (crop 128,
-sigma 12.5: the paper's sigma 25 is in 256-crop pixels).
+Training: ``python -m training.train posenet --arch lite`` trains PoseNet at its own input size (crop 96,
+sigma 9.4: the paper's sigma 25 is in 256-crop pixels; ``--crop-size`` trains another size).
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ class HandSegNet(nn.Module):
 
 
 class PoseNet(nn.Module):
-    """Input: B x 3 x S x S normalised crop (S = 128, see ``handcam.models.registry``). Output: list of
+    """Input: B x 3 x S x S normalised crop (S = 96, see ``handcam.models.registry``). Output: list of
     two stages of B x 21 x S/4 x S/4 scoremaps; the last one is the prediction."""
 
     ARCHITECTURE = ARCHITECTURE

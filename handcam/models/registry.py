@@ -29,13 +29,20 @@ class Architecture:
     module:          the module that defines the family's four classes (``CLASS_NAMES``)
     input_size:      (H, W) of the HandSegNet frame in 'faithful' mode
     crop_size:       side of PoseNet's square input crop
-    scoremap_size:   side of PoseNet's output scoremaps (the lifting networks' input)
+    scoremap_size:   side of the lifting networks' input scoremaps (PoseNet's maps are resized to it when
+                     their own side differs: the lite PoseNet's are crop_size / 4)
     posenet_stages:  number of scoremap stages PoseNet returns (the last is the prediction)
     official:        whether the authors' TF pickles convert onto it (``handcam.official``)
     uint8_resize:    resize frames to the network input as uint8 on a CPU (10x cheaper than the
                      float resize, rounds the input to 1/255); the paper family keeps the float resize
                      the TF-oracle parity tests pin down
     probe_layout:    time both memory layouts once on a CPU and keep the faster (cheap for small nets)
+    subpixel_keypoints: keypoints from the scoremaps at their own resolution with sub-pixel refinement
+                     (``geometry.scoremap_peaks``) instead of the release's argmax of the maps upsampled to
+                     the crop (the paper family keeps the release's path, which the parity tests pin down)
+    crop_from_frame: cut PoseNet's crop from the full-resolution frame in 'faithful' mode too (one resampling
+                     of the camera's pixels, from the uint8 frame on a CPU) instead of from the squashed
+                     network input ('aspect' mode always does)
     description:     one line for ``--help`` and model cards
     bundled:         file name of this family's weights shipped in the repository's ``weights/`` folder
                      (found by the default search after the official weights), or None
@@ -51,6 +58,8 @@ class Architecture:
     uint8_resize: bool
     probe_layout: bool
     description: str
+    subpixel_keypoints: bool = False
+    crop_from_frame: bool = False
     bundled: str | None = None
 
     def classes(self) -> dict:
@@ -86,10 +95,11 @@ PAPER = Architecture(
     posenet_stages=3, official=True, uint8_resize=False, probe_layout=False,
     description="the paper's networks (VGG-style, 35 M parameters), exact to the TF release")
 LITE = Architecture(
-    name="lite", module="handcam.models.lite", input_size=(120, 160), crop_size=128, scoremap_size=32,
+    name="lite", module="handcam.models.lite", input_size=(120, 160), crop_size=96, scoremap_size=32,
     posenet_stages=2, official=False, uint8_resize=True, probe_layout=True,
     description="EfficientNet-Lite0 trunks, a left/right hand mask, the same interfaces; real time on a CPU",
-    bundled="handcam-lite.pt")
+    bundled="handcam-lite.pt", subpixel_keypoints=True,
+    crop_from_frame=True)
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (PAPER, LITE)}
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .. import geometry as G
+from ..models.layers import tf1_resize_bilinear
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,29 @@ class Pose3D:
     keypoints: torch.Tensor
 
 
-def lift_pose(poseprior, viewpoint, scoremap: torch.Tensor, hand_side: torch.Tensor) -> Pose3D:
+def lift_pose(poseprior, viewpoint, scoremap: torch.Tensor, hand_side: torch.Tensor,
+              size: int | None = None) -> Pose3D:
     """Run the two lifting networks (callables: (scoremap B x 21 x s x s, hand side B x 2) -> canonical
-    B x 21 x 3 / axis-angle B x 3) and combine them."""
+    B x 21 x 3 / axis-angle B x 3) and combine them. ``size``: the side the lifting networks were trained
+    on (``Architecture.scoremap_size``); maps of another side are resized to it first (TF1 bilinear: the
+    same relative positions)."""
+    if size is not None and tuple(scoremap.shape[-2:]) != (size, size):
+        scoremap = tf1_resize_bilinear(scoremap, (size, size))
     coord_can = poseprior(scoremap, hand_side).float()
     rot = G.rodrigues(viewpoint(scoremap, hand_side).float())
     return Pose3D(coord_can, rot, G.from_canonical(coord_can, rot, hand_side))
+
+
+class LiftModule(nn.Module):
+    """The whole lift stage (``lift_pose``: the resize to ``size``, both networks, Rodrigues and the
+    canonical inverse) as one module, so that a backend can run it as one graph (ONNX Runtime: one call
+    instead of two networks and a dozen small tensor operations). (scoremap, hand side) ->
+    (coord_can, rot_mat, keypoints), the fields of ``Pose3D``."""
+
+    def __init__(self, poseprior: nn.Module, viewpoint: nn.Module, size: int | None = None):
+        super().__init__()
+        self.poseprior, self.viewpoint, self.size = poseprior, viewpoint, size
+
+    def forward(self, scoremap: torch.Tensor, hand_side: torch.Tensor):
+        pose = lift_pose(self.poseprior, self.viewpoint, scoremap, hand_side, self.size)
+        return pose.coord_can, pose.rot_mat, pose.keypoints
