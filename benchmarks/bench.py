@@ -111,13 +111,18 @@ def machine_info(device: torch.device) -> dict:
 
 
 def _git_commit() -> str | None:
+    """The commit measured, with ``-dirty`` when tracked files differ from it (the measured code is then
+    the commit plus the working tree's changes)."""
     import subprocess
 
     try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, timeout=10).stdout.strip() or None
+        changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+    return f"{head}-dirty" if head and changed else head
 
 
 def run(args) -> dict:
@@ -286,7 +291,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    result = run(args)
+    try:
+        result = run(args)
+    except ValueError as e:          # an unreadable video
+        print(f"bench.py: {e}", file=sys.stderr)
+        return 2
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -23,19 +23,20 @@ def default_video() -> Path | None:
 
 
 def read_video(path: Path, count: int, size: tuple[int, int] | None) -> list[np.ndarray]:
-    """``count`` consecutive RGB frames (the video loops when shorter), optionally resized to (H, W)."""
+    """``count`` consecutive RGB frames (the video loops when shorter), optionally resized to (H, W); a
+    ValueError names a video that cannot be read."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise SystemExit(f"cannot open video {path}")
+        raise ValueError(f"cannot open video {path}")
     frames = []
     try:
         while len(frames) < count:
             ok, bgr = cap.read()
             if not ok:
                 if not frames:
-                    raise SystemExit(f"{path} has no readable frames")
+                    raise ValueError(f"{path} has no readable frames")
                 cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 continue
             if size is not None and bgr.shape[:2] != tuple(size):

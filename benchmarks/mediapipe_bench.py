@@ -85,7 +85,11 @@ def main(argv=None) -> int:
         print("mediapipe_bench.py: mediapipe is not installed in this Python; run it with MediaPipe's venv "
               "(python3 -m venv ../mp_venv && ../mp_venv/bin/pip install mediapipe==0.10.21)", file=sys.stderr)
         return 2
-    result = run(args)
+    try:
+        result = run(args)
+    except ValueError as e:          # an unreadable video
+        print(f"mediapipe_bench.py: {e}", file=sys.stderr)
+        return 2
     for name, r in result["models"].items():
         s = r["end_to_end_ms"]
         print(f"mediapipe {name:<5} median {s['median']:6.2f} ms  p10 {s['p10']:6.2f}  p90 {s['p90']:6.2f}  "

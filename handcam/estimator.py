@@ -269,7 +269,8 @@ class HandPoseEstimator:
                        box=transform.box_in_frame(crop.source), scale=crop.network.scale,
                        center=transform.inverse(crop.network.center[:, None])[:, 0],
                        scores=out.keypoints.scores, xyz=out.pose.keypoints, side=out.hand_side[:, 1])
-        keypoints_net = crop.network.inverse(kp_crop)
+        # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
+        keypoints_net = transform.forward(tensors["kp"]) if transform.crop_from_frame else crop.network.inverse(kp_crop)
         seg = out.segmentation
         if seg is not None:
             tensors["presence"] = seg.presence

@@ -73,6 +73,8 @@ def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize
         image = G.normalize_image(G.resize_frames(nchw, transform.net_hw).permute(0, 2, 3, 1))
         return image, (nchw if transform.crop_from_frame else image)
     full = G.normalize_image(frames)
+    if transform.crop_from_frame and not need_image:
+        return None, full
     image = G.resize_frames(full, transform.net_hw)
     return image, (full if transform.crop_from_frame else image)
 
@@ -82,7 +84,8 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
                  crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None,
                  subpixel_keypoints: bool = False, lifting_size: int | None = None) -> PipelineOutput:
-    """The paper's pipeline on normalised B x 3 x h x w network-input images.
+    """The paper's pipeline on normalised B x 3 x h x w network-input images (None when ``box`` and
+    ``crop_source`` are given: HandSegNet does not run).
 
     ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
     ``crop_source`` say where the crop is cut from (default: ``image`` itself). ``box`` skips

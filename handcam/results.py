@@ -41,7 +41,7 @@ class HandPose:
                       is drawn; the keypoints are what the networks made of the crop anyway)
     box:              (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
     center:           (2,) box centre (x, y), frame pixels
-    scale:            crop pixels per frame pixel
+    scale:            crop pixels per network-input pixel (the release's crop scale)
     keypoints_2d:     (21, 2) frame pixels, RHD order
     keypoint_scores:  (21,) peak value of each keypoint's last-stage scoremap
     keypoints_3d:     (21, 3) normalised 3D: root at the origin, bone 12-11 of length 1

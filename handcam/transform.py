@@ -3,8 +3,9 @@
     frame pixels  <-- FrameTransform -->  network-input pixels  <-- CropTransform -->  crop pixels
 
 Points are (row, col), batched (B x K x 2). In 'faithful' mode the crop is cut from the network
-input (the squashed frame, like the release); in 'aspect' mode from the full-resolution frame, so
-the ``CropTransform`` of a crop is expressed in the pixels of the image it was cut from.
+input (the squashed frame, like the release) unless the family crops from the frame
+(``Architecture.crop_from_frame``, the lite family); in 'aspect' mode from the full-resolution frame.
+The ``CropTransform`` of a crop is expressed in the pixels of the image it was cut from.
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class FrameTransform:
 
     def crop_source(self, crop: CropTransform) -> CropTransform:
         """A crop defined in network-input pixels, expressed in the pixels of the image it is cut
-        from: itself in 'faithful' mode, the frame in 'aspect' mode."""
+        from: itself when cut from the network input, else in frame pixels (``crop_from_frame``)."""
         if not self.crop_from_frame:
             return crop
         return CropTransform(self.inverse(crop.center[:, None])[:, 0], crop.scale / self.frame_per_net(), crop.size)

@@ -246,7 +246,8 @@ def test_cpu_and_cuda_agree(random_estimator):
     assert gpu.describe().startswith("cuda (")
     for seed in range(3):
         f = synthetic_frame(seed=seed)
-        a, b = cpu.estimate(f).hand, gpu.estimate(f).hand
+        a, b = cpu.estimate(f, with_mask=True).hand, gpu.estimate(f, with_mask=True).hand
+        assert a.mask is not None and b.mask is not None
         np.testing.assert_array_equal(a.mask, b.mask)
         np.testing.assert_allclose(b.keypoints_3d, a.keypoints_3d, rtol=1e-3, atol=1e-3)
         assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
@@ -371,3 +372,28 @@ def test_presence_is_calibrated_and_hand_found_follows_it():
     lifted = high.estimate(no_blob).hands[0]
     assert lifted.presence == pytest.approx(calibrated(raw_empty.presence, (1.0, 12.0)), abs=1e-5)
     assert lifted.presence > 0.5 and lifted.hand_found and not raw_empty.hand_found
+
+
+@pytest.mark.parametrize("hw", [(240, 320), (97, 131)])
+def test_upsampled_masks_are_torchs_nearest_neighbour(hw):
+    from handcam.estimator import upsample_masks
+
+    small = torch.from_numpy(np.random.default_rng(1).random((2, 30, 40)) > 0.5)
+    want = F.interpolate(small[:, None].to(torch.uint8), size=hw, mode="nearest")[:, 0].bool().numpy()
+    np.testing.assert_array_equal(upsample_masks(small.numpy(), hw), want)
+    assert int(frame_mask_area(small, hw).sum()) == int(want.sum())
+
+
+def test_tracked_boxes_follow_the_keypoints_on_wide_frames(lite_estimator):
+    # a 16:9 frame squashed to 120 x 160 (different ratios per axis) with the crop cut from the frame: the
+    # keypoints handed to the next frame are the frame keypoints in network-input pixels, per axis
+    from handcam.transform import FrameTransform
+
+    frame = synthetic_frame(360, 640, seed=4)
+    settings = lite_estimator.resolved()
+    results, keypoints_net = lite_estimator.run_frames([frame], settings)
+    transform = FrameTransform.for_frame(frame.shape[:2], settings, lite_estimator.architecture.input_size,
+                                         lite_estimator.architecture.crop_from_frame)
+    assert transform.crop_from_frame and transform.frame_hw != tuple(2 * np.array(transform.net_hw))
+    frame_rc = torch.from_numpy(results[0].hands[0].keypoints_2d[None, :, ::-1].copy()).float()
+    torch.testing.assert_close(keypoints_net, transform.forward(frame_rc), rtol=0, atol=1e-3)

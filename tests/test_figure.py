@@ -10,7 +10,8 @@ from handcam.errors import InputError
 
 def test_result_figure_panels(lite_estimator):
     frame = synthetic_frame()
-    hand = lite_estimator.estimate(frame).hand
+    hand = lite_estimator.estimate(frame, with_mask=True, with_crop=True).hand
+    assert hand.mask is not None and hand.crop is not None
     fig = figure.result_figure(frame, hand, title="test")
     p, pad = figure.PANEL, 8
     assert fig.shape == (2 * p + 3 * pad + 24, 2 * p + 3 * pad, 3) and fig.dtype == np.uint8
@@ -42,7 +43,7 @@ def test_render_3d_and_view():
 
 def test_save_figure(tmp_path, lite_estimator):
     frame = synthetic_frame()
-    hand = lite_estimator.estimate(frame).hand
+    hand = lite_estimator.estimate(frame, with_mask=True, with_crop=True).hand
     figure.save_figure(tmp_path / "f.png", frame, hand)
     assert cv2.imread(str(tmp_path / "f.png")).shape == figure.result_figure(frame, hand).shape
     with pytest.raises(InputError, match="could not write the figure"):

@@ -138,3 +138,14 @@ def test_runnable_networks_and_plain_modules_agree(plain):
                      crop_size=registry.PAPER.crop_size)
     assert torch.equal(a.mask, b.mask)
     torch.testing.assert_close(a.keypoints_3d, b.keypoints_3d, rtol=1e-5, atol=1e-5)
+
+
+def test_prepare_frames_without_the_network_image_and_run_pipeline_needs_one():
+    frames = torch.from_numpy(np.stack([synthetic_frame(480, 640, seed=1)]))
+    transform = FrameTransform((480, 640), (120, 160), crop_from_frame=True)
+    image, source = prepare_frames(frames, transform, uint8_resize=True, need_image=False)
+    assert image is None and source.dtype == torch.uint8 and source.data_ptr() == frames.data_ptr()
+    image, source = prepare_frames(frames, transform, need_image=False)          # the float path too
+    assert image is None and torch.equal(source, G.normalize_image(frames))
+    with pytest.raises(ValueError, match="network-input image"):
+        run_pipeline({}, None, None, PipelineSettings())

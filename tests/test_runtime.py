@@ -177,7 +177,8 @@ def test_channels_last_and_opencv_mask_match_plain_path(plain):
     assert not any(n.channels_last for n in plain.runnable_networks.values())
     for seed in range(2):
         f = synthetic_frame(seed=seed)
-        a, b = fast.estimate(f).hand, plain.estimate(f).hand
+        a, b = fast.estimate(f, with_mask=True).hand, plain.estimate(f, with_mask=True).hand
+        assert a.mask is not None and b.mask is not None
         np.testing.assert_array_equal(a.mask, b.mask)
         assert np.abs(a.keypoints_2d - b.keypoints_2d).max() <= 1.0
         np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
@@ -314,7 +315,7 @@ def test_cuda_fast_path_matches_cpu(precision):
     assert gpu.mask_method == "torch" and gpu.backend == "torch"
     for seed in range(2):
         f = synthetic_frame(seed=seed)
-        a, b = cpu.estimate(f).hand, gpu.estimate(f).hand
+        a, b = cpu.estimate(f, with_mask=True).hand, gpu.estimate(f, with_mask=True).hand
         tol = 1e-3 if precision == "fp32" else 1e-2
         assert (a.mask == b.mask).mean() > 0.99
         if np.array_equal(a.mask, b.mask):

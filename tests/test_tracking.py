@@ -41,7 +41,7 @@ def test_tracking_redetects_every_n_frames(lite_estimator):
     tracker = lite_estimator.tracker(redetect_every=3, min_score=-1e9)
     assert flags(tracker, [synthetic_frame(seed=i % 2) for i in range(7)]) == \
         [False, True, True, False, True, True, False]
-    result = tracker.process(synthetic_frame())
+    result = tracker.process(synthetic_frame(), with_mask=True)     # asked for, but a tracked frame has none
     pose = result.hand
     assert pose.tracked and pose.mask_area == 0 and pose.mask is None
     assert result.timings_ms["handsegnet"] < result.timings_ms["total"] and result.to_json()["hands"][0]["tracked"]

@@ -89,8 +89,8 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes: torch.Tensor, size: int) -> t
     (B x 3 x H x W, typically a view of B x H x W x 3 memory) by ``cv2.warpAffine``: the same sample
     positions (sample i at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (size-1)``, the same for columns) and
     bilinear weights, in OpenCV's fixed point (1/32 pixel) with the crop rounded to uint8 before it is
-    normalised; samples outside the frame are 0 (normalised) as in TF. About 20x cheaper than gathering
-    the four neighbours of every sample on a CPU."""
+    normalised; samples outside the frame are 0 (normalised) as in TF. Much cheaper on a CPU than gathering
+    the four neighbours of every sample."""
     b, c, h, w = frames.shape
     pixels = frames.permute(0, 2, 3, 1).numpy()          # B x H x W x 3 (no copy for a permuted frame)
     bx = boxes.to(torch.float64).numpy()
