@@ -90,9 +90,7 @@ def upsample_masks(masks: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
 def _nearest_counts(n_in: int, n_out: int, device: str) -> torch.Tensor:
     """How many of ``n_out`` nearest-neighbour output pixels sample each of ``n_in`` input pixels
     (PyTorch's own index rule, so that the counts are exact)."""
-    idx = F.interpolate(torch.arange(n_in, dtype=torch.float32, device=device)[None, None],
-                        size=n_out, mode="nearest")[0, 0].long()
-    return torch.bincount(idx, minlength=n_in).to(torch.float32)
+    return torch.from_numpy(np.bincount(_nearest_index(n_in, n_out), minlength=n_in)).to(device, torch.float32)
 
 
 def frame_mask_area(mask: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:

@@ -113,6 +113,19 @@ def normalize_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tenso
     return torch.stack([y1 / height, x1 / width, y2 / height, x2 / width], dim=1)
 
 
+def crop_sample_positions(lo: torch.Tensor, hi: torch.Tensor, n_img: int, n_out: int
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """TF ``crop_and_resize``'s sample positions along one axis for normalised box edges ``lo``, ``hi``
+    (B) on an image axis of ``n_img`` pixels: (start B, step B, positions B x n_out), sample i at
+    ``start + i * step``; one sample is the box centre (step 0)."""
+    idx = torch.arange(n_out, device=lo.device, dtype=torch.float32)
+    if n_out > 1:
+        start, step = lo * (n_img - 1), (hi - lo) * (n_img - 1) / (n_out - 1)
+    else:
+        start, step = 0.5 * (lo + hi) * (n_img - 1), torch.zeros_like(lo)
+    return start, step, start[:, None] + idx[None, :] * step[:, None]
+
+
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int],
                     normalize: bool = False) -> torch.Tensor:
     """TF ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) of B x C x H x W images with
@@ -129,12 +142,7 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     boxes = boxes.to(torch.float32)
 
     def axis(lo, hi, n_img, n_out):
-        idx = torch.arange(n_out, device=images.device, dtype=torch.float32)
-        if n_out > 1:
-            step = (hi - lo) * (n_img - 1) / (n_out - 1)
-            src = lo[:, None] * (n_img - 1) + idx[None, :] * step[:, None]
-        else:
-            src = (0.5 * (lo + hi) * (n_img - 1))[:, None]
+        src = crop_sample_positions(lo, hi, n_img, n_out)[2]
         valid = (src >= 0) & (src <= n_img - 1)
         low = torch.floor(src)
         lerp = src - low
@@ -200,9 +208,9 @@ def scoremap_peaks(scoremaps: torch.Tensor, out_size: tuple[int, int]) -> tuple[
     gives these peaks before refinement, quantised to ``out / in`` pixels."""
     b, k, h, w = scoremaps.shape
     flat = scoremaps.reshape(b, k, h * w)
-    idx = flat.argmax(dim=2)
-    peak = flat.gather(2, idx[..., None])[..., 0]
-    row, col = torch.div(idx, w, rounding_mode="floor"), idx % w
+    peak_rc, peak = scoremap_argmax(scoremaps)
+    row, col = peak_rc.long().unbind(dim=2)
+    idx = row * w + col
 
     def offset(before_idx, after_idx, inside):
         before = flat.gather(2, before_idx[..., None])[..., 0]

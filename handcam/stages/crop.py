@@ -87,25 +87,19 @@ def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: Fr
 def crop_uint8_opencv(frames: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """``geometry.crop_and_resize(frames, boxes, (size, size), normalize=True)`` of CPU uint8 frames
     (B x 3 x H x W, typically a view of B x H x W x 3 memory) by ``cv2.warpAffine``: the same sample
-    positions (sample i at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (size-1)``, the same for columns) and
-    bilinear weights, in OpenCV's fixed point (1/32 pixel) with the crop rounded to uint8 before it is
-    normalised; samples outside the frame are 0 (normalised) as in TF. Much cheaper on a CPU than gathering
-    the four neighbours of every sample."""
+    positions (``geometry.crop_sample_positions``) and bilinear weights, in OpenCV's fixed point (1/32
+    pixel) with the crop rounded to uint8 before it is normalised; samples outside the frame are 0
+    (normalised) as in TF. Much cheaper on a CPU than gathering the four neighbours of every sample."""
     b, c, h, w = frames.shape
     pixels = frames.permute(0, 2, 3, 1).numpy()          # B x H x W x 3 (no copy for a permuted frame)
-    bx = boxes.to(torch.float64).numpy()
-    step = max(size - 1, 1)
+    boxes = boxes.to(torch.float32)
+    ay, sy, ys = G.crop_sample_positions(boxes[:, 0], boxes[:, 2], h, size)
+    ax, sx, xs = G.crop_sample_positions(boxes[:, 1], boxes[:, 3], w, size)
     out = np.empty((b, size, size, c), np.uint8)
-    valid = np.empty((b, size, size), bool)
-    ramp = np.arange(size, dtype=np.float64)
     for i in range(b):                                   # one warp per hand (a batch holds a few)
-        y1, x1, y2, x2 = bx[i]
-        ay, sy = y1 * (h - 1), (y2 - y1) * (h - 1) / step
-        ax, sx = x1 * (w - 1), (x2 - x1) * (w - 1) / step
-        warp = np.array([[sx, 0.0, ax], [0.0, sy, ay]])
+        warp = np.array([[float(sx[i]), 0.0, float(ax[i])], [0.0, float(sy[i]), float(ay[i])]])
         out[i] = cv2.warpAffine(np.ascontiguousarray(pixels[i]), warp, (size, size),
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        ys, xs = ay + ramp * sy, ax + ramp * sx
-        valid[i] = ((ys >= 0) & (ys <= h - 1))[:, None] & ((xs >= 0) & (xs <= w - 1))[None, :]
+    valid = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
     image = torch.from_numpy(out).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).sub_(0.5)
-    return image.masked_fill_(~torch.from_numpy(valid)[:, None], 0.0)
+    return image.masked_fill_(~valid[:, None], 0.0)

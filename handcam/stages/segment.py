@@ -47,15 +47,10 @@ def _hand_share(p: torch.Tensor) -> torch.Tensor:
     return p[:, 1] if p.shape[1] == 2 else 1.0 - p[:, 0]
 
 
-def right_probability(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-    """How likely the masked hand is a right hand, B (None for 2-class logits, which have no side):
-    the right class's share of the hand probability summed over the mask's pixels (over the whole map
-    where a mask is empty)."""
-    return _right_share(torch.softmax(logits.float(), dim=1), mask)
-
-
-def _right_share(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-    """``right_probability`` from the class probabilities B x C x H x W."""
+def right_share(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+    """How likely the masked hand is a right hand, B, from the class probabilities B x C x H x W (None for
+    2 classes, which have no side): the right class's share of the hand probability summed over the mask's
+    pixels (over the whole map where a mask is empty)."""
     if p.shape[1] != 3:
         return None
     weight = mask.to(p.dtype)
@@ -172,7 +167,7 @@ class Segmentation:
     mask:         B x h x w bool, the single-object mask
     presence:     B, how sure the network is that a hand is there: the peak hand probability (the mask's
                   seed), calibrated when the weights say how (``calibrated_presence``)
-    right:        B, the probability that the masked hand is a right hand (``right_probability``), or
+    right:        B, the probability that the masked hand is a right hand (``right_share``), or
                   None when the network does not predict sides
     """
 
@@ -216,4 +211,4 @@ def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method
     prob = _hand_share(classes)
     mask = grow_object_mask(prob, threshold, method=mask_method)
     presence = calibrated_presence(prob.reshape(prob.shape[0], -1).amax(dim=1), presence_calibration)
-    return Segmentation(logits, prob, mask, presence, _right_share(classes, mask))
+    return Segmentation(logits, prob, mask, presence, right_share(classes, mask))
