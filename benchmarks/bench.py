@@ -36,7 +36,7 @@ from handcam.estimator import HandPoseEstimator
 from handcam.models.layers import tf1_resize_bilinear
 from handcam.pipeline import STAGES
 from handcam.runtime import Clock, inference_threads, resolve_device
-from handcam.settings import RuntimeOptions
+from handcam.settings import PipelineSettings, RuntimeOptions
 from handcam.tracking import TrackingOptions
 from handcam.transform import network_input_size
 
@@ -134,8 +134,9 @@ def run(args) -> dict:
                              compile=args.compile, backend=args.backend)
     if args.weights:
         est = HandPoseEstimator.load(args.weights, device=device, runtime=runtime)
-    else:
-        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, runtime=runtime)
+    else:       # random networks: every frame's most confident region is a hand (all networks run)
+        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, runtime=runtime,
+                                       settings=PipelineSettings(presence_threshold=0.0))
     if args.weights and args.arch != est.architecture.name:
         log.warning("--arch %s ignored: the weights file is %s", args.arch, est.architecture)
     count = args.warmup + args.frames
@@ -176,8 +177,9 @@ def run(args) -> dict:
             rows["raw"].setdefault(k, []).append(v)
         if args.tracking:
             rows["tracked_e2e"].append(t_e2e)
-            rows["tracked_flags"].append(bool(t_pose.hands[0].tracked))
-            if t_pose.hands[0].tracked:
+            tracked = bool(t_pose.hands) and all(h.tracked for h in t_pose.hands)
+            rows["tracked_flags"].append(tracked)
+            if tracked:
                 for k in rows["tracked_stages"]:
                     rows["tracked_stages"][k].append(t_pose.timings_ms.get(k, 0.0))
 
@@ -211,10 +213,37 @@ def run(args) -> dict:
             result["tracking"]["stages_ms"] = tracked_stages
             result["tracking"]["glue_ms"] = glue_profile(tracked_stages, result["raw_networks_ms"],
                                                          skipped=("handsegnet",))
+    if args.hands_video:
+        result["by_hand_count"] = by_hand_count(est, Path(args.hands_video), count, size, args.warmup,
+                                                args.redetect_every, min_score)
     result["machine"]["loadavg_start"] = load_start
     result["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     result["machine"]["git_commit"] = _git_commit()
     return result
+
+
+def by_hand_count(est: HandPoseEstimator, video: Path, count: int, size, warmup: int, redetect_every: int,
+                  min_score: float) -> dict:
+    """End to end per frame of ``video`` (a clip with one- and two-hand frames, e.g. ``two_hand_clip.py``'s),
+    grouped by the number of hands the estimator reported, untracked and tracked (the tracker's frames
+    that were all tracked), and the ratio of two-hand to one-hand frames."""
+    frames = read_video(video, count, size)
+    tracker = est.tracker(redetect_every=redetect_every, min_score=min_score)
+    groups: dict = {"untracked": {}, "tracked": {}}
+    for i, frame in enumerate(frames):
+        e2e, result = call_ms(est.estimate, frame)
+        t_e2e, t_result = call_ms(lambda f: tracker.process(f, index=i), frame)
+        if i < warmup:
+            continue
+        groups["untracked"].setdefault(len(result.hands), []).append(e2e)
+        if t_result.hands and all(h.tracked for h in t_result.hands):
+            groups["tracked"].setdefault(len(t_result.hands), []).append(t_e2e)
+    out = {"video": str(video), "frames": len(frames) - warmup}
+    for mode, by_n in groups.items():
+        out[mode] = {str(n): stats(v) for n, v in sorted(by_n.items())}
+        if 1 in by_n and 2 in by_n:
+            out[mode]["ratio_two_to_one"] = stats(by_n[2])["median"] / stats(by_n[1])["median"]
+    return out
 
 
 def glue_profile(stages_ms: dict, raw_ms: dict, skipped: tuple = ()) -> dict:
@@ -257,6 +286,14 @@ def table(result: dict) -> str:
                      f"tracked / raw PoseNet + lifting: {t['overhead_ratio']:.3f}")
         if "glue_ms" in t:
             lines.append("tracked glue (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in t["glue_ms"].items()))
+    if "by_hand_count" in result:
+        b = result["by_hand_count"]
+        for mode in ("untracked", "tracked"):
+            counts = {n: s for n, s in b[mode].items() if n != "ratio_two_to_one"}
+            text = ", ".join(f"{n} hand{'s' if n != '1' else ''} {s['median']:.2f} ms ({s['n']} frames)"
+                             for n, s in counts.items())
+            ratio = b[mode].get("ratio_two_to_one")
+            lines.append(f"by hands found, {mode}: {text or '-'}" + (f"; two / one {ratio:.2f}" if ratio else ""))
     return "\n".join(lines)
 
 
@@ -282,6 +319,8 @@ def parse_args(argv=None):
                    help="tracking: confidence needed to track (default: always with random weights, "
                         "the PipelineSettings default with --weights)")
     p.add_argument("--video", help=f"a video file (default: {VIDEO_DIR}/{PREFERRED_VIDEO} when present)")
+    p.add_argument("--hands-video", help="also time the frames of this clip grouped by how many hands were found "
+                   "(one- and two-hand frames: make one with benchmarks/two_hand_clip.py make --one-hand N)")
     p.add_argument("--synthetic", action="store_true", help="generated frames even when a video is present")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize frames to H x W first")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -32,6 +32,11 @@ def add_setting_flags(group) -> None:
         kw = dict(default=None, help=f"{meta['help']} (default {f.default})")
         if meta.get("choices"):
             kw["choices"] = meta["choices"]
+        elif isinstance(f.default, bool):
+            kw["action"] = "store_true"
+            kw["help"] = meta["help"]
+        elif meta.get("nargs"):
+            kw.update(type=float, nargs=meta["nargs"], metavar="X")
         else:
             kw["type"] = type(f.default)
             kw["metavar"] = "X"
@@ -63,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="OUT", help="write results as JSON (image) or JSON lines (video)")
     out.add_argument("--figure", metavar="OUT.png", help="(image) save the release's 2x2 result figure")
     out.add_argument("--out-video", metavar="OUT.mp4", help="(video) write an annotated video")
+    out.add_argument("--smooth", action="store_true",
+                     help="(headless video) One Euro filter on each hand's keypoints, per hand id (hand ids follow "
+                          "the hands from frame to frame either way; the window smooths unless told not to)")
     out.add_argument("--batch", type=int, default=None, metavar="N",
                      help="(headless video) frames per network call (default: 8 on CUDA, 1 on a CPU)")
     out.add_argument("--output-dir", metavar="DIR",
@@ -86,6 +94,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         parser.error("--out-video goes with --video")
     if args.video and args.figure:
         parser.error("--figure goes with --image")
+    if args.smooth and not (args.headless and args.video):
+        parser.error("--smooth goes with --headless --video (the window has its own switch)")
     if args.batch is not None and args.batch < 1:
         parser.error("--batch must be at least 1")
     given = {k: getattr(args, k) for k in setting_fields() if getattr(args, k, None) is not None}
@@ -106,7 +116,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return RunConfig(source=source, weights=args.weights, device=args.device,
                      runtime=RuntimeOptions(backend=backend or "auto"), settings=settings,
                      explicit=frozenset(given), headless=args.headless, outputs=outputs,
-                     batch_size=args.batch, output_dir=output_dir, verbose=args.verbose)
+                     batch_size=args.batch, output_dir=output_dir, verbose=args.verbose, smooth=args.smooth)
 
 
 def run_image(config: RunConfig, estimator=None) -> int:
@@ -130,13 +140,10 @@ def run_image(config: RunConfig, estimator=None) -> int:
     if config.outputs.figure:
         from .figure import save_figure
 
-        hand = result.hand or (result.hands[0] if result.hands else None)
-        if hand is None:
-            log.warning("no hand found: no figure written")
-        else:
-            what = f"{hand.side} hand" if hand.hand_found else f"no hand: presence {hand.presence:.2f}"
-            save_figure(config.outputs.figure, frame, hand, title=f"{Path(path).name} ({what})")
-            log.info("wrote %s", config.outputs.figure)
+        sides = ", ".join(f"{h.side} {h.presence:.2f}" for h in result.hands)
+        what = f"{len(result.hands)} hand{'s' if len(result.hands) != 1 else ''}" + (f": {sides}" if sides else "")
+        save_figure(config.outputs.figure, frame, result, title=f"{Path(path).name} ({what})")
+        log.info("wrote %s", config.outputs.figure)
     return 0
 
 

@@ -48,6 +48,7 @@ class RunConfig:
                  defaults to torch in the CLI, where an ONNX export would cost more than the frame
     batch_size:  headless video: frames per estimator call (None: 8 on CUDA, 1 on a CPU)
     output_dir:  where the window saves screenshots and recordings (None: the current folder)
+    smooth:      headless video: One Euro filter on each hand's keypoints (``handcam.smoothing``)
     """
 
     source: SourceSpec = field(default_factory=SourceSpec)
@@ -61,6 +62,7 @@ class RunConfig:
     batch_size: int | None = None
     output_dir: Path | None = None
     verbose: bool = False
+    smooth: bool = False
 
     def explicit_settings(self) -> dict:
         """The settings given on the command line, by name."""

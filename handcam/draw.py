@@ -15,6 +15,18 @@ from .skeleton import BONES, KEYPOINT_COLORS, bone_colors_uint8
 MASK_COLOR = (0, 200, 255)
 #: Default crop-box colour (RGB).
 BOX_COLOR = (255, 220, 0)
+#: One colour per hand (by id, cycling): its box, mask tint, label and 3D hand.
+HAND_COLORS = ((255, 220, 0), (255, 60, 200), (60, 220, 90), (255, 140, 30))
+
+
+def hand_color(hand_id: int) -> tuple[int, int, int]:
+    """The RGB colour of the hand with this id (``HAND_COLORS``, cycling)."""
+    return HAND_COLORS[int(hand_id) % len(HAND_COLORS)]
+
+
+def side_label(hand) -> str:
+    """'L' or 'R': the person's hand (``HandPose.side``)."""
+    return "L" if hand.side == "left" else "R"
 
 
 def _check_rgb(image: np.ndarray) -> np.ndarray:
@@ -99,27 +111,47 @@ def draw_skeleton(image_rgb: np.ndarray, keypoints_xy: np.ndarray, scores: np.nd
     return out
 
 
+def draw_label(image_rgb: np.ndarray, text: str, xy, color: tuple[int, int, int] = BOX_COLOR,
+               scale: float = 0.6) -> np.ndarray:
+    """``text`` on a filled box of ``color`` with its bottom-left corner at ``xy`` (kept inside the image)."""
+    out = _check_rgb(image_rgb).copy()
+    thick = max(1, int(round(scale * 2)))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x = int(np.clip(round(float(xy[0])), 0, max(0, out.shape[1] - tw - 4)))
+    y = int(np.clip(round(float(xy[1])), th + base + 4, out.shape[0]))
+    cv2.rectangle(out, (x, y - th - base - 4), (x + tw + 4, y), tuple(int(c) for c in color), -1)
+    cv2.putText(out, text, (x + 2, y - base - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
 def _hands(result) -> tuple:
-    """The found hands (``hand_found``) of a FrameResult, a single HandPose, or None."""
+    """The hands of a FrameResult, a sequence of HandPoses, a single HandPose, or None."""
     if result is None:
         return ()
-    return tuple(h for h in getattr(result, "hands", (result,)) if h.hand_found)
+    if isinstance(result, (list, tuple)):
+        return tuple(result)
+    return tuple(getattr(result, "hands", (result,)))
 
 
 def annotate(image_rgb: np.ndarray, result, mask_opacity: float = 0.4, draw_mask: bool = True,
-             draw_crop_box: bool = True, thickness: int | None = None) -> np.ndarray:
-    """The frame with every found hand of a ``FrameResult`` (or one ``HandPose``) drawn on it: mask tint,
-    crop box and skeleton (a hand that was not found is not drawn). ``result`` may be None (the frame
-    is returned unchanged, copied). The line thickness scales with the image size unless given."""
+             draw_crop_box: bool = True, thickness: int | None = None, labels: bool = True) -> np.ndarray:
+    """The frame with every hand of a ``FrameResult`` (or one ``HandPose``) drawn on it: mask tint, crop
+    box and "L"/"R" label in the hand's colour (``hand_color``), and the skeleton. ``result`` may be None
+    (the frame is returned unchanged, copied). The line thickness scales with the image size unless given."""
     out = _check_rgb(image_rgb).copy()
     if thickness is None:
         thickness = max(1, int(round(max(out.shape[:2]) / 320)))
     for hand in _hands(result):
+        color = hand_color(hand.id)
         if draw_mask and hand.mask is not None:
-            out = overlay_mask(out, hand.mask, mask_opacity)
+            out = overlay_mask(out, hand.mask, mask_opacity, color)
         if draw_crop_box:
-            out = draw_box(out, hand.box, thickness=max(1, thickness))
+            out = draw_box(out, hand.box, color, thickness=max(1, thickness))
+    for hand in _hands(result):
         out = draw_skeleton(out, hand.keypoints_2d, hand.keypoint_scores, thickness=thickness)
+        if labels:
+            out = draw_label(out, side_label(hand), hand.box[:2], hand_color(hand.id),
+                             scale=max(0.4, thickness * 0.3))
     return out
 
 

@@ -12,8 +12,10 @@ layout, compile, mask method) is one ``RuntimeOptions``; the family's sizes come
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import geometry as G
+from .camera import Intrinsics, camera_keypoints
 from .errors import InputError, WeightsError, WeightsNotFoundError
 from .models import registry
 from .pipeline import PipelineOutput, prepare_frames, run_pipeline
@@ -102,6 +105,10 @@ def frame_mask_area(mask: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tens
     return ((mask.to(torch.float32) @ cols) @ rows).round().long()
 
 
+#: Gauss-Newton steps on the reprojection error after the linear camera-space solve: one step measured
+#: best on held-out renders (root depth median error 105 -> 79 mm; more steps overshoot), see the README.
+CAMERA_REFINE_STEPS = 1
+
 #: The weights-file metadata key of the presence calibration: "a b" of ``stages.segment.calibrated_presence``.
 PRESENCE_CALIBRATION_KEY = "presence_calibration"
 
@@ -118,6 +125,23 @@ def parse_calibration(value) -> tuple[float, float] | None:
     if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
         raise WeightsError(f"the weights' {PRESENCE_CALIBRATION_KEY} {value!r} needs a > 0 and finite numbers")
     return a, b
+
+
+def image_side(side: str, mirrored: bool) -> str:
+    """The side a hand shows in the image from the person's side (and back: the map is its own inverse):
+    swapped in a mirror image."""
+    return HAND_SIDES[1 - HAND_SIDES.index(side)] if mirrored else side
+
+
+@dataclass(frozen=True)
+class KnownHands:
+    """Hands of a frame known before HandSegNet runs (tracking): their boxes in network-input pixels, and
+    what each keeps from the detection it follows (presence, the person's side and its score)."""
+
+    box: HandBox
+    presence: tuple[float, ...]
+    sides: tuple[str, ...]
+    side_scores: tuple[float | None, ...]
 
 
 class HandPoseEstimator:
@@ -228,45 +252,56 @@ class HandPoseEstimator:
         return f"{self.device.type} ({torch.get_num_threads()} threads, {self.backend})"
 
     # -- one batch of same-size frames ------------------------------------------------------
-    def run_frames(self, frames: list, settings: PipelineSettings, box: HandBox | None = None,
-                   presence: float | None = None, with_mask: bool = False, with_crop: bool = False,
-                   given_side: str = FALLBACK_SIDE, side_score: float | None = None):
-        """Frames of one size through the pipeline -> (FrameResults, keypoints B x 21 x 2 in network-input
-        pixels as a tensor, for the next frame's box). ``box`` (network-input pixels) skips HandSegNet;
-        its hands report ``presence``, and with ``hand_side="auto"`` the side ``given_side`` (scored
-        ``side_score``: a tracker passes its last detection's). ``settings`` must be ``resolved``."""
+    def run_frames(self, frames: list, settings: PipelineSettings, known: KnownHands | None = None,
+                   with_mask: bool = False, with_crop: bool = False):
+        """Frames of one size through the pipeline -> (FrameResults, keypoints N x 21 x 2 of all hands in
+        network-input pixels as a tensor, for the next frame's boxes). ``known`` (hands of the first frame,
+        from tracking) skips HandSegNet: its hands keep their presence and, with ``hand_side="auto"``, their
+        side and its score. ``settings`` must be ``resolved``."""
         clock = Clock(self.device)
         clock.mark("start")
         h, w = frames[0].shape[:2]
         transform = FrameTransform.for_frame((h, w), settings, self.architecture.input_size,
                                              self.architecture.crop_from_frame)
         raw = self._upload(frames)
-        image, source = prepare_frames(raw, transform, self.uint8_resize, need_image=box is None)
-        # "auto" on a tracked frame (no HandSegNet) keeps the side of the detection it follows
-        wanted = given_side if box is not None and settings.hand_side == "auto" else settings.hand_side
-        side = self._hand_side(wanted, len(frames))
+        image, source = prepare_frames(raw, transform, self.uint8_resize, need_image=known is None)
+        if known is not None:
+            sides = known.sides if settings.hand_side == "auto" else (settings.hand_side,) * len(known.sides)
+            side = self._hand_side([image_side(s, settings.mirrored) for s in sides])
+        elif settings.hand_side == "auto" and self.predicts_sides:
+            side = None                      # read from the mask
+        else:
+            wanted = FALLBACK_SIDE if settings.hand_side == "auto" else image_side(settings.hand_side,
+                                                                                   settings.mirrored)
+            side = self._hand_side([wanted] * len(frames))
         clock.mark("preprocess")
-        out = run_pipeline(self._calls, image, side, settings, transform, source, box=box, clock=clock,
+        out = run_pipeline(self._calls, image, side, settings, transform, source,
+                           box=None if known is None else known.box, clock=clock,
+                           frame_index=None if known is None else self._zeros(len(known.sides)),
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size,
                            presence_calibration=self.presence_calibration,
                            subpixel_keypoints=self.architecture.subpixel_keypoints,
                            lifting_size=self.architecture.scoremap_size)
-        results, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, presence,
-                                               side_score if box is not None else None)
+        hands, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, known)
         clock.mark("postprocess")
         timings = clock.elapsed_ms()
         timings["total"] = sum(timings.values())
         per_frame = MappingProxyType({k: v / len(frames) for k, v in timings.items()})
-        return [FrameResult((hand,), (h, w), per_frame) for hand in results], keypoints_net
+        per = [[] for _ in frames]
+        for f, hand in hands:
+            per[f].append(dataclasses.replace(hand, id=len(per[f])))
+        return [FrameResult(tuple(hs), (h, w), per_frame) for hs in per], keypoints_net
 
     def _results(self, out: PipelineOutput, transform: FrameTransform, settings: PipelineSettings,
-                 with_mask: bool, with_crop: bool, presence: float | None, side_score: float | None):
+                 with_mask: bool, with_crop: bool, known: KnownHands | None):
+        """(frame index, HandPose) of every hand, and all hands' keypoints in network-input pixels."""
         crop = out.crop
         kp_crop = out.keypoints.keypoints
         tensors = dict(kp=transform.crop_to_frame(crop.source, kp_crop), kp_crop=kp_crop,
                        box=transform.box_in_frame(crop.source), scale=crop.network.scale,
                        center=transform.inverse(crop.network.center[:, None])[:, 0],
-                       scores=out.keypoints.scores, xyz=out.pose.keypoints, side=out.hand_side[:, 1])
+                       scores=out.keypoints.scores, xyz=out.pose.keypoints, side=out.hand_side[:, 1],
+                       frame=out.frame_index)
         # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
         keypoints_net = transform.forward(tensors["kp"]) if transform.crop_from_frame else crop.network.inverse(kp_crop)
         seg = out.segmentation
@@ -281,42 +316,63 @@ class HandPoseEstimator:
                 tensors["mask"] = seg.mask          # upsampled to the frame on the host, below
         if with_crop:
             tensors["crop"] = G.denormalize_image(crop.image)
+        if len(kp_crop):
+            tensors["xyz_cam"] = camera_keypoints(out.pose.keypoints, tensors["kp"].flip(-1),
+                                                  self.intrinsics(transform.frame_hw, settings),
+                                                  settings.bone_length_m, out.keypoints.scores,
+                                                  refine_steps=CAMERA_REFINE_STEPS)
         host = self._to_host(tensors)
         if "mask" in host and not transform.identity:
             host["mask"] = upsample_masks(host["mask"], transform.frame_hw)
         hands = []
         for i in range(len(host["kp"])):
             y1, x1, y2, x2 = host["box"][i]
-            score = side_score
             if "right" in host:
                 score = float(max(host["right"][i], 1.0 - host["right"][i]))
-            seen = float(host["presence"][i]) if "presence" in host else float(presence or 0.0)
-            hands.append(HandPose(
-                id=0, side=HAND_SIDES[int(host["side"][i] > 0.5)], side_score=score, presence=seen,
-                hand_found=seen >= settings.presence_threshold,
+            elif known is not None and settings.hand_side == "auto":
+                score = known.side_scores[i]
+            else:
+                score = None
+            seen = float(host["presence"][i]) if "presence" in host else float(known.presence[i])
+            side = image_side(HAND_SIDES[int(host["side"][i] > 0.5)], settings.mirrored)
+            hands.append((int(host["frame"][i]), HandPose(
+                id=0, side=side, side_score=score, presence=seen,
                 box=np.array([x1, y1, x2, y2]), center=host["center"][i, ::-1], scale=float(host["scale"][i]),
                 keypoints_2d=host["kp"][i, :, ::-1], keypoint_scores=host["scores"][i],
                 keypoints_3d=host["xyz"][i], keypoints_crop=host["kp_crop"][i, :, ::-1],
+                keypoints_3d_camera=host["xyz_cam"][i] if np.isfinite(host["xyz_cam"][i]).all() else None,
                 mask=host["mask"][i] if "mask" in host else None,
                 mask_area=int(host["area"][i]) if "area" in host else 0,
-                crop=host["crop"][i] if "crop" in host else None, tracked=seg is None))
+                crop=host["crop"][i] if "crop" in host else None, tracked=seg is None)))
         return hands, keypoints_net
+
+    @staticmethod
+    def intrinsics(frame_hw: tuple[int, int], settings: PipelineSettings) -> Intrinsics:
+        """The camera of a frame of ``frame_hw``: the settings' intrinsics, or a pinhole of their field of view."""
+        if settings.intrinsics is not None:
+            return Intrinsics(*settings.intrinsics)
+        return Intrinsics.from_fov(frame_hw, settings.fov_deg)
 
     @property
     def predicts_sides(self) -> bool:
         """Whether this estimator's HandSegNet tells left from right (``hand_side="auto"`` reads it)."""
         return registry.predicts_sides(self.networks["handsegnet"])
 
-    def _hand_side(self, side: str, n: int) -> torch.Tensor | None:
-        """The hand-side one-hot on the device, cached (building it is a host->device copy); None for
-        "auto" when the mask tells the side (the pipeline reads it there)."""
-        if side == "auto":
-            if self.predicts_sides:
-                return None
-            side = FALLBACK_SIDE
-        if (side, n) not in self._side_cache:
-            self._side_cache[(side, n)] = G.hand_side_onehot([side] * n, device=self.device)
-        return self._side_cache[(side, n)]
+    def _hand_side(self, sides: list[str]) -> torch.Tensor:
+        """The hand-side one-hot (N x 2) of ``sides`` on the device, cached (building it is a host->device
+        copy)."""
+        key = tuple(sides)
+        if key not in self._side_cache:
+            if len(self._side_cache) > 64:
+                self._side_cache.clear()
+            self._side_cache[key] = G.hand_side_onehot(list(sides), device=self.device)
+        return self._side_cache[key]
+
+    def _zeros(self, n: int) -> torch.Tensor:
+        """n zeros (long) on the device: the frame index of n hands of one frame, cached."""
+        if ("zeros", n) not in self._side_cache:
+            self._side_cache[("zeros", n)] = torch.zeros(n, dtype=torch.long, device=self.device)
+        return self._side_cache[("zeros", n)]
 
     def _upload(self, frames: list) -> torch.Tensor:
         # one frame is only read, never written: use it in place instead of copying it into a batch

@@ -1,12 +1,11 @@
-"""The release's 2x2 result figure, drawn with OpenCV: frame + 2D skeleton, crop + skeleton,
-hand mask, 3D skeleton (a fixed oblique view)."""
+"""The release's 2x2 result figure, drawn with OpenCV, for every hand of a frame: frame + 2D skeletons,
+crops + skeletons, hand masks, 3D skeletons (a fixed oblique view)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from .draw import draw_skeleton
-from .results import HandPose
+from .draw import annotate, draw_box, draw_skeleton, hand_color
 
 PANEL = 360
 
@@ -31,34 +30,68 @@ def view_rotation(elevation_deg: float = -70.0, azimuth_deg: float = -90.0) -> n
     return rx @ rz
 
 
-def render_3d(xyz: np.ndarray, size: int = PANEL, rotation: np.ndarray | None = None) -> np.ndarray:
-    """Orthographic drawing of a normalised 3D hand (21 x 3) on a white panel with a ground grid."""
+def render_3d(xyz, size: int = PANEL, rotation: np.ndarray | None = None, colors=None) -> np.ndarray:
+    """Orthographic drawing of 3D hands (one 21 x 3 array, or a list of them in one space) on a white panel
+    with a ground grid; ``colors``: one RGB per hand, drawn as a ring around its root."""
+    hands = [np.asarray(xyz, np.float64)] if np.ndim(xyz) == 2 else [np.asarray(h, np.float64) for h in xyz]
     panel = np.full((size, size, 3), 255, np.uint8)
     rot = view_rotation() if rotation is None else rotation
-    pts = np.asarray(xyz, np.float64) @ rot.T
-    extent = max(np.abs(pts[:, :2]).max(), 1e-6) if np.all(np.isfinite(pts)) else 1.0
-    s = 0.42 * size / extent
+    pts = [h @ rot.T for h in hands]
+    finite = [p for p in pts if np.all(np.isfinite(p))]
+    mid = np.concatenate(finite)[:, :2].mean(0) if len(finite) > 1 else np.zeros(2)
+    extent = max((np.abs(p[:, :2] - mid).max() for p in finite), default=1.0)
+    s = 0.42 * size / max(extent, 1e-6)
     for v in np.linspace(-1, 1, 9):  # a grid in the x-y plane of the viewer, for orientation
         for a, b in (((v, -1), (v, 1)), ((-1, v), (1, v))):
             p = np.array([a, b]) * 0.45 * size + size / 2
             cv2.line(panel, tuple(int(round(c)) for c in p[0]), tuple(int(round(c)) for c in p[1]),
                      (225, 225, 225), 1, cv2.LINE_AA)
-    xy = pts[:, :2] * s + size / 2
-    return draw_skeleton(panel, xy, thickness=3)
+    for i, p in enumerate(pts):
+        if not np.all(np.isfinite(p)):
+            continue
+        xy = (p[:, :2] - mid) * s + size / 2
+        panel = draw_skeleton(panel, xy, thickness=3 if len(pts) == 1 else 2)
+        if colors is not None:
+            cv2.circle(panel, tuple(int(round(c)) for c in xy[0]), 9, tuple(int(c) for c in colors[i]), 2,
+                       cv2.LINE_AA)
+    return panel
 
 
-def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -> np.ndarray:
-    """The 2x2 figure as an RGB uint8 image."""
-    a, s, (x0, y0) = _fit(frame)
-    crop = pose.crop if pose.crop is not None else np.full((256, 256, 3), 128, np.uint8)
-    b, s2, off2 = _fit(crop)
-    if pose.hand_found:  # no skeleton where no hand was found
-        a = draw_skeleton(a, pose.keypoints_2d * s + (x0, y0))
-        b = draw_skeleton(b, pose.keypoints_crop * s2 + off2)
-    mask = pose.mask if pose.mask is not None else np.zeros(frame.shape[:2], bool)
-    mask_rgb = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
-    c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand (white) mask still shows its extent
-    d = render_3d(pose.keypoints_3d) if pose.hand_found else np.full((PANEL, PANEL, 3), 255, np.uint8)
+def hands_in_one_space(hands) -> list[np.ndarray]:
+    """The hands' 3D for one shared drawing: the camera-space hands in units of the assumed bone (their
+    places relative to each other kept) when every hand has them, else each normalised hand side by side."""
+    if hands and all(h.keypoints_3d_camera is not None and np.all(np.isfinite(h.keypoints_3d_camera))
+                     for h in hands):
+        unit = [np.linalg.norm(h.keypoints_3d_camera[12] - h.keypoints_3d_camera[11]) for h in hands]
+        return [h.keypoints_3d_camera / max(u, 1e-9) for h, u in zip(hands, unit)]
+    return [h.keypoints_3d + np.array([4.0 * i, 0.0, 0.0]) for i, h in enumerate(hands)]
+
+
+def _tiles(images, size: int = PANEL, fill: int = 128) -> np.ndarray:
+    """Images side by side (each letterboxed into an equal share of the panel's width)."""
+    if not images:
+        return np.full((size, size, 3), fill, np.uint8)
+    cell = size // len(images)
+    row = np.hstack([_fit(im, cell, fill)[0] for im in images])
+    panel, _, _ = _fit(row, size, fill)
+    return panel
+
+
+def result_figure(frame: np.ndarray, result, title: str | None = None) -> np.ndarray:
+    """The 2x2 figure as an RGB uint8 image, for every hand of a ``FrameResult`` (or one ``HandPose``):
+    the frame with each hand's box, label and skeleton; each hand's crop with its keypoints; the hands'
+    masks, tinted in each hand's colour; the 3D hands in one view (an empty panel where no hand is)."""
+    hands = list(getattr(result, "hands", (result,)))
+    a, _, _ = _fit(annotate(frame, hands, draw_mask=False))
+    b = _tiles([draw_box(draw_skeleton(h.crop, h.keypoints_crop), (0, 0, h.crop.shape[1] - 1, h.crop.shape[0] - 1),
+                         hand_color(h.id), thickness=4) for h in hands if h.crop is not None])
+    mask_rgb = np.zeros(frame.shape, np.uint8)
+    for h in hands:
+        if h.mask is not None:
+            mask_rgb[h.mask] = hand_color(h.id)
+    c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand mask still shows its extent
+    d = render_3d(hands_in_one_space(hands), colors=[hand_color(h.id) for h in hands]) if hands else \
+        np.full((PANEL, PANEL, 3), 255, np.uint8)
     pad = 8
     grid = np.full((2 * PANEL + 3 * pad + 24, 2 * PANEL + 3 * pad, 3), 255, np.uint8)
     for (r, col), panel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), (a, b, c, d)):
@@ -70,11 +103,12 @@ def result_figure(frame: np.ndarray, pose: HandPose, title: str | None = None) -
     return grid
 
 
-def save_figure(path, frame: np.ndarray, pose: HandPose, title: str | None = None) -> None:
-    """Write the figure (PNG or JPEG by the extension); ``InputError`` when it cannot be written."""
+def save_figure(path, frame: np.ndarray, result, title: str | None = None) -> None:
+    """Write the figure of a ``FrameResult`` (or one ``HandPose``) (PNG or JPEG by the extension);
+    ``InputError`` when it cannot be written."""
     from .errors import InputError
 
-    img = result_figure(frame, pose, title)
+    img = result_figure(frame, result, title)
     try:
         ok = cv2.imwrite(str(path), img[:, :, ::-1])
     except cv2.error:

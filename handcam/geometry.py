@@ -127,9 +127,10 @@ def crop_sample_positions(lo: torch.Tensor, hi: torch.Tensor, n_img: int, n_out:
 
 
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int],
-                    normalize: bool = False) -> torch.Tensor:
+                    normalize: bool = False, box_indices: torch.Tensor | None = None) -> torch.Tensor:
     """TF ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) of B x C x H x W images with
-    one normalised box (y1, x1, y2, x2) per image -> B x C x out_h x out_w float32.
+    N normalised boxes (y1, x1, y2, x2) -> N x C x out_h x out_w float32; box i is cut from image
+    ``box_indices[i]`` (TF's ``box_ind``; default: box i from image i, N = B).
 
     Sample i of a crop of height n is at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (n-1)``; a row or
     column that falls outside [0, H-1] is 0. ``normalize``: the images are uint8 (any layout of strides,
@@ -140,6 +141,9 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     b, c, h, w = images.shape
     oh, ow = int(out_size[0]), int(out_size[1])
     boxes = boxes.to(torch.float32)
+    if box_indices is not None and not normalize:
+        images = images.index_select(0, box_indices.to(images.device))
+    b = boxes.shape[0]
 
     def axis(lo, hi, n_img, n_out):
         src = crop_sample_positions(lo, hi, n_img, n_out)[2]
@@ -155,8 +159,9 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     valid = (vy[:, :, None] & vx[:, None, :])[:, None]
     if normalize:
         # pixels as rows of C values (a permuted H x W x C frame is this without a copy)
-        pixels = images.permute(0, 2, 3, 1).reshape(b * h * w, c)
-        base = (torch.arange(b, device=images.device) * h)[:, None, None]
+        pixels = images.permute(0, 2, 3, 1).reshape(-1, c)
+        which = torch.arange(b, device=images.device) if box_indices is None else box_indices.to(images.device)
+        base = (which * h)[:, None, None]
 
         def corner(ys, xs):   # B x oh x ow x C
             idx = ((base + ys[:, :, None]) * w + xs[:, None, :]).reshape(-1)

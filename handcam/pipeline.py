@@ -13,6 +13,7 @@ import torch
 from . import geometry as G
 from .runtime import Clock
 from .settings import PipelineSettings
+from .skeleton import NUM_KEYPOINTS
 from .stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, crop_hands, detect_keypoints, lift_pose, segment
 from .transform import FrameTransform
 
@@ -24,9 +25,12 @@ STAGES = ("preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess
 class PipelineOutput:
     """Tensor results of ``run_pipeline`` for a batch (row, col, network-input pixels unless noted).
 
+    Every field but ``segmentation`` holds N hands (N = B with the release's settings, one hand per frame):
+
     segmentation: None when the boxes were given (tracking: HandSegNet did not run)
     box:          the hand boxes the crops were cut around
-    hand_side:    B x 2 one-hot (left, right) the lifting networks were given
+    hand_side:    N x 2 one-hot (left, right) the lifting networks were given (the side seen in the image)
+    frame_index:  N, the frame of each hand
     """
 
     segmentation: Segmentation | None
@@ -35,6 +39,7 @@ class PipelineOutput:
     keypoints: Keypoints2D
     pose: Pose3D
     hand_side: torch.Tensor
+    frame_index: torch.Tensor
 
     # the release's names for the intermediates
     @property
@@ -83,14 +88,20 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
                  transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
                  crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None,
-                 subpixel_keypoints: bool = False, lifting_size: int | None = None) -> PipelineOutput:
+                 subpixel_keypoints: bool = False, lifting_size: int | None = None,
+                 frame_index: torch.Tensor | None = None) -> PipelineOutput:
     """The paper's pipeline on normalised B x 3 x h x w network-input images (None when ``box`` and
     ``crop_source`` are given: HandSegNet does not run).
 
     ``networks``: key -> callable (a module, or ``handcam.runtime``'s wrappers). ``transform`` and
-    ``crop_source`` say where the crop is cut from (default: ``image`` itself). ``box`` skips
-    HandSegNet and crops around the given boxes (tracking's first stage). ``hand_side``: B x 2 one-hot,
-    or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box`` None).
+    ``crop_source`` say where the crop is cut from (default: ``image`` itself). HandSegNet finds up to
+    ``settings.max_hands`` hands per frame with presence >= ``settings.presence_threshold``
+    (``stages.segment.find_hands``; ``PipelineSettings.release()``: the release's one hand per frame); all
+    hands of the batch go through PoseNet and the lifting networks as one batch. ``box`` skips HandSegNet
+    and crops around the given boxes (tracking's first stage; box i in frame ``frame_index[i]``, default
+    frame i). ``hand_side``: B x 2 one-hot per frame (given: every hand of a frame gets it) or N x 2 per
+    given box, or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box``
+    None).
     ``clock`` is marked after each stage; ``presence_calibration`` maps the peak hand probability to the
     presence score (``stages.segment.calibrated_presence``). ``subpixel_keypoints`` and ``lifting_size``:
     the family's keypoint rule and lifting input side (``Architecture``; see ``detect_keypoints`` and
@@ -102,29 +113,50 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
         raise ValueError("run_pipeline needs the network-input image unless a box and a crop source are given")
     if transform is None:
         transform = FrameTransform(tuple(image.shape[-2:]), tuple(image.shape[-2:]))
+    source = image if crop_source is None else crop_source
     with torch.inference_mode():
         seg = None
         if box is None:
-            seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method, presence_calibration)
+            seg = segment(networks["handsegnet"], image, settings.mask_threshold, mask_method, presence_calibration,
+                          settings.max_hands, settings.presence_threshold)
             box = seg.hand_box(settings.crop_factor)
+            frame_index = seg.frame_index
+        elif frame_index is None:
+            frame_index = torch.arange(len(box.size), device=box.size.device)
         if hand_side is None:
             hand_side = seg.hand_side() if seg is not None else None
             if hand_side is None:
                 raise ValueError("hand_side=None reads the side from the mask: it needs a HandSegNet that "
                                  "predicts sides and no given box")
+        elif seg is not None:
+            hand_side = hand_side[frame_index]      # the frames' given side for each of their hands
         tick("handsegnet")
-        crop = crop_hands(image if crop_source is None else crop_source, box, crop_size, transform)
+        crop = crop_hands(source, box, crop_size, transform, frame_index)
         tick("crop")
-        if subpixel_keypoints and "keypoints" in networks:   # the stage as one call (``KeypointModule``)
+        if len(frame_index) == 0:       # no hand in any frame: nothing for the other networks
+            keypoints, pose = _no_keypoints(crop.image), _no_pose(crop.image)
+        elif subpixel_keypoints and "keypoints" in networks:   # the stage as one call (``KeypointModule``)
             *maps, kp, scores = networks["keypoints"](crop.image)
             keypoints = Keypoints2D(tuple(maps), kp, scores)
         else:
             keypoints = detect_keypoints(networks["posenet"], crop.image, subpixel_keypoints)
         tick("posenet")
-        if "lift" in networks:      # the stage fused into one call by the backend (``stages.lift.LiftModule``)
+        if len(frame_index) == 0:
+            pass
+        elif "lift" in networks:      # the stage fused into one call by the backend (``stages.lift.LiftModule``)
             pose = Pose3D(*(t.float() for t in networks["lift"](keypoints.scoremap, hand_side)))
         else:
             pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side,
                              lifting_size)
         tick("lifting")
-    return PipelineOutput(seg, box, crop, keypoints, pose, hand_side)
+    return PipelineOutput(seg, box, crop, keypoints, pose, hand_side, frame_index)
+
+
+def _no_keypoints(crops: torch.Tensor) -> Keypoints2D:
+    z = crops.new_zeros
+    return Keypoints2D((z(0, NUM_KEYPOINTS, 1, 1),), z(0, NUM_KEYPOINTS, 2), z(0, NUM_KEYPOINTS))
+
+
+def _no_pose(crops: torch.Tensor) -> Pose3D:
+    z = crops.new_zeros
+    return Pose3D(z(0, NUM_KEYPOINTS, 3), z(0, 3, 3), z(0, NUM_KEYPOINTS, 3))

@@ -12,8 +12,9 @@ from typing import Mapping
 
 import numpy as np
 
-#: Version of the JSON written by ``FrameResult.to_json`` (2: a list of hands per frame).
-SCHEMA_VERSION = 2
+#: Version of the JSON written by ``FrameResult.to_json`` (2: a list of hands per frame; 3: only hands that
+#: are there, every hand of the frame, camera-space 3D).
+SCHEMA_VERSION = 3
 
 
 def frozen_array(a, dtype=None) -> np.ndarray:
@@ -32,13 +33,13 @@ class HandPose:
     """One hand in one frame.
 
     id:               0.. in a single call; stable across frames in a tracker
-    side:             'left' or 'right' (the side fed to the lifting networks)
+    side:             'left' or 'right', the person's hand: the side fed to the lifting networks, or its
+                      opposite when the settings say the frames are mirrored (a selfie view)
     side_score:       confidence of a predicted side (read from a left/right mask: the winning side's share
                       of the hand probability), None when the side was given or not predicted
-    presence:         how sure the pipeline is that a hand is there: the peak hand probability of the
-                      segmentation (a tracked hand keeps the value of its last detection)
-    hand_found:       presence >= the settings' presence_threshold: False means "no hand here" (nothing
-                      is drawn; the keypoints are what the networks made of the crop anyway)
+    presence:         how sure the pipeline is that a hand is there: the peak hand probability of its
+                      region, calibrated when the weights say how (a tracked hand keeps the value of its
+                      last detection); at least the settings' presence_threshold
     box:              (4,) x0, y0, x1, y1 of the square crop in frame pixels (may leave the frame)
     center:           (2,) box centre (x, y), frame pixels
     scale:            crop pixels per network-input pixel (the release's crop scale)
@@ -46,7 +47,9 @@ class HandPose:
     keypoint_scores:  (21,) peak value of each keypoint's last-stage scoremap
     keypoints_3d:     (21, 3) normalised 3D: root at the origin, bone 12-11 of length 1
     keypoints_crop:   (21, 2) in the S x S crop PoseNet saw
-    keypoints_3d_camera: (21, 3) metres in the camera frame, or None (not estimated)
+    keypoints_3d_camera: (21, 3) metres in the camera frame (x right, y down, z forward; of the image as
+                      given, mirrored or not), or None where it cannot be solved (``handcam.camera``:
+                      the hand would lie behind the camera, or its keypoints have no spread)
     mask:             (H, W) bool hand mask in frame pixels, or None (not asked for, or tracked)
     mask_area:        number of hand pixels of the mask in frame pixels (0 when HandSegNet did not run)
     crop:             (S, S, 3) uint8 RGB, what PoseNet saw, or None (not asked for)
@@ -65,7 +68,6 @@ class HandPose:
     keypoints_3d: np.ndarray
     keypoints_crop: np.ndarray
     keypoints_3d_camera: np.ndarray | None = None
-    hand_found: bool = True
     mask: np.ndarray | None = None
     mask_area: int = 0
     crop: np.ndarray | None = None
@@ -89,7 +91,6 @@ class HandPose:
             "side": self.side,
             "side_score": None if self.side_score is None else round(float(self.side_score), 5),
             "presence": round(float(self.presence), 5),
-            "hand_found": bool(self.hand_found),
             "box": _rounded(self.box, 3),
             "center": _rounded(self.center, 3),
             "scale": round(float(self.scale), 6),
@@ -123,13 +124,12 @@ class FrameResult:
 
     @property
     def hand(self) -> HandPose | None:
-        """The first hand that was found (``hand_found``), or None."""
-        return next((h for h in self.hands if h.hand_found), None)
+        """The first hand (the most confident of a single call), or None."""
+        return self.hands[0] if self.hands else None
 
-    @property
-    def found_hands(self) -> tuple[HandPose, ...]:
-        """The hands that were found (``hand_found``): what is drawn."""
-        return tuple(h for h in self.hands if h.hand_found)
+    def by_id(self, hand_id: int) -> HandPose | None:
+        """The hand with this id, or None."""
+        return next((h for h in self.hands if h.id == hand_id), None)
 
     def to_json(self) -> dict:
         return {

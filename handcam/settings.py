@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .camera import DEFAULT_BONE_LENGTH, DEFAULT_FOV_DEG
 from .skeleton import HAND_SIDES
 
 RESIZE_MODES = ("faithful", "aspect")
@@ -23,10 +24,13 @@ SIDE_CHOICES = ("auto",) + HAND_SIDES
 FALLBACK_SIDE = "left"
 
 
+
+
 def _setting(default, help: str, *, range: tuple | None = None, choices: tuple | None = None,
-             flag: bool = True):
+             flag: bool = True, nargs: int | None = None):
     """A settings field with its help text, slider range and choices (for argparse and the GUI)."""
-    return field(default=default, metadata={"help": help, "range": range, "choices": choices, "flag": flag})
+    return field(default=default, metadata={"help": help, "range": range, "choices": choices, "flag": flag,
+                                            "nargs": nargs})
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,21 @@ class PipelineSettings:
     hand_side: str = _setting("auto", "which hand is shown (the one-hot the lifting networks are given): "
                               "auto reads it from the mask of weights that predict sides (the lite family) and "
                               f"takes '{FALLBACK_SIDE}' for weights that do not (the paper's)", choices=SIDE_CHOICES)
-    presence_threshold: float = _setting(0.5, "a hand counts as found (HandPose.hand_found; drawn) when its "
-                                         "presence score is at least this", range=(0.05, 0.95))
+    presence_threshold: float = _setting(0.5, "a hand is reported when its presence score (calibrated: the "
+                                         "probability that it is a hand) is at least this; a frame without one "
+                                         "has no hands", range=(0.0, 0.95))
+    max_hands: int = _setting(2, "at most this many hands per frame (each hand region of the mask, per side "
+                              "when the weights predict sides)", range=(1, 4))
+    mirrored: bool = _setting(False, "the frames are mirror images (a selfie camera's preview): sides are "
+                              "reported for the person's hands, the opposite of how they look in the image, "
+                              "and a given hand_side names the person's hand")
+    fov_deg: float = _setting(DEFAULT_FOV_DEG, "horizontal field of view of the camera in degrees, for the "
+                              "camera-space 3D when no intrinsics are given", range=(20.0, 150.0))
+    intrinsics: tuple[float, float, float, float] | None = _setting(
+        None, "camera intrinsics fx fy cx cy in pixels of the frame (overrides fov_deg)", nargs=4)
+    bone_length_m: float = _setting(DEFAULT_BONE_LENGTH, "assumed length in metres of the hand's middle-finger "
+                                    "MCP-PIP bone (the normalised 3D's unit), which sets the camera-space 3D's "
+                                    "scale and depth", range=(0.02, 0.08))
 
     def __post_init__(self):
         if not (0.0 < self.mask_threshold < 1.0):
@@ -68,6 +85,22 @@ class PipelineSettings:
             raise ValueError(f"hand_side must be one of {SIDE_CHOICES}, got {self.hand_side!r}")
         if not (0.0 <= self.presence_threshold <= 1.0):
             raise ValueError(f"presence_threshold must be in [0, 1], got {self.presence_threshold}")
+        if not (isinstance(self.max_hands, int) and self.max_hands >= 1):
+            raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
+        if not (0.0 < self.fov_deg < 180.0):
+            raise ValueError(f"fov_deg must be in (0, 180) degrees, got {self.fov_deg}")
+        if not (self.bone_length_m > 0):
+            raise ValueError(f"bone_length_m must be positive (metres), got {self.bone_length_m}")
+        if self.intrinsics is not None:
+            k = tuple(float(v) for v in self.intrinsics)
+            if len(k) != 4 or not (k[0] > 0 and k[1] > 0):
+                raise ValueError(f"intrinsics must be fx fy cx cy with fx, fy > 0, got {self.intrinsics!r}")
+            object.__setattr__(self, "intrinsics", k)
+
+    @classmethod
+    def release(cls, **changes) -> "PipelineSettings":
+        """The original release's behaviour: one hand per frame, always reported (whatever its presence)."""
+        return cls(**{"max_hands": 1, "presence_threshold": 0.0, **changes})
 
     def replace(self, **changes) -> "PipelineSettings":
         return dataclasses.replace(self, **changes)

@@ -2,12 +2,20 @@
 implement ``handcam.protocol``, sources, generated videos.
 
 The fake estimator computes a real (if crude) result from the frame so that what the app draws
-depends on what it was called with: the mask is the pixels brighter than ``mask_threshold``, the crop
-box is the mask's box enlarged by ``crop_factor``, keypoints are a fixed hand placed in that box. It
-returns the library's own ``FrameResult`` / ``HandPose``.
+depends on what it was called with: every bright region (pixels brighter than ``mask_threshold``,
+at least ``MIN_HAND_AREA`` of the frame) is a hand, the largest first, at most ``max_hands`` of them;
+a hand's mask is its region, its crop box the region's box enlarged by ``crop_factor``, its keypoints a
+fixed hand placed in that box, its presence the region's mean brightness (hands below
+``presence_threshold`` are not reported). Sides follow the library's rule: a given ``hand_side`` names
+the person's hand; with 'auto' a region in the image's left half shows a right hand (a person facing the
+camera), and with ``mirrored`` settings the reported side is the opposite of the image's. The camera-space
+3D is the normalised hand scaled by ``bone_length_m`` at a depth from the box size. It returns the
+library's own ``FrameResult`` / ``HandPose``.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 import time
 
@@ -17,8 +25,8 @@ import numpy as np
 from handcam.errors import SourceError
 from handcam.results import FrameResult, HandPose
 from handcam.settings import PipelineSettings
-from handcam.skeleton import NUM_KEYPOINTS
-from handcam.tracking import TrackingOptions
+from handcam.skeleton import HAND_SIDES, NUM_KEYPOINTS, SCALE_BONE
+from handcam.tracking import TrackingOptions, match_hands
 
 # a flat open hand in [0, 1]^2 (x, y), RHD order: root, then thumb..little tip -> base
 _FINGER_X = np.linspace(0.15, 0.85, 5)
@@ -27,14 +35,41 @@ for fx in _FINGER_X:
     for j, y in enumerate((0.1, 0.25, 0.4, 0.55)):
         _HAND.append((0.5 + (fx - 0.5) * (1.0 - 0.15 * j), y))
 HAND_TEMPLATE = np.asarray(_HAND, dtype=np.float64)
-HAND_3D = np.concatenate([(HAND_TEMPLATE - HAND_TEMPLATE[0]) * 8.0,
-                          np.linspace(0, 1, NUM_KEYPOINTS)[:, None]], axis=1)
+_HAND_3D = np.concatenate([(HAND_TEMPLATE - HAND_TEMPLATE[0]) * 8.0,
+                           np.linspace(0, 1, NUM_KEYPOINTS)[:, None]], axis=1)
+#: The fake's normalised 3D hand: root at the origin, bone 12-11 of length 1 (like the library's).
+HAND_3D = _HAND_3D / np.linalg.norm(_HAND_3D[SCALE_BONE[0]] - _HAND_3D[SCALE_BONE[1]])
+#: A bright region is a hand when it covers at least this share of the frame.
+MIN_HAND_AREA = 0.01
+#: The width in metres the fake's camera-space 3D gives a hand's box (sets its depth).
+HAND_BOX_M = 0.2
 
 
-def fake_hand(frame: np.ndarray, s: PipelineSettings, tracked: bool = False) -> HandPose:
-    """The fake pipeline on one frame (a tracked hand has no mask, like the real one)."""
+def _other(side: str) -> str:
+    return HAND_SIDES[1 - HAND_SIDES.index(side)]
+
+
+def hand_regions(frame: np.ndarray, s: PipelineSettings) -> list[np.ndarray]:
+    """The frame's bright regions (bool masks) of at least ``MIN_HAND_AREA``, largest first."""
+    gray = np.asarray(frame).mean(axis=2)
+    mask = (gray > 255.0 * s.mask_threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    h, w = mask.shape
+    keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= MIN_HAND_AREA * h * w]
+    keep.sort(key=lambda i: (-stats[i, cv2.CC_STAT_AREA], stats[i, cv2.CC_STAT_LEFT]))
+    return [labels == i for i in keep]
+
+
+def fake_hand(frame: np.ndarray, s: PipelineSettings, tracked: bool = False, region: np.ndarray | None = None,
+              hand_id: int = 0, camera_3d: bool = True) -> HandPose:
+    """The fake pipeline on one region of a frame (default: its largest bright region, or none: a hand
+    of presence 0 in the middle). A tracked hand has no mask, like the real one."""
+    frame = np.asarray(frame)
     gray = frame.mean(axis=2)
-    mask = gray > 255.0 * s.mask_threshold
+    if region is None:
+        regions = hand_regions(frame, s)
+        region = regions[0] if regions else np.zeros(gray.shape, bool)
+    mask = region
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
     if len(xs):
@@ -51,25 +86,46 @@ def fake_hand(frame: np.ndarray, s: PipelineSettings, tracked: bool = False) -> 
     patch = padded[y0 + side_px:y0 + 2 * side_px, x0 + side_px:x0 + 2 * side_px]
     crop = cv2.resize(patch, (256, 256)) if patch.size else np.full((256, 256, 3), 128, np.uint8)
     scores = np.clip(0.3 + 0.7 * mask.mean() * 10, 0, 1) * np.linspace(0.5, 1.0, NUM_KEYPOINTS)
+    if s.hand_side == "auto":  # what the image shows, then the person's hand
+        shown = "right" if cx < w / 2 else "left"
+        side, side_score = (_other(shown) if s.mirrored else shown), 0.9
+    else:
+        side, side_score = s.hand_side, None
+        shown = _other(side) if s.mirrored else side
     xyz = HAND_3D.copy()
-    if s.hand_side == "right":
+    if shown == "right":  # the side the lifting networks were given
         xyz[:, 0] *= -1
-    return HandPose(id=0, side=s.hand_side, side_score=None, presence=float(mask.any()), box=box,
+    camera = None
+    if camera_3d:
+        f = (w / 2) / math.tan(math.radians(s.fov_deg) / 2)
+        z = f * HAND_BOX_M / size
+        camera = xyz * s.bone_length_m + np.array([(cx - w / 2) * z / f, (cy - h / 2) * z / f, z])
+    presence = float(gray[mask].mean() / 255.0) if len(xs) else 0.0
+    return HandPose(id=hand_id, side=side, side_score=side_score, presence=presence, box=box,
                     center=np.array([cx, cy]), scale=256.0 / size, keypoints_2d=kp2d,
                     keypoint_scores=scores, keypoints_3d=xyz, keypoints_crop=HAND_TEMPLATE * 256,
-                    mask=None if tracked else mask, mask_area=0 if tracked else int(mask.sum()),
-                    crop=crop, tracked=tracked)
+                    keypoints_3d_camera=camera, mask=None if tracked else mask,
+                    mask_area=0 if tracked else int(mask.sum()), crop=crop, tracked=tracked)
+
+
+def fake_hands(frame: np.ndarray, s: PipelineSettings, tracked: bool = False, camera_3d: bool = True
+               ) -> list[HandPose]:
+    """Every hand the fake pipeline reports in a frame (ids 0.. by size)."""
+    hands = [fake_hand(frame, s, tracked, region, 0, camera_3d) for region in hand_regions(frame, s)[:s.max_hands]]
+    return [dataclasses.replace(h, id=i) for i, h in enumerate(h for h in hands if h.presence >= s.presence_threshold)]
 
 
 class FakeEstimator:
     """A ``handcam.protocol.Estimator``. Every call is recorded in ``calls`` (settings, side, shape,
-    top-left pixel, time, and for tracker calls whether the frame was tracked)."""
+    top-left pixel, time, and for tracker calls whether the frame was tracked and the tracker's
+    ``redetect_every`` and ``smoothing``). ``camera_3d``: give the hands camera-space 3D."""
 
     def __init__(self, settings: PipelineSettings | None = None, delay_s: float = 0.0,
-                 fail_on: set | None = None):
+                 fail_on: set | None = None, camera_3d: bool = True):
         self.settings = settings or PipelineSettings()
         self.delay_s = delay_s
         self.fail_on = set(fail_on or ())  # call numbers (0-based) that raise
+        self.camera_3d = camera_3d
         self.device = "cpu"
         self.calls: list[dict] = []
         self.trackers: list[FakeTracker] = []
@@ -93,9 +149,9 @@ class FakeEstimator:
             time.sleep(self.delay_s)
         if n in self.fail_on:
             raise RuntimeError(f"fake failure on call {n}")
-        hand = fake_hand(frame, s, tracked=tracked)
+        hands = fake_hands(frame, s, tracked=tracked, camera_3d=self.camera_3d)
         ms = (time.perf_counter() - t0) * 1000
-        return FrameResult((hand,), frame.shape[:2],
+        return FrameResult(hands, frame.shape[:2],
                            {"segment": ms * 0.5, "pose": ms * 0.4, "lift": ms * 0.1, "total": ms})
 
     def estimate(self, frame, settings=None, *, with_mask=False, with_crop=False) -> FrameResult:
@@ -104,8 +160,8 @@ class FakeEstimator:
     def estimate_batch(self, frames, settings=None, *, with_mask=False, with_crop=False) -> list[FrameResult]:
         return [self._run(f, settings, via="estimate_batch") for f in frames]
 
-    def tracker(self, **options) -> "FakeTracker":
-        t = FakeTracker(self, TrackingOptions(**options))
+    def tracker(self, smoothing=False, **options) -> "FakeTracker":
+        t = FakeTracker(self, TrackingOptions(**options), smoothing=smoothing)
         with self._lock:
             self.trackers.append(t)
         return t
@@ -121,17 +177,24 @@ class FakeEstimator:
 
 class FakeTracker:
     """A ``handcam.protocol.Tracker`` with the real one's follow-on rule: a frame of the same stream
-    at most ``max_gap`` frames after the previous one is tracked (no mask), any other is detected."""
+    at most ``max_gap`` frames after the previous one is tracked (no mask) unless ``redetect_every``
+    asks for a detection (1: every frame), any other is detected. Hands keep their ids from frame to
+    frame (``handcam.tracking.match_hands``); ``smoothing`` is only recorded."""
 
-    def __init__(self, estimator: FakeEstimator, options: TrackingOptions):
+    def __init__(self, estimator: FakeEstimator, options: TrackingOptions, smoothing=False):
         self.estimator = estimator
         self.options = options
+        self.smoothing = smoothing
         self._previous = None  # (stream, index)
+        self._hands: list[HandPose] = []  # the previous frame's
+        self._since_detect = 0
+        self._next_id = 0
         self.resets = 0
         self.detections = 0
 
     def reset(self) -> None:
         self._previous = None
+        self._hands = []
         self.resets += 1
         self.estimator._count_reset()
 
@@ -140,9 +203,46 @@ class FakeTracker:
         prev, self._previous = self._previous, (stream, index)
         follows = (prev is not None and prev[0] == stream and index is not None and prev[1] is not None
                    and 1 <= index - prev[1] <= self.options.max_gap)
-        self.detections += 0 if follows else 1
-        return self.estimator._run(frame, settings, tracked=follows, via="tracker", index=index,
-                                   stream=stream)
+        every = self.options.redetect_every
+        tracked = follows and bool(self._hands) and (every == 0 or self._since_detect + 1 < every)
+        self._since_detect = self._since_detect + 1 if tracked else 0
+        self.detections += 0 if tracked else 1
+        result = self.estimator._run(frame, settings, tracked=tracked, via="tracker", index=index,
+                                     stream=stream, redetect_every=every, smoothing=self.smoothing)
+        previous = self._hands if follows else []
+        matched = match_hands([h.keypoints_2d for h in previous], [h.keypoints_2d for h in result.hands])
+        hands = []
+        for i, hand in enumerate(result.hands):
+            if i in matched:
+                hand_id = previous[matched[i]].id
+            else:
+                hand_id, self._next_id = self._next_id, self._next_id + 1
+            hands.append(dataclasses.replace(hand, id=hand_id))
+        self._hands = sorted(hands, key=lambda h: h.id)
+        return dataclasses.replace(result, hands=tuple(self._hands))
+
+
+def two_hands_image(size=(240, 320)) -> np.ndarray:
+    """A dark frame with two bright regions the fake estimator reports as two hands: the larger one
+    (id 0, presence 0.9) in the image's left half (a right hand), a smaller one (id 1, presence 0.8)
+    in its right half (a left hand)."""
+    h, w = size
+    image = np.full((h, w, 3), 30, np.uint8)
+    image[int(0.3 * h):int(0.72 * h), int(0.1 * w):int(0.4 * w)] = 230
+    image[int(0.35 * h):int(0.68 * h), int(0.62 * w):int(0.87 * w)] = 204
+    return image
+
+
+def write_two_hands_video(path, n_frames: int = 20, size=(240, 320), fps: float = 30.0) -> str:
+    """``two_hands_image`` shifted by a pixel or two from frame to frame."""
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    image = two_hands_image(size)
+    for i in range(n_frames):
+        writer.write(np.ascontiguousarray(np.roll(image, i % 3, axis=1)[..., ::-1]))
+    writer.release()
+    return str(path)
 
 
 def write_video(path, n_frames: int = 60, size=(320, 240), fps: float = 30.0, marker=False) -> str:

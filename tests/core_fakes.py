@@ -13,6 +13,7 @@ from handcam.estimator import HandPoseEstimator
 from handcam.models import registry
 from handcam.official import DEFAULT_HANDSEGNET, DEFAULT_POSENET, to_official
 from handcam.settings import RuntimeOptions
+from handcam.stages.crop import TRACK_CENTER, TRACK_CROP_FACTOR
 
 #: synthetic_frame's blob colour, normalised like the network input (rgb / 255 - 0.5).
 BLOB_RGB = torch.tensor([220.0, 170.0, 140.0]) / 255.0 - 0.5
@@ -43,6 +44,81 @@ class SidedBlobSegNet(BlobSegNet):
         other = torch.full_like(fg, -10.0)
         hands = (other, fg) if self.side == "right" else (fg, other)
         return torch.stack([bg, *hands], 1)
+
+
+#: The colours of ``two_hand_frame``'s hands: a left hand (synthetic_frame's blob colour) and a right hand.
+LEFT_COLOR, RIGHT_COLOR = (220, 170, 140), (120, 160, 230)
+
+
+class TwoSidedBlobSegNet(nn.Module):
+    """A stand-in 3-class HandSegNet for ``two_hand_frame``: pixels of ``LEFT_COLOR`` are a left hand, of
+    ``RIGHT_COLOR`` a right hand (logit ``5 - 200 * |rgb - colour|^2`` each), background logit 0."""
+
+    CLASSES = ("background", "left", "right")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def logit(color):
+            c = torch.tensor(color, dtype=x.dtype, device=x.device) / 255.0 - 0.5
+            return 5.0 - 200.0 * (x - c[None, :, None, None]).square().sum(1)
+
+        left, right = logit(LEFT_COLOR), logit(RIGHT_COLOR)
+        return torch.stack([torch.zeros_like(left), left, right], 1)
+
+
+def two_hand_frame(h: int = 240, w: int = 320, left=(0.5, 0.3), right=(0.5, 0.7), size=0.12,
+                   seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 frame like ``synthetic_frame`` with two hand-sized ellipses: a left hand
+    (``LEFT_COLOR``) centred at ``left`` and a right hand (``RIGHT_COLOR``) at ``right`` (row, col fractions
+    of the frame; None leaves that hand out), each ``size`` of the frame's height across (times 1.6 tall)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 255 / max(w - 1, 1), yy * 255 / max(h - 1, 1), np.full((h, w), 90.0)], -1)
+    for where, color in ((left, LEFT_COLOR), (right, RIGHT_COLOR)):
+        if where is None:
+            continue
+        cy, cx = where[0] * h, where[1] * w
+        img[((yy - cy) / (1.6 * size * h)) ** 2 + ((xx - cx) / (size * h)) ** 2 < 1] = color
+    return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+
+
+class RingPoseNet(nn.Module):
+    """A stand-in PoseNet whose keypoint 12 (the tracked crop's centre) sits at the crop's centre and the others
+    on a ring around it that a tracked crop (``box_from_keypoints``) fits exactly: the crop keeps its size.
+    Each map peaks at 1 when a tenth of the crop or more shows a ``two_hand_frame`` hand colour
+    (confident), lower in proportion (a crop that lost its hand is not). ``stride``: crop pixels per scoremap pixel (lite 4, paper 8)."""
+
+    def __init__(self, stride: int = 4):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor):
+        s = x.shape[-1] // self.stride
+        angle = torch.arange(21, dtype=torch.float32) * (2 * np.pi / 20)
+        radius = torch.full((21,), s / (2 * TRACK_CROP_FACTOR))
+        radius[TRACK_CENTER] = 0.0
+        centre = (s - 1) / 2
+        rows, cols = centre + radius * torch.sin(angle), centre + radius * torch.cos(angle)
+        grid = torch.arange(s, dtype=torch.float32)
+        maps = torch.exp(-((grid[None, :, None] - rows[:, None, None]) ** 2 +
+                           (grid[None, None, :] - cols[:, None, None]) ** 2) / 2.0)
+        maps = (maps / maps.flatten(1).amax(1)[:, None, None])[None]
+        d2 = torch.stack([(x - (torch.tensor(c, dtype=x.dtype) / 255.0 - 0.5)[None, :, None, None]).square().sum(1)
+                          for c in (LEFT_COLOR, RIGHT_COLOR)]).amin(0)
+        seen = (10.0 * (d2 < 0.02).float().flatten(1).mean(1)).clamp(max=1.0)
+        maps = maps * seen[:, None, None, None]
+        return [maps.to(x.dtype), maps.to(x.dtype)]
+
+
+def two_hand_estimator(arch: str = "lite", seed: int = 0, ring_keypoints: bool = False,
+                       **runtime) -> HandPoseEstimator:
+    """An estimator (torch backend unless told) whose segmentation finds ``two_hand_frame``'s hands and sides
+    (and, with ``ring_keypoints``, whose PoseNet is ``RingPoseNet``: steady, confident keypoints)."""
+    runtime.setdefault("backend", "torch")
+    nets = registry.get(arch).build(seed=seed)
+    nets["handsegnet"] = TwoSidedBlobSegNet()
+    if ring_keypoints:
+        nets["posenet"] = RingPoseNet(4 if arch == "lite" else 8)
+    return HandPoseEstimator(nets, architecture=arch, device="cpu", runtime=RuntimeOptions(**runtime))
 
 
 def blob_networks(arch: str = "lite", seed: int = 0, side: str | None = None) -> dict:

@@ -11,14 +11,21 @@ from handcam.settings import PipelineSettings, setting_fields, setting_help, set
 
 
 def test_the_sliders_come_from_the_settings_metadata(qtbot):
-    row = ControlRow(PipelineSettings(crop_factor=1.5, mask_threshold=0.3, hand_side="right"),
-                     tracking=True, mirror=False, mask_opacity=0.6)
+    row = ControlRow(PipelineSettings(crop_factor=1.5, mask_threshold=0.3, hand_side="right", presence_threshold=0.7,
+                                      max_hands=3), tracking=True, mirror=False, mask_opacity=0.6, smoothing=False)
     qtbot.addWidget(row)
-    for name, slider in (("crop_factor", row.crop_slider), ("mask_threshold", row.threshold_slider)):
+    for name, slider in (("crop_factor", row.crop_slider), ("mask_threshold", row.threshold_slider),
+                         ("presence_threshold", row.presence_slider)):
         assert (slider.lo, slider.hi) == setting_range(name)
         assert slider.slider.toolTip() == setting_help(name) and slider.name.text() == name.replace("_", " ")
         assert (slider.hi - slider.lo) / slider.steps == pytest.approx(0.01)  # one step per hundredth
     assert row.crop_slider.value() == pytest.approx(1.5) and row.threshold_slider.value() == pytest.approx(0.3)
+    assert row.presence_slider.value() == pytest.approx(0.7)
+    spin = row.max_hands_spin
+    assert (spin.minimum(), spin.maximum()) == setting_range("max_hands") and spin.value() == 3
+    assert spin.toolTip() == setting_help("max_hands")
+    assert not row.smooth_box.isChecked()
+    assert ControlRow(PipelineSettings(), tracking=False, mirror=False, mask_opacity=0.4).smooth_box.isChecked()
     sides = [row.hand_combo.itemText(i) for i in range(row.hand_combo.count())]
     assert tuple(sides) == setting_fields()["hand_side"].metadata["choices"]
     assert row.hand_combo.currentText() == "right" and row.hand_combo.toolTip() == setting_help("hand_side")
@@ -79,8 +86,20 @@ def test_each_control_changes_what_the_pipeline_is_called_with(make_window, qtbo
     wait_call(qtbot, est, lambda call: call["settings"].mask_threshold == pytest.approx(0.3))
     assert est.last_call()["settings"].crop_factor == pytest.approx(2.0)
 
+    c.presence_slider.set_value(0.7)
+    wait_call(qtbot, est, lambda call: call["settings"].presence_threshold == pytest.approx(0.7))
+    assert w.worker.settings.presence_threshold == pytest.approx(0.7)
+    c.max_hands_spin.setValue(1)
+    wait_call(qtbot, est, lambda call: call["settings"].max_hands == 1)
+    assert est.last_call()["settings"].presence_threshold == pytest.approx(0.7)
+
     c.hand_combo.setCurrentText("right")
     wait_call(qtbot, est, lambda call: call["hand_side"] == "right" and call["settings"].hand_side == "right")
+
+    assert est.last_call()["smoothing"] is True  # on by default in the window
+    c.smooth_box.setChecked(False)
+    wait_call(qtbot, est, lambda call: call["smoothing"] is False)
+    assert est.trackers[-1].smoothing is False and not w.smoothing
 
     assert est.last_call()["corner"].min() > 200  # the white marker is top-left
     c.mirror_box.setChecked(True)

@@ -9,8 +9,9 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from app_fakes import FakeEstimator
+from app_fakes import FakeEstimator, two_hands_image, write_two_hands_video
 from app_support import QtCore, make_window_fixture, video_fixture, wait_results, wait_settled  # noqa: F401
+from PyQt5 import QtGui
 
 from handcam import draw
 from handcam.config import RunConfig
@@ -39,6 +40,13 @@ def test_screenshot_is_written_and_the_3d_view_is_drawn(make_window, qtbot, vide
     b, g, r = (gl[..., i].astype(int) for i in range(3))
     colourful = (np.maximum(np.maximum(b, g), r) - np.minimum(np.minimum(b, g), r)) > 80
     assert colourful.sum() > 50
+    # what the 3D view paints over the scene (its hands' "L"/"R") is in the shot too: it is its framebuffer
+    fb = w.view3d.grabFramebuffer().convertToFormat(QtGui.QImage.Format_RGB888)
+    ptr = fb.bits()
+    ptr.setsize(fb.byteCount())
+    fb = np.frombuffer(ptr, np.uint8).reshape(fb.height(), fb.bytesPerLine())[:, :fb.width() * 3]
+    fb = fb.reshape(fb.shape[0], -1, 3)[..., ::-1]  # BGR like the shot
+    assert fb.shape == gl.shape and (np.abs(fb.astype(int) - gl).max(axis=2) > 60).sum() < 10
     # and the 3D view without a hand still shows its grid (not a blank rectangle)
     w.view3d.set_keypoints(None)
     path = w.save_screenshot(tmp_path / "nohand.png")
@@ -84,6 +92,29 @@ def test_record_writes_jsonl_and_mp4_on_a_writer_thread(make_window, qtbot, vide
     cap.release()
     assert n == len(lines)
     assert drawn_on == {"handcam-recorder"}  # annotated on the writer thread, never the GUI's
+
+
+def test_a_recording_holds_every_hand(make_window, qtbot, tmp_path):
+    w = make_window(FakeEstimator(), ("video", write_two_hands_video(tmp_path / "two.mp4", n_frames=40)))
+    wait_results(qtbot, w, 1)
+    w.controls.record_button.click()
+    wait_results(qtbot, w, 4)
+    w.controls.record_button.click()
+    lines = [json.loads(s) for s in next(tmp_path.glob("handcam-*.jsonl")).read_text().splitlines()]
+    assert len(lines) >= 4
+    for line in lines:
+        assert [(h["id"], h["side"]) for h in line["hands"]] == [(0, "right"), (1, "left")]
+    cap = cv2.VideoCapture(str(next(tmp_path.glob("handcam-*.mp4"))))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    rgb = frame[..., ::-1].astype(int)
+    image = two_hands_image()
+    for hand_id, region in enumerate((image[..., 0] == 230, image[..., 0] == 204)):
+        ys, xs = np.nonzero(region)
+        inner = rgb[ys.min() + 8:ys.max() - 8, xs.min() + 8:xs.max() - 8].reshape(-1, 3).mean(0)
+        tint = (image[region][0] * 0.6 + np.array(draw.hand_color(hand_id)) * 0.4)  # annotate's opacity 0.4
+        assert np.abs(inner - tint).max() < 25, (hand_id, inner, tint)  # each hand tinted in its colour
 
 
 def test_a_write_error_shows_in_the_banner_and_stops_the_recording(make_window, qtbot, video, monkeypatch):

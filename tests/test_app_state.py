@@ -25,9 +25,11 @@ def test_nothing_saved_gives_the_config_settings(tmp_path):
 
 
 def test_saved_values_are_checked_against_the_settings_metadata(tmp_path):
-    store = store_with(tmp_path, crop_factor=7.0, mask_threshold="0.02", hand_side="middle", mask_opacity=3)
+    store = store_with(tmp_path, crop_factor=7.0, mask_threshold="0.02", hand_side="middle", mask_opacity=3,
+                       presence_threshold=1.5, max_hands=9)
     s = load_state(store, PipelineSettings(resize_mode="aspect")).settings
     assert s.crop_factor == 2.0 and s.mask_threshold == 0.05  # clamped to setting_range
+    assert s.presence_threshold == 0.95 and s.max_hands == 4 and isinstance(s.max_hands, int)
     assert s.hand_side == "auto" and s.resize_mode == "aspect"  # an unknown side is ignored (the default: auto)
     # "auto" is one of the choices: saved, it is kept
     assert load_state(store_with(tmp_path, hand_side="auto"), PipelineSettings(hand_side="right")).settings.hand_side \
@@ -51,12 +53,15 @@ def test_only_explicit_settings_win_over_saved_ones(tmp_path):
 
 def test_save_then_load_round_trips(tmp_path):
     store = make_settings_store(tmp_path / "rt.ini")
-    state = WindowState(settings=PipelineSettings(crop_factor=1.7, mask_threshold=0.35, hand_side="right"),
-                        tracking=True, mirror=True, realtime=False, mask_opacity=0.8)
+    state = WindowState(settings=PipelineSettings(crop_factor=1.7, mask_threshold=0.35, hand_side="right",
+                                                  presence_threshold=0.6, max_hands=3),
+                        tracking=True, mirror=True, smoothing=False, realtime=False, mask_opacity=0.8)
     save_state(store, state)
     again = load_state(make_settings_store(tmp_path / "rt.ini"))
     assert again.tracking and again.mirror and not again.realtime and again.mask_opacity == pytest.approx(0.8)
+    assert not again.smoothing and load_state(make_settings_store(tmp_path / "new.ini")).smoothing  # default on
     assert again.settings.crop_factor == pytest.approx(1.7) and again.settings.hand_side == "right"
+    assert again.settings.presence_threshold == pytest.approx(0.6) and again.settings.max_hands == 3
 
 
 def test_settings_persist(qtbot, tmp_path):
@@ -70,6 +75,9 @@ def test_settings_persist(qtbot, tmp_path):
     c.opacity_slider.set_value(0.8)
     c.hand_combo.setCurrentText("right")
     c.tracking_box.setChecked(True)
+    c.smooth_box.setChecked(False)
+    c.presence_slider.set_value(0.65)
+    c.max_hands_spin.setValue(3)
     w.close()
     assert ini.exists()
     w2 = MainWindow(RunConfig(), lambda c: FakeEstimator(), source=None, settings_path=ini)
@@ -78,6 +86,8 @@ def test_settings_persist(qtbot, tmp_path):
     assert s.crop_factor == pytest.approx(1.7) and s.mask_threshold == pytest.approx(0.35)
     assert s.hand_side == "right" and w2.mask_opacity == pytest.approx(0.8) and w2.tracking
     assert w2.controls.tracking_box.isChecked() and w2.worker.tracking
+    assert not w2.controls.smooth_box.isChecked() and not w2.worker.smoothing and not w2.smoothing
+    assert s.presence_threshold == pytest.approx(0.65) and s.max_hands == 3 and w2.controls.max_hands_spin.value() == 3
     assert w2.controls.crop_slider.value() == pytest.approx(1.7) and w2.size() == QtCore.QSize(900, 700)
     w2.close()
 

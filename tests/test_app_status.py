@@ -2,18 +2,28 @@
 from __future__ import annotations
 
 import numpy as np
-from app_fakes import FakeEstimator
+from app_fakes import FakeEstimator, two_hands_image
 from app_support import QtCore  # noqa: F401
 from PyQt5 import QtWidgets
 
 from handcam.app.capture import CapturedFrame
-from handcam.app.status import Banner, StatusBar, format_timings
+from handcam.app.status import Banner, StatusBar, format_hands, format_timings
 from handcam.app.worker import DisplayFrame
+from handcam.results import FrameResult
 
 
 def test_format_timings():
     assert format_timings({"segment": 12.4, "pose": 30.6, "total": 43}) == "segment 12 · pose 31 ms"
     assert format_timings({}) == "—" and format_timings(None) == "—"
+
+
+def test_format_hands():
+    est = FakeEstimator()
+    two = est.estimate(two_hands_image())
+    assert format_hands(two) == "2 hands: R 0.90, L 0.80"  # each hand's side (the person's) and presence
+    assert format_hands(FrameResult(two.hands[1:], two.frame_size)) == "1 hand: L 0.80"
+    assert format_hands(FrameResult((), two.frame_size)) == "no hand"
+    assert format_hands(None) == "hands —"  # no result (no estimator, a failed frame)
 
 
 def test_banner_shows_every_message_until_cleared(qtbot):
@@ -40,6 +50,7 @@ def test_status_bar_reports_rates_and_latency_from_an_injected_clock(qtbot):
     bar = StatusBar(window.statusBar(), clock=lambda: now[0])
     est = FakeEstimator()
     image = np.zeros((48, 64, 3), np.uint8)
+    image[10:30, 20:40] = 230
     for i in range(3):
         frame = CapturedFrame(index=i, timestamp=i / 30, captured_at=now[0] - 0.05, image=image,
                               capture_fps=30.0, dropped=i, frame_count=None)
@@ -51,6 +62,11 @@ def test_status_bar_reports_rates_and_latency_from_an_injected_clock(qtbot):
     assert bar.capture_label.text() == "capture 30.0 fps · dropped 2"
     assert bar.stages_label.text().startswith("inference 20 ms (segment")
     assert bar.latency_label.text() == "latency 50 ms"
+    assert bar.hands_label.text() == "1 hand: R 0.90"
+    dark = np.zeros((48, 64, 3), np.uint8)
+    bar.frame_shown(DisplayFrame(frame=frame, image=dark, result=est.estimate(dark), settings=est.settings,
+                                 tracking=False, mirrored=False, inference_ms=20.0, finished_at=now[0]))
+    assert bar.hands_label.text() == "no hand"
     bar.set_device("cpu (fake estimator)")
     assert bar.device_label.text() == "device: cpu (fake estimator)"
     bar.set_device(None)

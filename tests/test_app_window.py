@@ -12,12 +12,14 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
-from app_fakes import FakeEstimator, ScriptedSource, write_video
+from app_fakes import FakeEstimator, ScriptedSource, two_hands_image, write_video
 from app_support import QtCore, make_window_fixture, video_fixture, wait_call, wait_results, wait_settled  # noqa: F401
 from PyQt5 import QtGui, QtWidgets
 
+from handcam import draw
 from handcam.config import RunConfig, SourceSpec
 from handcam.results import FrameResult
+from handcam.settings import PipelineSettings
 
 
 def test_window_opens_on_video_and_views_update(make_window, qtbot, video):
@@ -32,7 +34,73 @@ def test_window_opens_on_video_and_views_update(make_window, qtbot, video):
     assert "fps" in w.status.capture_label.text() and "fps" in w.status.display_label.text()
     assert "segment" in w.status.stages_label.text()  # per-stage milliseconds from result.timings_ms
     assert not w.banner.isVisible()
-    assert all(c["shape"] == (240, 320, 3) and c["via"] == "estimate" for c in est.calls)
+    assert all(c["shape"] == (240, 320, 3) and c["via"] == "tracker" and c["redetect_every"] == 1 for c in est.calls)
+    assert w.status.hands_label.text().startswith("1 hand: ")
+
+
+def _image_source(tmp_path, image, name="hands.png"):
+    path = tmp_path / name
+    cv2.imwrite(str(path), image[..., ::-1])
+    return ("image", path)
+
+
+def _labels(view) -> list[str]:
+    return [layer.label.toPlainText() for layer in view.hand_layers if layer.visible]
+
+
+def test_every_hand_is_shown_in_its_colour_with_a_count(make_window, qtbot, tmp_path):
+    est = FakeEstimator()
+    w = make_window(est, _image_source(tmp_path, two_hands_image()))
+    qtbot.waitUntil(lambda: w.results_shown >= 1)
+    hands = w.last_result.hands
+    assert len(hands) == 2
+    assert w.status.hands_label.text() == "2 hands: R 0.90, L 0.80"
+    assert w.frame_view.hands_shown == 2 and _labels(w.frame_view) == ["R", "L"]
+    boxes = [layer.box.opts["pen"].color().getRgb()[:3] for layer in w.frame_view.hand_layers[:2]]
+    assert boxes == [draw.hand_color(h.id) for h in hands] and boxes[0] != boxes[1]
+    assert w.crop_view.hands_shown == 2 and [t.color for t in w.crop_view.thumbs[:2]] == boxes
+    assert w.view3d.hands_shown == 2 and [h.color for h in w.view3d.hands[:2]] == boxes
+    assert len(w.confidence_view.values_per_hand) == 2
+    w.controls.max_hands_spin.setValue(1)  # at most one hand: the larger
+    qtbot.waitUntil(lambda: w.last_result.settings.max_hands == 1, timeout=3000)
+    assert w.status.hands_label.text() == "1 hand: R 0.90" and w.frame_view.hands_shown == 1
+    assert w.crop_view.hands_shown == 1 and w.view3d.hands_shown == 1
+    w.controls.max_hands_spin.setValue(2)
+    w.controls.presence_slider.set_value(0.85)  # the threshold drops the less sure hand ...
+    qtbot.waitUntil(lambda: w.last_result.settings.presence_threshold == pytest.approx(0.85), timeout=3000)
+    assert w.status.hands_label.text() == "1 hand: R 0.90"
+    w.controls.presence_slider.set_value(0.95)  # ... and then both: an empty result
+    qtbot.waitUntil(lambda: w.last_result.settings.presence_threshold == pytest.approx(0.95), timeout=3000)
+    assert w.last_result.result is not None and w.last_result.hands == ()
+    assert w.status.hands_label.text() == "no hand"
+    assert w.frame_view.hands_shown == 0 and not w.frame_view.mask_layer.isVisible()
+    assert w.crop_view.label.text() == "no hand" and w.view3d.hands_shown == 0
+    assert not w.confidence_view.values.any()
+
+
+def test_a_frame_without_a_hand_shows_no_skeleton(make_window, qtbot, tmp_path):
+    w = make_window(FakeEstimator(), _image_source(tmp_path, np.full((240, 320, 3), 20, np.uint8)))
+    qtbot.waitUntil(lambda: w.results_shown >= 1)
+    assert w.last_result.result.hands == () and w.status.hands_label.text() == "no hand"
+    assert w.frame_view.showing_image and w.frame_view.hands_shown == 0 and not w.frame_view.mask_layer.isVisible()
+    assert not w.crop_view.showing_image and w.view3d.hands_shown == 0
+
+
+def test_the_mirror_switch_shows_the_persons_side(make_window, qtbot, tmp_path):
+    image = np.full((240, 320, 3), 20, np.uint8)
+    image[70:170, 30:130] = 230  # in the image's left half: the fake says a right hand
+    est = FakeEstimator()
+    w = make_window(est, _image_source(tmp_path, image))
+    qtbot.waitUntil(lambda: w.results_shown >= 1)
+    assert _labels(w.frame_view) == ["R"] and not w.last_result.settings.mirrored
+    assert w.frame_view.hand_layers[0].label.pos().x() < 160
+    w.controls.mirror_box.setChecked(True)
+    qtbot.waitUntil(lambda: w.last_result.mirrored, timeout=3000)
+    # the estimator ran on the flipped frame with mirrored settings, and the shown side is what it reported
+    assert est.last_call()["settings"].mirrored and w.last_result.settings.mirrored
+    assert w.last_result.hand.side == "right" and _labels(w.frame_view) == ["R"]  # still the person's right
+    assert w.frame_view.hand_layers[0].label.pos().x() > 160  # drawn where the flipped frame shows it
+    assert w.status.hands_label.text() == "1 hand: R 0.90"
 
 
 def test_a_source_spec_opens_like_a_tuple(make_window, qtbot, video):
@@ -231,7 +299,9 @@ def test_output_dir_comes_from_the_config(make_window, tmp_path):
 def test_real_estimator_in_window(make_window, qtbot, tmp_path, random_estimator):
     """The same window with the real pipeline (random weights): keeps the fakes honest."""
     path = write_video(tmp_path / "real.mp4", n_frames=2)
-    w = make_window(random_estimator, ("video", path), realtime=False)
+    # presence_threshold 0: random weights' presence is about 0.5, and the checks below need a found hand
+    config = RunConfig(settings=PipelineSettings(presence_threshold=0.0), output_dir=tmp_path)
+    w = make_window(random_estimator, ("video", path), realtime=False, config=config)
     qtbot.waitUntil(lambda: w.last_result is not None and w.last_result.hand is not None, timeout=30000)
     hand = w.last_result.hand
     assert hand.keypoints_2d.shape == (21, 2) and hand.keypoints_3d.shape == (21, 3)

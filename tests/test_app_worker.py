@@ -1,12 +1,13 @@
 """handcam.app.worker: the inference thread on its own (frames put into its slot by hand) and the
-window's tracking control. Waits are on results counted, never on fixed sleeps."""
+window's tracking and smoothing controls. Every frame goes through a tracker (ids and smoothing with
+tracking off too). Waits are on results counted, never on fixed sleeps."""
 from __future__ import annotations
 
 import time
 
 import numpy as np
 import pytest
-from app_fakes import FakeEstimator
+from app_fakes import HAND_3D, FakeEstimator
 from app_support import QtCore, make_window_fixture, video_fixture, wait_call, wait_results, wait_settled  # noqa: F401
 
 from handcam.app.capture import CapturedFrame, LatestFrameSlot
@@ -14,6 +15,7 @@ from handcam.app.worker import DisplayFrame, InferenceWorker
 from handcam.errors import WeightsNotFoundError
 from handcam.results import FrameResult
 from handcam.settings import PipelineSettings
+from handcam.tracking import TrackingOptions
 
 
 def frame(index, source_id=1, marker=False):
@@ -78,20 +80,37 @@ def test_display_frames_hold_the_library_result(harness):
     h = harness(lambda: est, settings=PipelineSettings(crop_factor=1.5))
     r = h.run(frame(0))
     assert isinstance(r, DisplayFrame) and isinstance(r.result, FrameResult)
-    assert r.hand is r.result.hand and r.hand.keypoints_2d.shape == (21, 2)
+    assert r.hand is r.result.hand and r.hands == r.result.hands and r.hand.keypoints_2d.shape == (21, 2)
     assert r.settings.crop_factor == 1.5 and est.last_call()["settings"].crop_factor == 1.5
     assert not r.tracking and not r.mirrored and r.error is None and r.inference_ms >= 0
     assert h.ready == ["cpu (fake estimator)"] and h.failed == []
-    assert est.last_call()["via"] == "estimate"
+    # tracking off: a tracker that detects every frame (ids and smoothing), smoothing on by default
+    call = est.last_call()
+    assert call["via"] == "tracker" and call["redetect_every"] == 1 and call["smoothing"] is True
+    assert r.smoothing and not r.hand.tracked and r.hand.mask is not None
 
 
-def test_mirroring_flips_what_the_estimator_sees(harness):
+def test_mirroring_flips_what_the_estimator_sees_and_reports_the_persons_side(harness):
     est = FakeEstimator()
     h = harness(lambda: est, mirror=True)
     r = h.run(frame(0, marker=True))
     assert r.mirrored and est.last_call()["corner"].max() == 0 and not r.image.flags.writeable
+    # it ran with mirrored settings, and says so: sides are the person's
+    assert est.last_call()["settings"].mirrored and r.settings.mirrored
+    assert r.hand.side == "right"  # as the estimator reported it for the person ...
+    assert np.allclose(r.hand.keypoints_3d[:, 0], HAND_3D[:, 0])  # ... lifted as the image's left hand
     h.worker.set_mirror(False)
-    assert h.run(frame(1, marker=True)).image[0, 0].min() == 255
+    r = h.run(frame(1, marker=True))
+    assert r.image[0, 0].min() == 255 and not r.settings.mirrored and not est.last_call()["settings"].mirrored
+    assert r.hand.side == "right" and np.allclose(r.hand.keypoints_3d[:, 0], -HAND_3D[:, 0])  # the same hand
+
+
+def test_mirroring_a_mirrored_source_runs_unmirrored(harness):
+    est = FakeEstimator()
+    h = harness(lambda: est, mirror=True, settings=PipelineSettings(mirrored=True))
+    assert not h.run(frame(0)).settings.mirrored and not est.last_call()["settings"].mirrored
+    h.worker.set_mirror(False)
+    assert h.run(frame(1)).settings.mirrored
 
 
 def test_tracking_goes_through_the_tracker_with_index_and_stream(harness):
@@ -101,6 +120,7 @@ def test_tracking_goes_through_the_tracker_with_index_and_stream(harness):
     assert tracked == [False, True, True]
     assert [(c["via"], c["index"], c["stream"]) for c in est.calls] == [("tracker", i, 1) for i in range(3)]
     assert len(est.trackers) == 1  # one tracker, held across frames
+    assert est.trackers[0].options.redetect_every == TrackingOptions().redetect_every  # the default
     assert not h.run(frame(40)).hand.tracked  # the tracker's follow-on rule: a jump is detected
     assert not h.run(frame(41, source_id=2)).hand.tracked  # another stream too
     assert est.resets == 0
@@ -108,11 +128,27 @@ def test_tracking_goes_through_the_tracker_with_index_and_stream(harness):
     assert not h.run(frame(42, source_id=2)).hand.tracked and est.resets == 1
     h.worker.set_mirror(True)  # mirrored frames do not follow unmirrored ones
     assert not h.run(frame(43, source_id=2)).hand.tracked and est.resets == 2
-    h.worker.set_tracking(False)
+    h.worker.set_tracking(False)  # a tracker that detects every frame
     r = h.run(frame(44, source_id=2))
-    assert not r.tracking and est.last_call()["via"] == "estimate"
-    h.worker.set_tracking(True)  # back on: starts afresh
-    assert h.run(frame(45, source_id=2)).tracking and est.resets == 3
+    assert not r.tracking and len(est.trackers) == 2 and est.last_call()["redetect_every"] == 1
+    assert not h.run(frame(45, source_id=2)).hand.tracked
+    h.worker.set_tracking(True)  # back on: a new tracker, starting afresh
+    r = h.run(frame(46, source_id=2))
+    assert r.tracking and not r.hand.tracked and len(est.trackers) == 3
+    assert h.run(frame(47, source_id=2)).hand.tracked
+
+
+def test_the_smoothing_switch_gives_the_tracker_smoothing(harness):
+    est = FakeEstimator()
+    h = harness(lambda: est, smoothing=False)
+    assert not h.run(frame(0)).smoothing and est.trackers[-1].smoothing is False
+    h.worker.set_smoothing(True)
+    r = h.run(frame(1))
+    assert r.smoothing and h.worker.smoothing and len(est.trackers) == 2 and est.trackers[-1].smoothing is True
+    assert est.last_call()["smoothing"] is True
+    h.worker.set_tracking(True)  # tracking keeps the smoothing
+    assert h.run(frame(2)).tracking and est.trackers[-1].smoothing is True
+    assert est.trackers[-1].options.redetect_every != 1
 
 
 def test_a_failing_frame_is_reported_and_the_stream_goes_on(harness):
@@ -160,9 +196,9 @@ def test_tracking_toggle_and_reset_on_seek(make_window, qtbot, video):
     est = FakeEstimator()
     w = make_window(est, ("video", video))
     wait_results(qtbot, w, 2)
-    assert est.last_call()["via"] == "estimate" and not w.tracking
+    assert est.last_call()["redetect_every"] == 1 and not w.tracking  # detects every frame
     w.controls.tracking_box.setChecked(True)
-    wait_call(qtbot, est, lambda c: c["via"] == "tracker")
+    wait_call(qtbot, est, lambda c: c["redetect_every"] != 1)
     assert w.tracking
     w.set_paused(True)
     wait_settled(qtbot, w)
@@ -187,5 +223,6 @@ def test_the_real_tracker_runs_in_the_worker(harness, random_estimator):
     assert all(r.error is None and r.tracking and isinstance(r.result, FrameResult) for r in results)
     assert all(r.settings.presence_threshold == 0.0 for r in results)
     hand = results[0].hand
-    assert hand is not None and hand.hand_found and hand.keypoints_2d.shape == (21, 2) and not hand.tracked
+    assert hand is not None and hand.keypoints_2d.shape == (21, 2) and not hand.tracked
+    assert all(r.smoothing for r in results) and results[1].hand.id == hand.id  # smoothed, the same id
     assert h.ready and "cpu" in h.ready[0]

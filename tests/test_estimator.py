@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import synthetic_frame
-from core_fakes import blob_estimator, blob_networks
+from core_fakes import blob_estimator, blob_networks, two_hand_estimator, two_hand_frame
 
 from handcam.errors import InputError, WeightsError
 from handcam.estimator import (
@@ -284,14 +284,14 @@ def test_auto_side_without_side_classes_falls_back():
 def test_presence_says_whether_a_hand_is_there():
     est = blob_estimator("lite", side="right")
     with_hand = est.estimate(synthetic_frame())
-    assert with_hand.hand.hand_found and with_hand.hand.presence > 0.99
+    assert len(with_hand.hands) == 1 and with_hand.hand.presence > 0.99
     no_blob = np.ascontiguousarray(synthetic_frame()[:, :, ::-1])     # no skin-coloured pixel left
     empty = est.estimate(no_blob)
-    assert len(empty.hands) == 1 and not empty.hands[0].hand_found and empty.hands[0].presence < 0.01
-    assert empty.hand is None and empty.found_hands == ()
-    assert empty.to_json()["hands"][0]["hand_found"] is False
+    assert empty.hands == () and empty.hand is None and empty.to_json()["hands"] == []
     strict = est.estimate(synthetic_frame(), est.settings.replace(presence_threshold=1.0))
-    assert not strict.hands[0].hand_found
+    assert strict.hands == ()
+    always = est.estimate(no_blob, est.settings.replace(presence_threshold=0.0))     # the release: always one
+    assert len(always.hands) == 1 and always.hand.presence < 0.01
 
 
 def test_tracking_keeps_the_detected_side():
@@ -334,11 +334,12 @@ def test_an_estimator_reads_its_calibration_from_the_metadata():
         _blob_estimator_with("-2 1")
 
 
-def test_presence_is_calibrated_and_hand_found_follows_it():
+def test_presence_is_calibrated_and_the_threshold_follows_it():
     raw_est, frame = _blob_estimator_with(None), synthetic_frame()
     no_blob = np.ascontiguousarray(frame[:, :, ::-1])
+    every = PipelineSettings.release()
     raw = raw_est.estimate(frame, with_mask=True).hand
-    raw_empty = raw_est.estimate(no_blob).hands[0]
+    raw_empty = raw_est.estimate(no_blob, every).hands[0]
     assert raw.presence == pytest.approx(1 / (1 + np.exp(-5)), abs=1e-5) and raw_empty.presence < 0.01
 
     def calibrated(presence, ab):
@@ -350,28 +351,27 @@ def test_presence_is_calibrated_and_hand_found_follows_it():
     assert hand.presence == pytest.approx(1 / (1 + np.exp(-9)), abs=1e-5)          # sigmoid(2 * 5 - 1)
     np.testing.assert_array_equal(hand.mask, raw.mask)                             # only the score changes
     np.testing.assert_allclose(hand.keypoints_2d, raw.keypoints_2d, atol=1e-6)
-    batch = est.estimate_batch([frame, no_blob])
+    batch = est.estimate_batch([frame, no_blob], every)
     assert batch[0].hands[0].presence == pytest.approx(hand.presence, abs=1e-6)
     assert batch[1].hands[0].presence == pytest.approx(calibrated(raw_empty.presence, (2.0, -1.0)), abs=1e-6)
 
-    # hand_found compares the calibrated presence with the threshold: a calibration that lowers the blob's
-    # score to sigmoid(5 - 6) loses the hand at the default 0.5, one that lifts the empty frame finds one
+    # the threshold compares the calibrated presence: a calibration that lowers the blob's score to
+    # sigmoid(5 - 6) loses the hand at the default 0.5, one that lifts the empty frame finds one
     low = _blob_estimator_with("1 -6")
-    lowered = low.estimate(frame)
     expected = calibrated(raw.presence, (1.0, -6.0))
     assert expected == pytest.approx(1 / (1 + np.e), abs=1e-4)                    # sigmoid(-1)
-    assert lowered.hands[0].presence == pytest.approx(expected, abs=1e-6)
-    assert low.settings.presence_threshold == 0.5 and not lowered.hands[0].hand_found and lowered.hand is None
-    assert raw_est.estimate(frame).hands[0].hand_found
+    assert low.estimate(frame, every).hands[0].presence == pytest.approx(expected, abs=1e-6)
+    assert low.settings.presence_threshold == 0.5 and low.estimate(frame).hands == ()
+    assert len(raw_est.estimate(frame).hands) == 1
     just_below = low.settings.replace(presence_threshold=expected - 0.01)
     just_above = low.settings.replace(presence_threshold=expected + 0.01)
-    assert low.estimate(frame, just_below).hands[0].hand_found
-    assert not low.estimate(frame, just_above).hands[0].hand_found
-    assert raw_est.estimate(frame, just_above).hands[0].hand_found                  # the raw 0.99 would pass
+    assert len(low.estimate(frame, just_below).hands) == 1
+    assert low.estimate(frame, just_above).hands == ()
+    assert len(raw_est.estimate(frame, just_above).hands) == 1                      # the raw 0.99 would pass
     high = _blob_estimator_with("1 12")
     lifted = high.estimate(no_blob).hands[0]
     assert lifted.presence == pytest.approx(calibrated(raw_empty.presence, (1.0, 12.0)), abs=1e-5)
-    assert lifted.presence > 0.5 and lifted.hand_found and not raw_empty.hand_found
+    assert lifted.presence > 0.5 and raw_est.estimate(no_blob).hands == ()
 
 
 @pytest.mark.parametrize("hw", [(240, 320), (97, 131)])
@@ -397,3 +397,101 @@ def test_tracked_boxes_follow_the_keypoints_on_wide_frames(lite_estimator):
     assert transform.crop_from_frame and transform.frame_hw != tuple(2 * np.array(transform.net_hw))
     frame_rc = torch.from_numpy(results[0].hands[0].keypoints_2d[None, :, ::-1].copy()).float()
     torch.testing.assert_close(keypoints_net, transform.forward(frame_rc), rtol=0, atol=1e-3)
+
+
+# -- every hand: several hands, their sides, mirrored frames, presence, camera space -----------------
+@pytest.fixture(scope="module")
+def two_hands():
+    return two_hand_estimator()
+
+
+def _near(hand, frame_hw, where) -> bool:
+    """Whether the hand's box centre lies within 15 % of the frame of ``where`` (row, col fractions)."""
+    h, w = frame_hw
+    cx, cy = (hand.box[0] + hand.box[2]) / 2, (hand.box[1] + hand.box[3]) / 2
+    return abs(cy / h - where[0]) < 0.15 and abs(cx / w - where[1]) < 0.15
+
+
+def test_every_hand_is_found_with_its_side(two_hands):
+    frame = two_hand_frame(left=(0.5, 0.25), right=(0.45, 0.75))
+    result = two_hands.estimate(frame, with_mask=True)
+    assert [h.id for h in result.hands] == [0, 1]
+    by_side = {h.side: h for h in result.hands}
+    assert set(by_side) == {"left", "right"}
+    assert _near(by_side["left"], frame.shape[:2], (0.5, 0.25))
+    assert _near(by_side["right"], frame.shape[:2], (0.45, 0.75))
+    for h in result.hands:
+        assert h.side_score > 0.99 and h.presence > 0.99 and not h.tracked
+        assert h.keypoints_2d.shape == (21, 2) and h.keypoints_3d.shape == (21, 3)
+        assert not (h.mask & by_side["left" if h.side == "right" else "right"].mask).any()   # no shared pixel
+    one = two_hands.estimate(frame, two_hands.settings.replace(max_hands=1))
+    assert len(one.hands) == 1 and one.hand.presence == pytest.approx(result.hand.presence)
+    j = result.to_json()
+    assert [x["side"] for x in j["hands"]] == [h.side for h in result.hands] and len(j["hands"]) == 2
+
+
+def test_no_hand_gives_no_hands_and_batches_keep_frames_apart(two_hands):
+    empty = two_hand_frame(left=None, right=None)
+    assert two_hands.estimate(empty).hands == ()
+    assert two_hands.estimate(empty).to_json()["hands"] == []
+    frames = [two_hand_frame(), empty, two_hand_frame(left=None), two_hand_frame(right=(0.3, 0.8), left=(0.7, 0.2))]
+    batch = two_hands.estimate_batch(frames)
+    assert [len(r.hands) for r in batch] == [2, 0, 1, 2]
+    assert batch[2].hand.side == "right" and [h.id for h in batch[3].hands] == [0, 1]
+    for r, f in zip(batch, frames):                 # the same hands as one frame at a time
+        alone = two_hands.estimate(f)
+        assert [h.side for h in r.hands] == [h.side for h in alone.hands]
+        for a, b in zip(r.hands, alone.hands):
+            np.testing.assert_allclose(a.keypoints_2d, b.keypoints_2d, atol=1e-3)
+            np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-4)
+
+
+def test_mirrored_frames_report_the_persons_side_and_lift_the_images(two_hands):
+    frame = two_hand_frame(left=(0.5, 0.25), right=(0.45, 0.75))
+    mirror = np.ascontiguousarray(frame[:, ::-1])
+    seen = two_hands.estimate(mirror)                                     # as the image shows them
+    told = two_hands.estimate(mirror, two_hands.settings.replace(mirrored=True))
+    assert [h.side for h in told.hands] == [{"left": "right", "right": "left"}[h.side] for h in seen.hands]
+    for a, b in zip(seen.hands, told.hands):         # the lifting networks got the image's side both times
+        np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-6)
+        np.testing.assert_allclose(a.keypoints_2d, b.keypoints_2d, atol=1e-6)
+    # in a mirror the person's left hand shows as a right hand at the mirrored place (the stand-in network
+    # tells sides by colour: the mirror image swaps them): told it is mirrored, the side stays with the hand
+    original = {h.side: h for h in two_hands.estimate(frame).hands}
+    mirror_scene = two_hand_frame(left=(0.45, 0.25), right=(0.5, 0.75))
+    for h in two_hands.estimate(mirror_scene, two_hands.settings.replace(mirrored=True)).hands:
+        x = (h.box[0] + h.box[2]) / 2
+        x0 = (original[h.side].box[0] + original[h.side].box[2]) / 2
+        assert abs(x - (frame.shape[1] - 1 - x0)) < 3
+    # an explicit side names the person's hand: mirrored, the lifting networks get the other one
+    right = two_hands.settings.replace(hand_side="right")
+    plain = two_hands.estimate(mirror, right.replace(hand_side="left"))
+    flipped = two_hands.estimate(mirror, right.replace(mirrored=True))
+    assert all(h.side == "right" and h.side_score is None for h in flipped.hands)
+    for a, b in zip(plain.hands, flipped.hands):
+        np.testing.assert_allclose(a.keypoints_3d, b.keypoints_3d, atol=1e-6)
+
+
+def test_camera_space_3d_reprojects_onto_the_keypoints(two_hands):
+    from handcam.camera import Intrinsics, camera_keypoints
+    from handcam.estimator import CAMERA_REFINE_STEPS
+
+    frame = two_hand_frame()
+    result = two_hands.estimate(frame)
+    k = Intrinsics.from_fov(frame.shape[:2], two_hands.settings.fov_deg)
+    for h in result.hands:
+        cam = h.keypoints_3d_camera
+        assert cam is not None and cam.shape == (21, 3) and not cam.flags.writeable and cam[0, 2] > 0
+        # the normalised hand (bone 12-11 of length 1 for trained networks) scaled by the assumed bone length
+        np.testing.assert_allclose(cam - cam[0], two_hands.settings.bone_length_m *
+                                   (h.keypoints_3d - h.keypoints_3d[0]), atol=1e-6)
+        # the estimator's solve: the 2D keypoints, their scores as weights, one Gauss-Newton step
+        again = camera_keypoints(h.keypoints_3d, h.keypoints_2d, k, two_hands.settings.bone_length_m,
+                                 h.keypoint_scores, refine_steps=CAMERA_REFINE_STEPS)
+        np.testing.assert_allclose(cam, np.asarray(again), rtol=1e-4, atol=1e-6)
+    # a longer bone puts the same hand farther away, in proportion; intrinsics override the field of view
+    far = two_hands.estimate(frame, two_hands.settings.replace(bone_length_m=0.09)).hands[0]
+    np.testing.assert_allclose(far.keypoints_3d_camera, 2 * result.hands[0].keypoints_3d_camera, rtol=1e-3, atol=1e-6)
+    given = two_hands.settings.replace(intrinsics=(k.fx, k.fy, k.cx, k.cy), fov_deg=20.0)
+    np.testing.assert_allclose(two_hands.estimate(frame, given).hands[0].keypoints_3d_camera,
+                               result.hands[0].keypoints_3d_camera, atol=1e-6)

@@ -118,3 +118,42 @@ def test_the_cli_imports_nothing_from_the_app():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def _two_hand_video(path: Path, n: int = 12) -> Path:
+    from core_fakes import two_hand_frame
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    for i in range(n):     # the left hand moves; the hands are found in either order, the ids must not change
+        frame = two_hand_frame(left=(0.5 - 0.01 * i, 0.25 + 0.01 * i), right=(0.5, 0.75), seed=i)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_hand_ids_follow_the_hands_through_the_video_and_smooth_filters_them(tmp_path):
+    from core_fakes import two_hand_estimator
+
+    video = _two_hand_video(tmp_path / "two.mp4")
+    est = two_hand_estimator()
+    lines = {}
+    for smooth in (False, True):
+        out = tmp_path / f"out{smooth}.jsonl"
+        argv = ["--video", video, "--headless", "--json", out] + (["--smooth"] if smooth else [])
+        assert run_video(config_for(*argv), estimator=est) == 0
+        lines[smooth] = [json.loads(s) for s in out.read_text().splitlines()]
+    for rows in lines.values():
+        assert all(len(r["hands"]) == 2 for r in rows)
+        ids = [{h["side"]: h["id"] for h in r["hands"]} for r in rows]
+        assert all(i == ids[0] for i in ids)                  # the same id per hand in every frame
+    raw = np.array([[h["keypoints_2d"] for h in r["hands"]] for r in lines[False]])
+    smooth = np.array([[h["keypoints_2d"] for h in r["hands"]] for r in lines[True]])
+    np.testing.assert_allclose(smooth[0], raw[0], atol=1e-3)   # the first frame passes through
+    assert np.abs(np.diff(smooth, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()
+
+
+def test_smooth_goes_with_headless_video(tmp_path, capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        config_from_args(parser.parse_args(["--image", "x.png", "--headless", "--smooth"]), parser)
+    assert "--smooth goes with --headless --video" in capsys.readouterr().err

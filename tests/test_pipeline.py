@@ -109,20 +109,21 @@ def plain():
 
 
 def test_tracked_crop_is_built_from_previous_keypoints(plain):
-    """A tracked frame crops TRACK_CROP_FACTOR x the keypoint extent around the keypoints' box middle."""
+    """A tracked frame crops the box built from the previous keypoints (``box_from_keypoints``)."""
     frame = synthetic_frame(seed=2)
     image = G.normalize_image(torch.from_numpy(frame)[None])
     side = G.hand_side_onehot(["left"])
-    kp = torch.tensor([[[50.0, 60.0], [90.0, 100.0], [70.0, 140.0]]])
+    kp = torch.full((1, 21, 2), 70.0)
+    kp[0, :, 1] = 100.0
+    kp[0, 5] = torch.tensor([50.0, 60.0])
     box = box_from_keypoints(kp)
     center, extent = box.center, box.size
     np.testing.assert_allclose(center.numpy(), [[70.0, 100.0]])
     np.testing.assert_allclose(extent.numpy(), [80.0])
-    assert box.factor == 2.0
-    out = run_pipeline(plain.networks, image, side, PipelineSettings(), box=box)
+    out = run_pipeline(plain.networks, image, side, PipelineSettings.release(), box=box)
     assert out.segmentation is None and out.mask is None  # HandSegNet did not run
     assert out.box is box
-    scale = G.crop_scale(extent, 2.0)
+    scale = G.crop_scale(extent, box.factor)
     expected = G.crop_and_resize(image, G.normalize_boxes(G.crop_boxes(center, scale), 240, 320), (256, 256))
     assert torch.equal(out.crop.image, expected)
     np.testing.assert_allclose(out.scale.numpy(), scale.numpy())

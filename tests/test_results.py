@@ -10,7 +10,7 @@ from core_fakes import blob_estimator
 from handcam.results import SCHEMA_VERSION, FrameResult, HandPose
 
 HAND_KEYS = {"id", "side", "side_score", "presence", "box", "center", "scale", "keypoints_2d", "keypoint_scores",
-             "keypoints_3d", "keypoints_3d_camera", "hand_found", "mask_area", "tracked"}
+             "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked"}
 
 
 def _hand(**changes):
@@ -60,7 +60,7 @@ def test_frame_result_hand_and_json_schema():
     j = r.to_json()
     assert json.loads(json.dumps(j)) == j  # plain JSON types only
     assert set(j) == {"schema", "frame_size", "hands", "timings_ms"}
-    assert j["schema"] == SCHEMA_VERSION == 2 and j["frame_size"] == [240, 320]
+    assert j["schema"] == SCHEMA_VERSION == 3 and j["frame_size"] == [240, 320]
     assert j["timings_ms"] == {"total": 1.235}
     assert [set(h) for h in j["hands"]] == [HAND_KEYS, HAND_KEYS]
     h0, h1 = j["hands"]

@@ -199,8 +199,8 @@ def test_bf16_autocast_close_to_fp32():
     frame = synthetic_frame(seed=4)
     image = G.normalize_image(torch.from_numpy(frame)[None])
     side = G.hand_side_onehot(["left"])
-    a = run_pipeline(est32.runnable_networks, image, side, PipelineSettings())
-    b = run_pipeline(est16.runnable_networks, image, side, PipelineSettings())
+    a = run_pipeline(est32.runnable_networks, image, side, PipelineSettings.release())
+    b = run_pipeline(est16.runnable_networks, image, side, PipelineSettings.release())
     assert all(s.dtype == torch.float32 for s in b.scoremaps) and b.keypoints_3d.dtype == torch.float32
     assert _rel(b.segmentation.logits, a.segmentation.logits) <= 1e-2
     with torch.inference_mode():

@@ -58,7 +58,7 @@ def test_replace_returns_a_validated_copy():
 def test_field_metadata():
     fields = setting_fields()
     assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side",
-                            "presence_threshold"]
+                            "presence_threshold", "max_hands", "mirrored", "fov_deg", "intrinsics", "bone_length_m"]
     for name, f in fields.items():
         assert setting_help(name) and f.metadata["help"] == setting_help(name)
         assert setting_default(name) == getattr(PipelineSettings(), name)
@@ -70,7 +70,9 @@ def test_field_metadata():
     assert fields["resize_mode"].metadata["choices"] == RESIZE_MODES
     assert fields["hand_side"].metadata["choices"] == SIDE_CHOICES == ("auto", "left", "right")
     lo, hi = setting_range("presence_threshold")
-    assert (lo, hi) == (0.05, 0.95) and lo < setting_default("presence_threshold") < hi
+    assert (lo, hi) == (0.0, 0.95) and lo < setting_default("presence_threshold") < hi
+    assert setting_default("max_hands") == 2 and setting_range("max_hands") == (1, 4)
+    assert setting_default("mirrored") is False and fields["intrinsics"].metadata["nargs"] == 4
     assert fields["input_size"].metadata["flag"] is False  # not a command-line flag
 
 

@@ -5,6 +5,7 @@ import torch
 
 from handcam import geometry as G
 from handcam.stages.crop import (
+    TRACK_CENTER,
     TRACK_CROP_FACTOR,
     TRACK_MIN_EXTENT,
     Crop,
@@ -18,12 +19,16 @@ from handcam.transform import CropTransform, FrameTransform
 
 
 def test_box_from_keypoints():
-    kp = torch.tensor([[[50.0, 60.0], [90.0, 100.0], [70.0, 140.0]],
-                       [[10.0, 10.0], [12.0, 11.0], [11.0, 13.0]]])
+    kp = torch.zeros(2, 21, 2)
+    kp[0] = torch.tensor([70.0, 100.0])           # every keypoint at the middle MCP's place ...
+    kp[0, 3] = torch.tensor([50.0, 60.0])          # ... but two: 20 rows and 40 columns away
+    kp[0, 8] = torch.tensor([90.0, 110.0])
+    kp[1] = torch.tensor([10.0, 10.0])
+    kp[1, 0] = torch.tensor([12.0, 11.0])          # a tiny hand
     box = box_from_keypoints(kp)
-    assert TRACK_CROP_FACTOR == 2.0 and box.factor == TRACK_CROP_FACTOR
-    np.testing.assert_allclose(box.center.numpy(), [[70.0, 100.0], [11.0, 11.5]])
-    # the larger side of the keypoints' box; at least TRACK_MIN_EXTENT
+    assert TRACK_CENTER == 12 and TRACK_CROP_FACTOR == 1.1 and box.factor == TRACK_CROP_FACTOR
+    np.testing.assert_allclose(box.center.numpy(), [[70.0, 100.0], [10.0, 10.0]])    # the middle MCP
+    # twice the largest per-axis distance from it; at least TRACK_MIN_EXTENT
     np.testing.assert_allclose(box.size.numpy(), [80.0, TRACK_MIN_EXTENT])
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import synthetic_frame
-from core_fakes import BlobSegNet
+from core_fakes import BlobSegNet, TwoSidedBlobSegNet, two_hand_frame
 
 from handcam import geometry as G
 from handcam.stages.crop import HandBox
@@ -12,6 +12,7 @@ from handcam.stages.segment import (
     GROW_FILTER,
     Segmentation,
     calibrated_presence,
+    find_hands,
     grow_passes,
     hand_probability,
     resolve_mask_method,
@@ -193,3 +194,107 @@ def test_segment_applies_the_presence_calibration(method):
     assert torch.equal(cal.logits, raw.logits)
     identity = segment(BlobSegNet(), image, 0.5, method, presence_calibration=None)
     assert torch.equal(identity.presence, raw.presence)
+
+
+# ---------------------------------------------------------------- every hand: find_hands
+def _classes(left: np.ndarray, right: np.ndarray | None = None) -> torch.Tensor:
+    """Class probabilities 1 x C x H x W from hand probabilities per side (2 classes when ``right`` is None)."""
+    if right is None:
+        return torch.from_numpy(np.stack([1 - left, left])[None].astype(np.float32))
+    return torch.from_numpy(np.stack([1 - left - right, left, right])[None].astype(np.float32))
+
+
+@pytest.mark.parametrize("method", ["torch", "opencv"])
+def test_find_hands_one_region_per_hand_in_confidence_order(method):
+    p = np.full((60, 100), 0.02)
+    p[10:30, 5:25] = 0.8       # hand A
+    p[10:30, 50:70] = 0.9      # hand B (more confident), 25 px from A: another region
+    p[20, 60] = 0.99
+    masks, presence, right, frame = find_hands(_classes(p), max_hands=2, method=method)
+    assert masks.shape == (2, 60, 100) and right is None and frame.tolist() == [0, 0]
+    np.testing.assert_allclose(presence.numpy(), [0.99, 0.8], rtol=1e-5)
+    assert masks[0, 10:30, 50:70].all() and masks[0].sum() == 400           # B first: the release's mask
+    assert masks[1, 10:30, 5:25].all() and masks[1].sum() == 400
+    release, _ = single_object_mask(_logits_from_prob(p), method=method)
+    one = find_hands(_classes(p), max_hands=1, method=method)[0]
+    assert torch.equal(one, release) and torch.equal(masks[:1], release)    # max_hands=1: the release
+    assert len(find_hands(_classes(p), max_hands=2, min_presence=0.85, method=method)[0]) == 1
+
+
+def test_find_hands_batches_frames_of_different_counts():
+    two = np.full((40, 80), 0.02)
+    two[5:20, 5:20], two[5:20, 50:70] = 0.9, 0.8
+    none = np.full((40, 80), 0.02)
+    one = np.full((40, 80), 0.02)
+    one[20:35, 30:45] = 0.7
+    classes = torch.cat([_classes(two), _classes(none), _classes(one)])
+    masks, presence, _, frame = find_hands(classes, max_hands=3, min_presence=0.5)
+    assert frame.tolist() == [0, 0, 2] and masks.shape[0] == 3
+    assert masks[2, 20:35, 30:45].all() and masks[2].sum() == 225
+    # the release reports every frame's most confident region, even the empty frame's
+    masks, presence, _, frame = find_hands(classes, max_hands=1)
+    assert frame.tolist() == [0, 1, 2] and masks[1].sum() == 0 and presence[1] == pytest.approx(0.02)
+
+
+def test_find_hands_drops_fragments_and_duplicates():
+    p = np.full((80, 120), 0.02)
+    p[10:50, 10:40] = 0.9      # a hand, 1200 px
+    p[60:64, 100:104] = 0.95   # a 16-px blob: a fragment, not a hand, although confident
+    masks, presence, _, _ = find_hands(_classes(p), max_hands=2)
+    # the blob holds the global peak: it is the first hand (the release's mask); the real hand (75x larger)
+    # is not a fragment of it. A fragment after a hand is dropped:
+    assert len(masks) == 2 and masks[0].sum() == 16 and masks[1].sum() == 1200
+    p[60:64, 100:104] = 0.6
+    masks, _, _, _ = find_hands(_classes(p), max_hands=2)
+    assert len(masks) == 1 and masks[0].sum() == 1200
+    # a second region mostly inside the first hand's box (beyond reach of its growth) is the same hand
+    q = np.full((100, 100), 0.02)
+    q[10:90, 10:22] = 0.9      # two bars 20 px apart: their growth does not join them
+    q[10:90, 42:90] = 0.8
+    q[40:60, 28:31] = 0.7      # 6 px from the left bar (joins it), 11 from the right block
+    masks, _, _, _ = find_hands(_classes(q), max_hands=2)
+    assert len(masks) == 2                                                   # side by side: two hands
+    q2 = np.full((100, 100), 0.02)
+    q2[10:90, 10:90] = 0.9
+    q2[30:70, 30:70] = 0.02    # a ring ...
+    q2[45:55, 45:55] = 0.85    # ... with a blob in its hole, 15 px from the ring: inside the ring's box
+    masks, _, _, _ = find_hands(_classes(q2), max_hands=2)
+    assert len(masks) == 1
+
+
+def test_find_hands_splits_touching_left_and_right_hands():
+    h, w = 60, 100
+    left, right = np.full((h, w), 0.01), np.full((h, w), 0.01)
+    left[10:50, 20:50] = 0.95                  # a left hand touching a right hand: one region
+    right[10:50, 50:80] = 0.95
+    masks, presence, share, frame = find_hands(_classes(left, right), max_hands=2)
+    assert len(masks) == 2
+    sides = (share > 0.5).tolist()
+    assert sorted(sides) == [False, True]
+    lm, rm = masks[sides.index(False)], masks[sides.index(True)]
+    assert lm[10:50, 20:50].all() and lm.sum() == 1200 and rm[10:50, 50:80].all() and rm.sum() == 1200
+    # one hand only, or max_hands=1: not split; the side is the majority's
+    masks, _, share, _ = find_hands(_classes(left, right), max_hands=1)
+    assert len(masks) == 1 and masks[0].sum() == 2400
+    # one hand whose pixels' sides are mixed through each other (the network unsure): not split
+    rng = np.random.default_rng(0)
+    mixed = rng.uniform(size=(h, w)) < 0.5
+    l2, r2 = np.full((h, w), 0.01), np.full((h, w), 0.01)
+    l2[10:50, 20:80] = np.where(mixed, 0.7, 0.25)[10:50, 20:80]
+    r2[10:50, 20:80] = np.where(mixed, 0.25, 0.7)[10:50, 20:80]
+    masks, _, share, _ = find_hands(_classes(l2, r2), max_hands=2)
+    assert len(masks) == 1 and masks[0].sum() == 2400 and 0.3 < float(share[0]) < 0.7
+
+
+def test_segment_finds_every_hand_with_its_frame_index():
+    frame = two_hand_frame()
+    image = G.normalize_image(torch.from_numpy(np.stack([frame, frame])))
+    seg = segment(TwoSidedBlobSegNet(), image, max_hands=2, min_presence=0.5)
+    assert seg.frame_index.tolist() == [0, 0, 1, 1] and seg.mask.shape == (4, 240, 320)
+    assert seg.presence.shape == (4,) and seg.hand_side().shape == (4, 2)
+    assert sorted(seg.hand_side()[:2, 1].tolist()) == [0.0, 1.0]            # a left and a right hand
+    assert seg.hand_side()[2:].tolist() == seg.hand_side()[:2].tolist()     # the same in both frames
+    box = seg.hand_box(1.25)
+    assert box.center.shape == (4, 2) and box.size.shape == (4,)
+    none = segment(TwoSidedBlobSegNet(), image[:, :, :, :40], max_hands=2, min_presence=0.5)   # no blob there
+    assert none.mask.shape[0] == 0 and none.frame_index.shape == (0,) and none.hand_box(1.25).size.shape == (0,)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import synthetic_frame
+from core_fakes import two_hand_estimator, two_hand_frame
 
 from handcam.errors import InputError
 from handcam.stages.crop import HandBox, box_from_keypoints, crop_scale
@@ -110,3 +111,96 @@ def test_tracked_hand_is_cropped_around_the_previous_keypoints(lite_estimator):
     np.testing.assert_allclose(second.scale, float(crop_scale(box, lite_estimator.architecture.crop_size)[0]),
                                rtol=1e-4)
     assert isinstance(box, HandBox)
+
+
+# -- every hand: ids across frames, lost and new hands, smoothing -------------------------------------
+@pytest.fixture(scope="module")
+def two_hands():
+    return two_hand_estimator()
+
+
+def _by_id(result):
+    return {h.id: h for h in result.hands}
+
+
+def test_ids_follow_the_hands_through_a_sequence():
+    tracker = two_hand_estimator(ring_keypoints=True).tracker(redetect_every=3)
+    ids_at = []
+    for i in range(8):                       # the hands move towards each other; the right one is bigger
+        dx = 0.01 * i
+        r = tracker.process(two_hand_frame(left=(0.5, 0.25 + dx), right=(0.5, 0.75 - dx)), index=i)
+        assert len(r.hands) == 2 and [h.id for h in r.hands] == sorted(h.id for h in r.hands)
+        ids_at.append({h.side: h.id for h in r.hands})
+        if i % 3:
+            assert all(h.tracked for h in r.hands)                  # both hands cropped in one batch
+    assert all(ids == ids_at[0] for ids in ids_at) and sorted(ids_at[0].values()) == [0, 1]
+    # the left hand leaves: the right hand keeps its id; the left one comes back with the smallest free id
+    gone = tracker.process(two_hand_frame(left=None, right=(0.5, 0.68)), index=8)
+    assert [(h.side, h.id) for h in gone.hands] == [("right", ids_at[0]["right"])]
+    for i in range(9, 12):
+        back = tracker.process(two_hand_frame(left=(0.5, 0.3), right=(0.5, 0.68)), index=i)
+    ids = {h.side: h.id for h in back.hands}
+    assert ids["right"] == ids_at[0]["right"] and ids["left"] == ids_at[0]["left"] == 1 - ids["right"]
+    tracker.reset()
+    again = tracker.process(two_hand_frame(), index=20)
+    assert sorted(h.id for h in again.hands) == [0, 1]              # after a reset: ids from 0 again
+
+
+def test_a_tracked_hand_that_is_no_longer_confident_is_lost(two_hands):
+    tracker = two_hands.tracker(redetect_every=0, min_score=-1e9)
+    first = tracker.process(two_hand_frame(), index=0)
+    assert len(first.hands) == 2
+    tracker.options = TrackingOptions(redetect_every=0, min_score=1e9)     # nothing is confident any more
+    second = tracker.process(two_hand_frame(), index=1)
+    assert second.hands == ()                                       # tracked, not confident: lost, not drawn
+    third = tracker.process(two_hand_frame(), index=2)
+    assert len(third.hands) == 2 and not any(h.tracked for h in third.hands)   # detected again
+
+
+def _still_and_moving(n=24, speed=0.0, seed0=0):
+    """Frames of the two hands, still with camera noise, or moving right by ``speed`` of the width per frame."""
+    return [two_hand_frame(left=(0.5, 0.2 + speed * i), right=(0.5, 0.6 + speed * i), seed=seed0 + i)
+            for i in range(n)]
+
+
+def _track(est, frames, smoothing, hand_id=0):
+    tracker = est.tracker(smoothing=smoothing, redetect_every=1)
+    out = []
+    for i, f in enumerate(frames):
+        hand = _by_id(tracker.process(f, index=i, timestamp=i / 30.0))[hand_id]
+        out.append((hand.keypoints_2d, hand.keypoints_3d))
+    return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+
+
+def test_smoothing_reduces_jitter_of_a_still_hand(two_hands):
+    """Random PoseNet weights jump by pixels from frame to frame (far more than a real network's still hand,
+    benchmarks/smoothing.py), which the default beta reads as motion: the filter at its minimum cutoff here."""
+    from handcam.smoothing import SmoothingOptions
+
+    frames = _still_and_moving()
+    raw2d, raw3d = _track(two_hands, frames, smoothing=False)
+    smooth2d, smooth3d = _track(two_hands, frames, smoothing=SmoothingOptions(beta_2d=0.0, beta_3d=0.0))
+    np.testing.assert_array_equal(smooth2d[0], raw2d[0])            # the first frame passes through
+
+    def jitter(x):     # RMS of the frame-to-frame steps
+        return float(np.sqrt(np.mean(np.square(np.diff(x, axis=0)))))
+
+    assert jitter(raw2d) > 0.1                                     # random PoseNet weights: it jitters
+    assert jitter(smooth2d) < 0.5 * jitter(raw2d) and jitter(smooth3d) < 0.5 * jitter(raw3d)
+
+
+def test_smoothing_lags_a_moving_hand_by_a_bounded_delay(two_hands):
+    from handcam.smoothing import SmoothingOptions
+
+    speed = 0.01                                                     # 3.2 px per frame
+    frames = _still_and_moving(n=30, speed=speed)
+    raw2d, _ = _track(two_hands, frames, smoothing=False)
+    opts = SmoothingOptions()
+    smooth2d, _ = _track(two_hands, frames, smoothing=opts)
+    step = speed * frames[0].shape[1]
+    # the delay behind the unfiltered path, in frames, once the filter has settled
+    lag = float(np.mean((raw2d[10:] - smooth2d[10:]).mean(axis=1)[:, 0])) / step
+    slowest = 30.0 / (2 * np.pi * opts.min_cutoff_2d)               # the delay at min_cutoff, beta = 0
+    assert 0 < lag < slowest
+    fast = _track(two_hands, frames, smoothing=SmoothingOptions(beta_2d=10 * opts.beta_2d))[0]
+    assert float(np.mean((raw2d[10:] - fast[10:]).mean(axis=1)[:, 0])) / step < lag    # beta cuts the lag

@@ -13,6 +13,7 @@ from conftest import synthetic_frame
 
 from handcam.estimator import PRESENCE_CALIBRATION_KEY, HandPoseEstimator
 from handcam.models import registry
+from handcam.settings import PipelineSettings
 from handcam.stages.segment import calibrated_presence
 from handcam.weights import load_weights, save_weights
 from training.calibrate import calibrate, expected_calibration_error, fit_platt, logit, main
@@ -122,8 +123,8 @@ def photos(tmp_path_factory):
 
     est = HandPoseEstimator.load(weights, device="cpu")
     assert est.presence_calibration is None
-    peak = {p: est.estimate(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), with_mask=False,
-                            with_crop=False).hands[0].presence for p in positives + negatives}
+    peak = {p: est.estimate(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB),
+                            PipelineSettings.release()).hands[0].presence for p in positives + negatives}
     pos, neg = np.array([peak[p] for p in positives]), np.array([peak[p] for p in negatives])
     assert pos.min() > neg.max() + 0.005, (pos, neg)   # the test data: the crafted network tells them apart
     return dict(dir=d, weights=weights, labels=labels, hand_free=hand_free, positives=positives,
@@ -180,9 +181,9 @@ def test_the_calibrated_file_loads_and_applies_it(photos, calibrated):
     presence = est.estimate(frame, with_mask=False, with_crop=False).hands[0].presence
     expected = calibrated_presence(torch.tensor([photos["pos"][0]]), est.presence_calibration)
     assert presence == pytest.approx(float(expected[0]), abs=1e-4)
-    assert est.estimate(frame).hand.hand_found
-    hand_free = est.estimate(_hand_free(10), with_mask=False, with_crop=False).hands[0]
-    assert hand_free.presence < 0.5 and not hand_free.hand_found     # before: a peak above 0.5
+    assert len(est.estimate(frame).hands) == 1
+    hand_free = est.estimate(_hand_free(10), PipelineSettings.release()).hands[0]
+    assert hand_free.presence < 0.5 and est.estimate(_hand_free(10)).hands == ()   # before: a peak above 0.5
 
 
 def test_calibrating_a_calibrated_file_starts_from_the_raw_peak(photos, calibrated, tmp_path):

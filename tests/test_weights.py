@@ -13,6 +13,7 @@ from handcam import weights as W
 from handcam.errors import WeightsError, WeightsNotFoundError
 from handcam.estimator import HandPoseEstimator
 from handcam.models import NETWORKS, lite, registry
+from handcam.settings import PipelineSettings
 
 
 def test_save_and_load_round_trip(tmp_path, lite_estimator):
@@ -204,12 +205,12 @@ def test_the_bundled_weights_find_rendered_hands():
         if vis.sum() < 10:
             continue
         tried += 1
-        hand = est.estimate(s.color).hands[0]
+        hand = est.estimate(s.color, PipelineSettings.release()).hands[0]
         lo, hi = uv_vis[vis, :2].min(0), uv_vis[vis, :2].max(0)
         margin = 0.25 * (hi - lo).max()
         centre = np.median(hand.keypoints_2d, axis=0)
         on_hand += bool(np.all(centre >= lo - margin) and np.all(centre <= hi + margin))
-        found += hand.hand_found
+        found += hand.presence >= PipelineSettings().presence_threshold
         if tried == 8:
             break
     assert tried == 8

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from handcam.estimator import PRESENCE_CALIBRATION_KEY, HandPoseEstimator
+from handcam.settings import PipelineSettings
 from handcam.sources import image_files, load_image
 from handcam.weights import load_weights, save_weights
 
@@ -95,7 +96,8 @@ def calibrate(weights, labels, hand_free, out, device: str = "cpu") -> dict:
     if not positives or not negatives:
         raise TrainingError(f"calibration needs photos with hands (--labels: {len(positives)}) and without "
                             f"(--hand-free: {len(negatives)})")
-    est = HandPoseEstimator.load(weights, device=device)
+    # the release's settings: one hand per photo, always reported, its presence the frame's peak
+    est = HandPoseEstimator.load(weights, device=device, settings=PipelineSettings.release())
     est.presence_calibration = None          # the raw peak is what is calibrated
     x = logit(np.concatenate([peaks(est, positives), peaks(est, negatives)]))
     y = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])

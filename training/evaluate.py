@@ -184,7 +184,7 @@ def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch
     frame, or normalised 3D keypoints when ``three_d``."""
     net_hw = arch.input_size                 # the family's own frame size (the paper's is FULL_SIZE)
     image = tf1_resize_bilinear(batch["image"], net_hw)
-    settings = PipelineSettings()
+    settings = PipelineSettings.release()    # one hand per frame, always: the one RHD labels
     if arch.crop_from_frame:                 # crops from the 240x320 evaluation frame, as the estimator cuts them
         source = tf1_resize_bilinear(batch["image"], FULL_SIZE)
         transform = FrameTransform(FULL_SIZE, net_hw, crop_from_frame=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from handcam.atomic import atomic_write_text
+from handcam.settings import PipelineSettings
 from handcam.skeleton import NUM_KEYPOINTS
 from handcam.sources import IMAGE_SUFFIXES, image_files
 
@@ -208,7 +209,8 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
     records = read_labels(labels_path)
     box_map = read_boxes(boxes) if boxes is not None else None
     free = hand_free_images(hand_free)
-    est = HandPoseEstimator.load(weights, device=device)
+    est = HandPoseEstimator.load(weights, device=device,
+                                 settings=PipelineSettings(presence_threshold=presence_threshold))
     tally = Tally()
     for n, r in enumerate(records, 1):
         img_boxes = None

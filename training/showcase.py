@@ -52,13 +52,12 @@ def tile(frame: np.ndarray, result, size: tuple[int, int]) -> np.ndarray:
     out = np.full((h, w, 3), 255, np.uint8)
     y0, x0 = 20 + (h - 20 - small.shape[0]) // 2, (w - small.shape[1]) // 2
     out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    hand = result.hand
-    if hand is not None:
-        caption = f"{hand.side} ({hand.side_score:.2f})" if hand.side_score is not None else hand.side
-        caption += f"  presence {hand.presence:.2f}"
+    if result.hands:
+        caption = "  ".join(f"{h.side} ({h.side_score:.2f})" if h.side_score is not None else h.side
+                            for h in result.hands)
+        caption += f"  presence {min(h.presence for h in result.hands):.2f}"
     else:
-        best = max((h.presence for h in result.hands), default=0.0)
-        caption = f"no hand  (presence {best:.2f})"
+        caption = "no hand"
     cv2.putText(out, caption, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return out
 

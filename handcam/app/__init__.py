@@ -1,7 +1,7 @@
 """The desktop app (PyQt5 + pyqtgraph): ``run(config)`` opens the window on the config's source.
 
 Modules: ``window`` (wiring, sources), ``layout`` (widgets, menus), ``controls`` (control rows from
-the settings' metadata), ``overlay`` (frame and crop views as pyqtgraph layers), ``views`` (3D hand,
+the settings' metadata), ``overlay`` (frame and crop views as pyqtgraph layers), ``views`` (3D hands,
 confidences), ``status`` (banner, status bar), ``outputs`` (screenshots, recordings on a writer
 thread), ``state`` (saved window settings), ``opening`` (sources, dialogs), ``capture`` and
 ``worker`` (the two threads). Qt is imported only inside ``run``, so that importing this package

@@ -2,8 +2,9 @@
 and help text in ``handcam.settings``), so the sliders, ``main.py``'s flags and the settings agree.
 
 ``PlaybackRow``: pause, step, seek, position, real-time playback.
-``ControlRow``:  crop factor, mask threshold, mask opacity, hand side, mirror, tracking, reset 3D
-                 view, record. It only holds widgets; the window connects them.
+``ControlRow``:  crop factor, mask threshold, presence threshold, mask opacity (one line); hand side,
+                 max hands, mirror, tracking, smoothing, reset 3D view, record (another). It only
+                 holds widgets; the window connects them.
 """
 from __future__ import annotations
 
@@ -113,39 +114,57 @@ class PlaybackRow(QtWidgets.QWidget):
 
 class ControlRow(QtWidgets.QWidget):
     def __init__(self, settings: PipelineSettings, tracking: bool, mirror: bool, mask_opacity: float,
-                 parent=None):
+                 smoothing: bool = True, parent=None):
         super().__init__(parent)
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        sliders, options = QtWidgets.QHBoxLayout(), QtWidgets.QHBoxLayout()
+        outer.addLayout(sliders)
+        outer.addLayout(options)
         self.crop_slider = setting_slider("crop_factor", settings.crop_factor)
         self.threshold_slider = setting_slider("mask_threshold", settings.mask_threshold)
+        self.presence_slider = setting_slider("presence_threshold", settings.presence_threshold)
         self.opacity_slider = LabeledSlider("mask opacity", 0.0, 1.0, mask_opacity)
-        self.opacity_slider.set_tooltip("how strongly the hand mask is tinted in (display only)")
+        self.opacity_slider.set_tooltip("how strongly the hand masks are tinted in (display only)")
         self.hand_combo = QtWidgets.QComboBox()
         self.hand_combo.addItems(list(setting_fields()["hand_side"].metadata["choices"]))
         self.hand_combo.setCurrentText(settings.hand_side)
         self.hand_combo.setToolTip(setting_help("hand_side"))
+        lo, hi = setting_range("max_hands")
+        self.max_hands_spin = QtWidgets.QSpinBox()
+        self.max_hands_spin.setRange(int(lo), int(hi))
+        self.max_hands_spin.setValue(int(settings.max_hands))
+        self.max_hands_spin.setToolTip(setting_help("max_hands"))
         self.mirror_box = QtWidgets.QCheckBox("mirror")
-        self.mirror_box.setToolTip("flip frames left-right before estimating (selfie cameras)")
+        self.mirror_box.setToolTip("flip frames left-right before estimating (selfie cameras); the L/R shown "
+                                   "is then the person's hand")
         self.mirror_box.setChecked(mirror)
         self.tracking_box = QtWidgets.QCheckBox("tracking")
         self.tracking_box.setToolTip("crop around the previous frame's confident keypoints and skip "
                                      "HandSegNet (faster; the mask is not shown on tracked frames)")
         self.tracking_box.setChecked(tracking)
+        self.smooth_box = QtWidgets.QCheckBox("smooth")
+        self.smooth_box.setToolTip("smooth each hand's keypoints over time (One Euro filter: less jitter, "
+                                   "little lag); starts afresh on a seek, a new source or a lost hand")
+        self.smooth_box.setChecked(smoothing)
         self.record_button = QtWidgets.QPushButton("● Record")
         self.record_button.setCheckable(True)
         self.reset_view_button = QtWidgets.QPushButton("Reset 3D view")
-        _no_focus(self.hand_combo, self.mirror_box, self.tracking_box, self.record_button,
-                  self.reset_view_button)
-        lay.addWidget(self.crop_slider, 2)
-        lay.addWidget(self.threshold_slider, 2)
-        lay.addWidget(self.opacity_slider, 2)
-        lay.addWidget(QtWidgets.QLabel("hand"))
-        lay.addWidget(self.hand_combo)
-        lay.addWidget(self.mirror_box)
-        lay.addWidget(self.tracking_box)
-        lay.addWidget(self.reset_view_button)
-        lay.addWidget(self.record_button)
+        _no_focus(self.hand_combo, self.max_hands_spin, self.mirror_box, self.tracking_box, self.smooth_box,
+                  self.record_button, self.reset_view_button)
+        for slider in (self.crop_slider, self.threshold_slider, self.presence_slider, self.opacity_slider):
+            sliders.addWidget(slider, 1)
+        options.addWidget(QtWidgets.QLabel("hand"))
+        options.addWidget(self.hand_combo)
+        options.addWidget(QtWidgets.QLabel("max hands"))
+        options.addWidget(self.max_hands_spin)
+        options.addWidget(self.mirror_box)
+        options.addWidget(self.tracking_box)
+        options.addWidget(self.smooth_box)
+        options.addStretch(1)
+        options.addWidget(self.reset_view_button)
+        options.addWidget(self.record_button)
 
     def set_recording(self, on: bool) -> None:
         """Show the recording state without emitting ``toggled``."""

@@ -1,12 +1,13 @@
-"""What the window looks like: the banner, the views, the two control rows, the menus. Widgets only;
+"""What the window looks like: the banner, the views, the control rows, the menus. Widgets only;
 ``handcam.app.window`` connects them to the threads.
 
     ┌ banner (messages) ───────────────────────────────────────────┐
-    │ frame view (mask, box, skeleton) │ crop view │ 3D hand view  │
-    │                                  │ keypoint confidences      │
+    │ frame view (per hand: mask, box, │ crops     │ 3D hands view │
+    │   L/R label, skeleton)           │ keypoint confidences      │
     │ playback row: pause, step, seek, position, real-time         │
-    │ control row: crop factor, mask threshold, mask opacity, ...  │
-    └ status bar: device · capture · inference · display · latency ┘
+    │ control rows: crop factor, mask / presence threshold, mask   │
+    │   opacity; hand side, max hands, mirror, tracking, smooth... │
+    └ status: hands · device · capture · inference · fps · latency ┘
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class WindowLayout(QtWidgets.QWidget):
         top = QtWidgets.QWidget()
         tl = QtWidgets.QHBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
-        self.crop_view = CropView("crop (256×256)")
+        self.crop_view = CropView("crops (256×256)")
         self.view3d = Hand3DView()
         tl.addWidget(self.crop_view, 1)
         tl.addWidget(self.view3d, 1)
@@ -52,7 +53,8 @@ class WindowLayout(QtWidgets.QWidget):
 
         self.playback = PlaybackRow(realtime)
         outer.addWidget(self.playback)
-        self.controls = ControlRow(state.settings, state.tracking, mirror, state.mask_opacity)
+        self.controls = ControlRow(state.settings, state.tracking, mirror, state.mask_opacity,
+                                   smoothing=state.smoothing)
         outer.addWidget(self.controls)
 
 

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtCore, QtGui, QtWidgets
 
 from ..errors import HandcamError
 from ..recording import BackgroundRecorder
@@ -26,8 +26,20 @@ def stamp() -> str:
 
 
 def save_screenshot(widget: QtWidgets.QWidget, path) -> bool:
-    """A PNG of ``widget`` as shown (OpenGL views included); False when it cannot be written."""
-    return bool(widget.grab().save(os.fspath(path), "PNG"))
+    """A PNG of ``widget`` as shown (OpenGL views included); False when it cannot be written.
+
+    ``QWidget.grab`` leaves out what an OpenGL view paints with a QPainter (the 3D view's "L"/"R"
+    labels), so each visible OpenGL view is drawn over the grab from its own framebuffer."""
+    shot = widget.grab()
+    painter = QtGui.QPainter(shot)
+    try:
+        for view in widget.findChildren(QtWidgets.QOpenGLWidget):
+            if view.isVisible() and view.window() is widget.window():
+                painter.drawImage(QtCore.QRect(view.mapTo(widget, QtCore.QPoint(0, 0)), view.size()),
+                                  view.grabFramebuffer())
+    finally:
+        painter.end()
+    return bool(shot.save(os.fspath(path), "PNG"))
 
 
 class RecordingControl(QtCore.QObject):

@@ -1,13 +1,18 @@
-"""The frame and crop views: an image with the hands drawn over it as pyqtgraph layers.
+"""The frame and crop views: images with the hands drawn over them as pyqtgraph layers.
 
 One ``ViewBox`` (aspect locked, y down, mouse off) holds an ``ImageItem`` for the image and, as its
-children clipped to it: on the frame view a second ``ImageItem`` for the mask tint (its opacity is
-the item's ``setOpacity``, so a new opacity costs no re-render of the frame), and per hand one line
-per bone in its colour, a scatter of the joints and the crop box. Items are only given coordinates
-the worker computed; a pixel (x, y) of the image covers [x, x + 1) x [y, y + 1) in the view, so
-points sit at x + 0.5.
+children clipped to it: on the frame view a second ``ImageItem`` for the mask tint (one label image,
+each hand's pixels labelled with its colour's entry of a lookup table of ``handcam.draw.HAND_COLORS``;
+its opacity is the item's ``setOpacity``, so a new opacity costs no re-render of the frame), and per
+hand one line per bone in its colour, a scatter of the joints, the crop box in the hand's colour
+(``hand_color(id)``) and an "L"/"R" label (``side_label``: the person's hand, as the worker's run
+reported it). The crop view shows one thumbnail per hand, side by side, each framed in its hand's
+colour. Items are only given coordinates the worker computed; a pixel (x, y) of the image covers
+[x, x + 1) x [y, y + 1) in the view, so points sit at x + 0.5.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -16,20 +21,46 @@ from ..compat import preload_triton
 preload_triton()  # before Qt / PyOpenGL / Mesa are loaded: see handcam.compat
 
 import pyqtgraph as pg  # noqa: E402
-from PyQt5 import QtCore, QtWidgets  # noqa: E402
+from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from ..draw import BOX_COLOR, MASK_COLOR  # noqa: E402
+from ..draw import HAND_COLORS, hand_color, side_label  # noqa: E402
 from ..results import FrameResult, HandPose  # noqa: E402
 from ..skeleton import BONES, KEYPOINT_COLORS, bone_colors_uint8  # noqa: E402
 
 #: Bone / box line width and joint diameter, in screen pixels.
 LINE_WIDTH = 2.0
 JOINT_SIZE = 7.0
+#: Width of the frame around a crop thumbnail, in screen pixels.
+FRAME_WIDTH = 3.0
 _BOX_INDEX = [0, 2, 2, 0, 0], [1, 1, 3, 3, 1]  # x0 y0 -> x1 y0 -> x1 y1 -> x0 y1 -> x0 y0
+#: The mask layer's lookup table: label 0 is clear, label 1 + k is ``HAND_COLORS[k]``.
+MASK_LUT = np.array([[0, 0, 0, 0]] + [[*c, 255] for c in HAND_COLORS], np.uint8)
+
+
+def mask_label(hand: HandPose) -> int:
+    """The mask layer's label of a hand's pixels (its colour's entry in ``MASK_LUT``)."""
+    return 1 + int(hand.id) % len(HAND_COLORS)
+
+
+def _label_item(parent: pg.GraphicsObject, z: float) -> pg.TextItem:
+    item = pg.TextItem("", color=(0, 0, 0), anchor=(0, 0))
+    font = QtGui.QFont()
+    font.setBold(True)
+    item.setFont(font)
+    item.setZValue(z)
+    item.setParentItem(parent)
+    return item
+
+
+def _set_label(item: pg.TextItem, text: str, color) -> None:
+    item.fill = pg.mkBrush(*color)
+    item.setText(text, color=(0, 0, 0))
+    item.update()
 
 
 class HandLayer:
-    """One hand's skeleton (and crop box) as plot items over an image (children of its ImageItem)."""
+    """One hand's skeleton (and crop box and side label) as plot items over an image (children of its
+    ImageItem)."""
 
     def __init__(self, image: pg.ImageItem, with_box: bool, z: float = 10.0):
         self.bones = [pg.PlotCurveItem(pen=pg.mkPen(tuple(int(v) for v in c), width=LINE_WIDTH),
@@ -37,18 +68,29 @@ class HandLayer:
         brushes = [pg.mkBrush(*(int(v) for v in np.round(c * 255))) for c in KEYPOINT_COLORS]
         self.joints = pg.ScatterPlotItem(size=JOINT_SIZE, pen=None, pxMode=True)
         self._brushes = brushes
-        self.box = pg.PlotCurveItem(pen=pg.mkPen(BOX_COLOR, width=LINE_WIDTH)) if with_box else None
+        self.box = pg.PlotCurveItem(pen=pg.mkPen(HAND_COLORS[0], width=LINE_WIDTH)) if with_box else None
+        self.label = _label_item(image, z + 1) if with_box else None
+        self.color: tuple | None = None
         self.items = [*self.bones, self.joints] + ([self.box] if self.box is not None else [])
         for item in self.items:
             item.setZValue(z)
             item.setParentItem(image)
+        if self.label is not None:
+            self.items.append(self.label)
         self.set_visible(False)
 
     def set_visible(self, visible: bool) -> None:
         for item in self.items:
             item.setVisible(visible)
 
-    def set_hand(self, keypoints_xy: np.ndarray, box_xyxy: np.ndarray | None = None) -> None:
+    @property
+    def visible(self) -> bool:
+        return self.joints.isVisible()
+
+    def set_hand(self, keypoints_xy: np.ndarray, box_xyxy: np.ndarray | None = None, color=None,
+                 label: str | None = None, label_xy=None) -> None:
+        """Show a hand: its keypoints (x, y image pixels), and on a layer with a box its crop box in
+        ``color`` and ``label`` with its top-left corner at ``label_xy`` (image pixels)."""
         p = np.asarray(keypoints_xy, dtype=np.float64) + 0.5
         if not np.all(np.isfinite(p)):
             self.set_visible(False)
@@ -56,19 +98,27 @@ class HandLayer:
         for (a, b), item in zip(BONES, self.bones):
             item.setData(p[[a, b], 0], p[[a, b], 1])
         self.joints.setData(pos=p, brush=self._brushes)
-        if self.box is not None and box_xyxy is not None:
-            b = np.asarray(box_xyxy, dtype=np.float64).reshape(4) + 0.5
-            self.box.setData(b[_BOX_INDEX[0]], b[_BOX_INDEX[1]])
+        color = tuple(color) if color is not None else HAND_COLORS[0]
+        if self.box is not None:
+            if color != self.color:
+                self.box.setPen(pg.mkPen(color, width=LINE_WIDTH))
+            if box_xyxy is not None:
+                b = np.asarray(box_xyxy, dtype=np.float64).reshape(4) + 0.5
+                self.box.setData(b[_BOX_INDEX[0]], b[_BOX_INDEX[1]])
+        self.color = color
         self.set_visible(True)
+        if self.label is not None:
+            if label and label_xy is not None:
+                _set_label(self.label, label, color)
+                self.label.setPos(float(label_xy[0]), float(label_xy[1]))
+            else:
+                self.label.setVisible(False)
 
 
-class OverlayView(QtWidgets.QStackedWidget):
-    """An image with hand layers over it, or a text when there is nothing to show.
+class _ImageStack(QtWidgets.QStackedWidget):
+    """A text for when there is nothing to show, and a GraphicsLayoutWidget for images."""
 
-    ``image_layer``: the ImageItem of the image; ``updates``: how often the image was set.
-    """
-
-    def __init__(self, placeholder: str = "", min_size=(160, 120), with_box: bool = True, parent=None):
+    def __init__(self, placeholder: str = "", min_size=(160, 120), parent=None):
         super().__init__(parent)
         self.setMinimumSize(*min_size)
         self.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Ignored)
@@ -79,17 +129,8 @@ class OverlayView(QtWidgets.QStackedWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground((32, 32, 32))
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
-        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.view.setMenuEnabled(False)
-        self.image_layer = pg.ImageItem(axisOrder="row-major")
-        # layers are children of the image, in its pixel coordinates, clipped to it like OpenCV drawing
-        self.image_layer.setFlag(QtWidgets.QGraphicsItem.ItemClipsChildrenToShape)
-        self.view.addItem(self.image_layer)
         self.addWidget(self.label)
         self.addWidget(self.graphics)
-        self._with_box = with_box
-        self.hand_layers: list[HandLayer] = []
-        self._shape: tuple | None = None
         self.updates = 0
 
     def show_text(self, text: str) -> None:
@@ -100,35 +141,34 @@ class OverlayView(QtWidgets.QStackedWidget):
     def showing_image(self) -> bool:
         return self.currentWidget() is self.graphics
 
-    def _set_image(self, image_rgb: np.ndarray) -> None:
-        self.image_layer.setImage(image_rgb, autoLevels=False)
-        if image_rgb.shape[:2] != self._shape:
-            self._shape = image_rgb.shape[:2]
-            h, w = self._shape
-            self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0)
-        self.updates += 1
-        self.setCurrentWidget(self.graphics)
 
-    def _set_hands(self, hands: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        while len(self.hand_layers) < len(hands):
-            self.hand_layers.append(HandLayer(self.image_layer, self._with_box))
-        for layer, (keypoints, box) in zip(self.hand_layers, hands):
-            layer.set_hand(keypoints, box)
-        for layer in self.hand_layers[len(hands):]:
-            layer.set_visible(False)
-
-    @property
-    def hands_shown(self) -> int:
-        return sum(layer.joints.isVisible() for layer in self.hand_layers)
+def _image_view(graphics_layout=None) -> tuple[pg.ViewBox, pg.ImageItem]:
+    view = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False)
+    view.setMenuEnabled(False)
+    image = pg.ImageItem(axisOrder="row-major")
+    # layers are children of the image, in its pixel coordinates, clipped to it like OpenCV drawing
+    image.setFlag(QtWidgets.QGraphicsItem.ItemClipsChildrenToShape)
+    view.addItem(image)
+    if graphics_layout is not None:
+        graphics_layout.addItem(view)
+    return view, image
 
 
-class FrameView(OverlayView):
-    """The frame the estimator saw, with every hand's mask tint, crop box and skeleton."""
+class FrameView(_ImageStack):
+    """The frame the estimator saw, with every hand's mask tint, crop box, side label and skeleton.
+
+    ``image_layer``: the ImageItem of the frame; ``mask_layer``: the label image of the hands' masks;
+    ``hand_layers``: one HandLayer per hand shown so far (the first ``hands_shown`` are visible);
+    ``updates``: how often the frame was set.
+    """
 
     def __init__(self, placeholder: str = "", min_size=(320, 240), mask_opacity: float = 0.4, parent=None):
-        super().__init__(placeholder, min_size, with_box=True, parent=parent)
+        super().__init__(placeholder, min_size, parent=parent)
+        self.view, self.image_layer = _image_view(self.graphics.ci)
+        self.hand_layers: list[HandLayer] = []
+        self._shape: tuple | None = None
         self.mask_layer = pg.ImageItem(axisOrder="row-major")
-        self.mask_layer.setLookupTable(np.array([[0, 0, 0, 0], [*MASK_COLOR, 255]], np.uint8))
+        self.mask_layer.setLookupTable(MASK_LUT)
         self.mask_layer.setZValue(5)
         self.mask_layer.setParentItem(self.image_layer)
         self.set_mask_opacity(mask_opacity)
@@ -138,31 +178,112 @@ class FrameView(OverlayView):
         self.mask_opacity = float(np.clip(opacity, 0.0, 1.0))
         self.mask_layer.setOpacity(self.mask_opacity)
 
+    @property
+    def hands_shown(self) -> int:
+        return sum(layer.visible for layer in self.hand_layers)
+
     def set_frame(self, image_rgb: np.ndarray, result: FrameResult | None) -> None:
-        self._set_image(image_rgb)
-        hands = result.found_hands if result is not None else ()
-        masks = [h.mask for h in hands if h.mask is not None]
-        if masks:
-            mask = masks[0] if len(masks) == 1 else np.logical_or.reduce(masks)
-            self.mask_layer.setImage(mask.view(np.uint8), autoLevels=False, levels=(0, 1))
-            h, w = image_rgb.shape[:2]
-            self.mask_layer.setRect(QtCore.QRectF(0, 0, w, h))  # a mask of another size is stretched
-            self.mask_layer.setVisible(True)
-        else:
+        self.image_layer.setImage(image_rgb, autoLevels=False)
+        h, w = image_rgb.shape[:2]
+        if (h, w) != self._shape:
+            self._shape = (h, w)
+            self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0)
+        self.updates += 1
+        self.setCurrentWidget(self.graphics)
+        hands = result.hands if result is not None else ()
+        self._set_masks(hands, w, h)
+        while len(self.hand_layers) < len(hands):
+            self.hand_layers.append(HandLayer(self.image_layer, with_box=True))
+        for layer, hand in zip(self.hand_layers, hands):
+            x0, y0 = (float(v) for v in np.asarray(hand.box).reshape(4)[:2])
+            corner = (min(max(x0, 0.0), w - 1.0), min(max(y0, 0.0), h - 1.0))  # kept inside the frame
+            layer.set_hand(hand.keypoints_2d, hand.box, hand_color(hand.id), side_label(hand), corner)
+        for layer in self.hand_layers[len(hands):]:
+            layer.set_visible(False)
+
+    def _set_masks(self, hands: Sequence[HandPose], w: int, h: int) -> None:
+        masked = [hand for hand in hands if hand.mask is not None]
+        if not masked:
             self.mask_layer.setVisible(False)
-        self._set_hands([(h.keypoints_2d, h.box) for h in hands])
+            return
+        shape = masked[0].mask.shape
+        labels = np.zeros(shape, np.uint8)
+        for hand in masked:  # a later hand's pixels win where masks overlap
+            if hand.mask.shape == shape:
+                labels[hand.mask] = mask_label(hand)
+        self.mask_layer.setImage(labels, autoLevels=False, levels=(0, len(MASK_LUT)))
+        self.mask_layer.setRect(QtCore.QRectF(0, 0, w, h))  # a mask of another size is stretched
+        self.mask_layer.setVisible(True)
 
 
-class CropView(OverlayView):
-    """The crop PoseNet saw, with the keypoints it found."""
+class CropThumb:
+    """One hand's crop in its own ViewBox: the image, its keypoints, a frame in the hand's colour
+    (around the image, so it is not clipped) and the hand's side label."""
+
+    PADDING = 0.05
+
+    def __init__(self):
+        self.view, self.image = _image_view()
+        self.layer = HandLayer(self.image, with_box=False)
+        self.frame = pg.PlotCurveItem(pen=pg.mkPen(HAND_COLORS[0], width=FRAME_WIDTH))
+        self.frame.setZValue(20)
+        self.view.addItem(self.frame)
+        self.label = _label_item(self.image, 21)
+        self.color: tuple | None = None
+        self._shape: tuple | None = None
+
+    def set_hand(self, hand: HandPose) -> None:
+        self.image.setImage(hand.crop, autoLevels=False)
+        h, w = hand.crop.shape[:2]
+        if (h, w) != self._shape:
+            self._shape = (h, w)
+            self.view.setRange(xRange=(0, w), yRange=(0, h), padding=self.PADDING)
+            self.frame.setData(np.array([0, w, w, 0, 0], float), np.array([0, 0, h, h, 0], float))
+        color = hand_color(hand.id)
+        if color != self.color:
+            self.color = color
+            self.frame.setPen(pg.mkPen(color, width=FRAME_WIDTH))
+        _set_label(self.label, side_label(hand), color)
+        self.label.setPos(0.0, 0.0)
+        self.layer.set_hand(hand.keypoints_crop)
+
+
+class CropView(_ImageStack):
+    """What PoseNet saw: one thumbnail per hand (side by side, in the order given), each with the
+    keypoints found in it and framed in its hand's colour.
+
+    ``thumbs``: the CropThumbs made so far (the first ``hands_shown`` are in the layout); ``updates``:
+    how often the thumbnails were set.
+    """
 
     def __init__(self, placeholder: str = "", min_size=(200, 200), parent=None):
-        super().__init__(placeholder, min_size, with_box=False, parent=parent)
+        super().__init__(placeholder, min_size, parent=parent)
+        self.thumbs: list[CropThumb] = []
+        self.hands_shown = 0
+
+    def set_hands(self, hands: Sequence[HandPose]) -> None:
+        hands = [hand for hand in hands if hand.crop is not None]
+        if not hands:
+            self.show_text("no hand")
+            self._arrange(0)
+            return
+        while len(self.thumbs) < len(hands):
+            self.thumbs.append(CropThumb())
+        self._arrange(len(hands))
+        for thumb, hand in zip(self.thumbs, hands):
+            thumb.set_hand(hand)
+        self.updates += 1
+        self.setCurrentWidget(self.graphics)
 
     def set_hand(self, hand: HandPose | None) -> None:
-        if hand is None or hand.crop is None:
-            self.show_text("no hand pose")
-            self._set_hands([])
+        """One hand (or None: none)."""
+        self.set_hands(() if hand is None else (hand,))
+
+    def _arrange(self, n: int) -> None:
+        if n == self.hands_shown:
             return
-        self._set_image(hand.crop)
-        self._set_hands([(hand.keypoints_crop, None)])
+        layout = self.graphics.ci
+        layout.clear()
+        for col, thumb in enumerate(self.thumbs[:n]):
+            layout.addItem(thumb.view, row=0, col=col)
+        self.hands_shown = n

@@ -1,7 +1,7 @@
 """What the window remembers between runs (QSettings, INI format) and how it meets the command line.
 
 The window's controls edit the settings in ``CONTROLLED_SETTINGS`` plus display and worker options
-(tracking, mirror, real-time playback, mask opacity). On start, each controlled setting takes its
+(tracking, mirror, smoothing, real-time playback, mask opacity). On start, each controlled setting takes its
 saved value unless the command line gave it (``RunConfig.explicit_settings()``): a given value wins
 even when it equals the default (``--crop-factor 1.25`` beats a saved 1.6); nothing else does.
 """
@@ -20,7 +20,7 @@ APPLICATION = "handcam"
 #: An INI file to keep the window's settings in instead of the platform's default place.
 SETTINGS_ENV = "HANDCAM_SETTINGS"
 #: The pipeline settings the window's controls edit (and remember).
-CONTROLLED_SETTINGS = ("crop_factor", "mask_threshold", "hand_side")
+CONTROLLED_SETTINGS = ("crop_factor", "mask_threshold", "presence_threshold", "max_hands", "hand_side")
 
 
 def make_settings_store(path=None) -> QtCore.QSettings:
@@ -39,6 +39,7 @@ class WindowState:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     tracking: bool = False
     mirror: bool = False
+    smoothing: bool = True
     realtime: bool = True
     mask_opacity: float = 0.4
 
@@ -79,6 +80,7 @@ def load_state(store: QtCore.QSettings, base: PipelineSettings | None = None,
     return WindowState(settings=settings,
                        tracking=store.value("tracking", False, type=bool),
                        mirror=store.value("mirror", False, type=bool),
+                       smoothing=store.value("smoothing", True, type=bool),
                        realtime=store.value("realtime", True, type=bool),
                        mask_opacity=opacity)
 
@@ -90,6 +92,7 @@ def save_state(store: QtCore.QSettings, state: WindowState, geometry: QtCore.QBy
         store.setValue(name, getattr(state.settings, name))
     store.setValue("tracking", bool(state.tracking))
     store.setValue("mirror", bool(state.mirror))
+    store.setValue("smoothing", bool(state.smoothing))
     store.setValue("realtime", bool(state.realtime))
     store.setValue("mask_opacity", float(state.mask_opacity))
     store.sync()

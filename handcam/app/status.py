@@ -2,7 +2,8 @@
 
 ``Banner``: messages by key (source problems, missing weights, inference, recording and screenshot
 errors), shown together in a red bar with an "Open video…" offer when a source is missing.
-``StatusBar``: device · capture fps and drops · inference ms per stage · display fps · latency.
+``StatusBar``: hands found · device · capture fps and drops · inference ms per stage · display fps ·
+latency.
 """
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ import collections
 import time
 
 from PyQt5 import QtCore, QtWidgets
+
+from ..draw import side_label
+
+
+def format_hands(result) -> str:
+    """'2 hands: L 0.98, R 0.95' (each hand's side and presence, in the result's order), 'no hand', or
+    'hands —' without a result."""
+    if result is None:
+        return "hands —"
+    hands = result.hands
+    if not hands:
+        return "no hand"
+    listed = ", ".join(f"{side_label(h)} {h.presence:.2f}" for h in hands)
+    return f"{len(hands)} hand{'s' if len(hands) > 1 else ''}: {listed}"
 
 
 def format_timings(timings) -> str:
@@ -68,12 +83,15 @@ class StatusBar:
     def __init__(self, bar: QtWidgets.QStatusBar, clock=time.monotonic):
         self.bar = bar
         self.clock = clock
+        self.hands_label = QtWidgets.QLabel("hands —")
+        self.hands_label.setToolTip("the hands found in the frame shown: the person's side (L/R) and "
+                                    "presence score of each")
         self.device_label = QtWidgets.QLabel("device: loading…")
         self.capture_label = QtWidgets.QLabel("capture — fps")
         self.stages_label = QtWidgets.QLabel("inference —")
         self.display_label = QtWidgets.QLabel("display — fps")
         self.latency_label = QtWidgets.QLabel("latency —")
-        for w in (self.device_label, self.capture_label, self.stages_label, self.display_label,
+        for w in (self.hands_label, self.device_label, self.capture_label, self.stages_label, self.display_label,
                   self.latency_label):
             bar.addPermanentWidget(w)
         self.latencies_ms = collections.deque(maxlen=500)
@@ -94,6 +112,7 @@ class StatusBar:
             self.display_fps = 1.0 / self._dt
         self._t_last = now
         frame = shown.frame
+        self.hands_label.setText(format_hands(shown.result))
         self.capture_label.setText(f"capture {frame.capture_fps:.1f} fps · dropped {frame.dropped}")
         timings = shown.result.timings_ms if shown.result is not None else {}
         self.stages_label.setText(f"inference {shown.inference_ms:.0f} ms ({format_timings(timings)})")

@@ -1,9 +1,13 @@
-"""The app's views of numbers: the rotatable 3D hand and per-keypoint confidences (the frame and crop
+"""The app's views of numbers: the rotatable 3D hands and per-keypoint confidences (the frame and crop
 views, images with layers over them, are in ``handcam.app.overlay``).
 
-Views only display what they are given; every number they show was computed by the worker.
+Views only display what they are given; every number they show was computed by the worker. The 3D
+view places several hands in one scene (``place_hands``: a layout of the worker's numbers in the view's
+units, one bone 12-11 long), each marked in its hand's colour (``handcam.draw.hand_color``).
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -12,7 +16,7 @@ from ..compat import preload_triton
 preload_triton()  # before Qt / PyOpenGL / Mesa are loaded: see handcam.compat
 
 import pyqtgraph as pg  # noqa: E402
-from PyQt5 import QtCore, QtWidgets  # noqa: E402
+from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 try:  # the 3D view needs PyOpenGL; without it the window still works, with a note instead
     import pyqtgraph.opengl as gl
@@ -22,7 +26,25 @@ except ImportError as _gl_error:  # pragma: no cover
 else:
     GL_IMPORT_ERROR = None
 
-from ..skeleton import BONE_COLORS, BONES, FINGER_INDICES, FINGERS, KEYPOINT_COLORS, KEYPOINT_NAMES, NUM_KEYPOINTS, ROOT  # noqa: E402
+from ..draw import HAND_COLORS, hand_color, side_label  # noqa: E402
+from ..results import HandPose  # noqa: E402
+from ..skeleton import (  # noqa: E402
+    BONE_COLORS,
+    BONES,
+    FINGER_INDICES,
+    FINGERS,
+    KEYPOINT_COLORS,
+    KEYPOINT_NAMES,
+    NUM_KEYPOINTS,
+    ROOT,
+    SCALE_BONE,
+)
+
+#: Distance between the roots of hands placed side by side (view units: one bone 12-11).
+HAND_SPACING = 6.0
+#: Radius of the ring in a hand's colour around its root (view units).
+RING_RADIUS = 1.0
+_RING_STEPS = 48
 
 
 def share_gl_contexts() -> None:
@@ -41,6 +63,29 @@ def camera_to_view(xyz: np.ndarray) -> np.ndarray:
     return np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
 
 
+def place_hands(hands: Sequence[HandPose]) -> list[np.ndarray]:
+    """Each hand's 21 x 3 keypoints where the 3D view draws it (camera axes, view units), in the order
+    given: one hand as it is (``keypoints_3d``: the root at the origin, bone 12-11 of length 1); several
+    hands placed relative to each other from their ``keypoints_3d_camera`` when every hand has it (in
+    units of their mean bone 12-11, centred on the mean of their roots), else side by side
+    (``HAND_SPACING`` apart along x, in the order of their roots in the image, centred)."""
+    hands = list(hands)
+    if len(hands) < 2:
+        return [np.asarray(h.keypoints_3d, dtype=np.float64) for h in hands]
+    cams = [h.keypoints_3d_camera for h in hands]
+    if all(c is not None and np.all(np.isfinite(c)) for c in cams):
+        cams = [np.asarray(c, dtype=np.float64) for c in cams]
+        unit = float(np.mean([np.linalg.norm(c[SCALE_BONE[0]] - c[SCALE_BONE[1]]) for c in cams]))
+        if np.isfinite(unit) and unit > 0:
+            centre = np.mean([c[ROOT] for c in cams], axis=0)
+            return [(c - centre) / unit for c in cams]
+    order = np.argsort([float(np.asarray(h.keypoints_2d)[ROOT, 0]) for h in hands], kind="stable")
+    rank = np.empty(len(hands), int)
+    rank[order] = np.arange(len(hands))
+    return [np.asarray(h.keypoints_3d, dtype=np.float64) + [(r - (len(hands) - 1) / 2) * HAND_SPACING, 0, 0]
+            for h, r in zip(hands, rank)]
+
+
 class _NoGLView(QtWidgets.QLabel):
     """Stands in for the 3D view when OpenGL support is missing."""
 
@@ -49,6 +94,7 @@ class _NoGLView(QtWidgets.QLabel):
         self.setWordWrap(True)
         self.setAlignment(QtCore.Qt.AlignCenter)
         self.updates = 0
+        self.hands_shown = 0
 
     def reset_view(self) -> None:
         pass
@@ -56,12 +102,62 @@ class _NoGLView(QtWidgets.QLabel):
     def set_keypoints(self, xyz) -> None:
         pass
 
+    def set_hands(self, hands) -> None:
+        pass
+
+
+_RING = np.stack([np.cos(np.linspace(0, 2 * np.pi, _RING_STEPS + 1)), np.zeros(_RING_STEPS + 1),
+                  np.sin(np.linspace(0, 2 * np.pi, _RING_STEPS + 1))], 1) * RING_RADIUS
+
+
+class _GLHand:
+    """One hand's GL items: bones as lines in their colours, joints as points, a ring around the root
+    facing the camera and the side label, both in the hand's colour."""
+
+    def __init__(self, view: gl.GLViewWidget):
+        seg_colors = np.repeat(np.concatenate([BONE_COLORS, np.ones((len(BONES), 1))], 1), 2, axis=0)
+        self.bones = gl.GLLinePlotItem(pos=np.zeros((2 * len(BONES), 3)), color=seg_colors,
+                                       width=4, mode="lines", antialias=True)
+        self.joints = gl.GLScatterPlotItem(
+            pos=np.zeros((NUM_KEYPOINTS, 3)), size=10,
+            color=np.concatenate([KEYPOINT_COLORS, np.ones((NUM_KEYPOINTS, 1))], 1), pxMode=True)
+        self.ring = gl.GLLinePlotItem(pos=_RING.copy(), color=(1, 1, 1, 1), width=3, mode="line_strip",
+                                      antialias=True)
+        self.label = gl.GLTextItem(text="", font=QtGui.QFont("Helvetica", 14, QtGui.QFont.Bold))
+        self.items = (self.bones, self.joints, self.ring, self.label)
+        for item in self.items:
+            view.addItem(item)
+        self.color: tuple | None = None
+        self.text = ""
+        self.set_visible(False)
+
+    def set_visible(self, visible: bool) -> None:
+        for item in self.items:
+            item.setVisible(visible)
+
+    @property
+    def visible(self) -> bool:
+        return self.joints.visible()
+
+    def set_points(self, p: np.ndarray, color, text: str) -> None:
+        """``p``: 21 x 3 scene coordinates; ``color``: RGB 0..255; ``text``: the label (may be empty)."""
+        self.bones.setData(pos=p[np.asarray(BONES).reshape(-1)])
+        self.joints.setData(pos=p)
+        rgba = tuple(c / 255.0 for c in color) + (1.0,)
+        self.ring.setData(pos=_RING + p[ROOT], color=rgba)
+        self.label.setData(pos=p[ROOT] + [RING_RADIUS, 0.0, -RING_RADIUS], text=text,
+                           color=QtGui.QColor(*(int(c) for c in color)))
+        self.color, self.text = tuple(color), text
+        self.set_visible(True)
+        self.label.setVisible(bool(text))
+
 
 class _GLHand3DView(gl.GLViewWidget if gl is not None else QtWidgets.QWidget):
-    """The normalised 3D hand: bones as coloured lines, joints as points, a grid behind the hand.
+    """The normalised 3D hands in one scene (``place_hands``): per hand its bones as coloured lines,
+    joints as points, a ring around its root and its "L"/"R" in the hand's colour; a grid behind them.
 
     "Reset view" puts the virtual camera where the real one is: looking along the camera's +z with
-    image-up as up, so the 3D hand overlays the 2D one.
+    image-up as up, so the 3D hands overlay the 2D ones.
     """
 
     DISTANCE = 22.0
@@ -84,16 +180,9 @@ class _GLHand3DView(gl.GLViewWidget if gl is not None else QtWidgets.QWidget):
         self._floor.setColor((80, 80, 90, 120))
         self.addItem(self._floor)
         self.addItem(gl.GLAxisItem(size=pg.Vector(1.5, 1.5, 1.5)))
-        seg_colors = np.repeat(np.concatenate([BONE_COLORS, np.ones((len(BONES), 1))], 1), 2, axis=0)
-        self._bones = gl.GLLinePlotItem(pos=np.zeros((2 * len(BONES), 3)), color=seg_colors,
-                                        width=4, mode="lines", antialias=True)
-        self._joints = gl.GLScatterPlotItem(
-            pos=np.zeros((NUM_KEYPOINTS, 3)), size=10,
-            color=np.concatenate([KEYPOINT_COLORS, np.ones((NUM_KEYPOINTS, 1))], 1), pxMode=True)
-        self._bones.setVisible(False)
-        self._joints.setVisible(False)
-        self.addItem(self._bones)
-        self.addItem(self._joints)
+        self.hands: list[_GLHand] = []
+        #: the scene coordinates of each hand shown (camera axes, view units), for inspection
+        self.positions: list[np.ndarray] = []
         self.updates = 0
         self.reset_view()
 
@@ -101,18 +190,30 @@ class _GLHand3DView(gl.GLViewWidget if gl is not None else QtWidgets.QWidget):
         self.setCameraPosition(pos=pg.Vector(0, 0, 0), distance=self.DISTANCE, elevation=0,
                                azimuth=-90)
 
+    @property
+    def hands_shown(self) -> int:
+        return sum(h.visible for h in self.hands)
+
+    def set_hands(self, hands: Sequence[HandPose]) -> None:
+        """Every hand with finite 3D keypoints, placed by ``place_hands``."""
+        hands = [h for h in hands if np.all(np.isfinite(h.keypoints_3d))]
+        self._show([(p, hand_color(h.id), side_label(h)) for h, p in zip(hands, place_hands(hands))])
+
     def set_keypoints(self, xyz: np.ndarray | None) -> None:
-        if xyz is None or not np.all(np.isfinite(xyz)):
-            self._bones.setVisible(False)
-            self._joints.setVisible(False)
-            return
-        p = camera_to_view(xyz)
-        seg = p[np.asarray(BONES).reshape(-1)]
-        self._bones.setData(pos=seg)
-        self._joints.setData(pos=p)
-        self._bones.setVisible(True)
-        self._joints.setVisible(True)
-        self.updates += 1
+        """One hand's normalised 3D keypoints (or None: none), in the first hand's colour, unlabelled."""
+        ok = xyz is not None and np.all(np.isfinite(xyz))
+        self._show([(np.asarray(xyz, dtype=np.float64), HAND_COLORS[0], "")] if ok else [])
+
+    def _show(self, placed: list) -> None:
+        while len(self.hands) < len(placed):
+            self.hands.append(_GLHand(self))
+        for item, (xyz, color, text) in zip(self.hands, placed):
+            item.set_points(camera_to_view(xyz), color, text)
+        for item in self.hands[len(placed):]:
+            item.set_visible(False)
+        self.positions = [xyz for xyz, _, _ in placed]
+        if placed:
+            self.updates += 1
 
 
 #: The 3D view the window uses (a note in its place when PyOpenGL is missing).
@@ -120,7 +221,8 @@ Hand3DView = _GLHand3DView if gl is not None else _NoGLView
 
 
 class ConfidenceView(pg.PlotWidget):
-    """One bar per keypoint: the peak of its scoremap, coloured like its bone."""
+    """Bars per keypoint: the peak of its scoremap. One hand: its bars coloured like its bones; several
+    hands: grouped bars per keypoint, each hand's in its colour, with a key ("L ■ R ■") in the corner."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -133,17 +235,54 @@ class ConfidenceView(pg.PlotWidget):
         # one label per finger under its four bars (tip ... base), the root on its own
         ticks = [(ROOT, "root")] + [(float(np.mean(FINGER_INDICES[f])), f) for f in FINGERS]
         self.getAxis("bottom").setTicks([ticks, []])
-        brushes = [pg.mkBrush(*(np.round(c * 255).astype(int)), 230) for c in KEYPOINT_COLORS]
-        self._bars = pg.BarGraphItem(x=np.arange(NUM_KEYPOINTS), height=np.zeros(NUM_KEYPOINTS),
-                                     width=0.8, brushes=brushes, pens=[pg.mkPen(None)] * NUM_KEYPOINTS)
-        self.addItem(self._bars)
+        self._keypoint_brushes = [pg.mkBrush(*(np.round(c * 255).astype(int)), 230) for c in KEYPOINT_COLORS]
+        self._bars: list[pg.BarGraphItem] = []
+        self.key_label = pg.TextItem("", anchor=(1, 0))
+        self.key_label.setZValue(10)
+        self.addItem(self.key_label)
         self.setToolTip("peak of each keypoint's score map, in RHD order: root, then per finger "
-                        "tip to base: " + ", ".join(KEYPOINT_NAMES))
+                        "tip to base: " + ", ".join(KEYPOINT_NAMES) + "; with several hands one bar per "
+                        "hand in its colour")
+        #: the first hand's scores (zeros without a hand) and every hand's
         self.values = np.zeros(NUM_KEYPOINTS)
+        self.values_per_hand: list[np.ndarray] = []
+        self._show([], [], [])
 
     def set_scores(self, scores: np.ndarray | None) -> None:
-        self.values = np.zeros(NUM_KEYPOINTS) if scores is None else \
-            np.clip(np.asarray(scores, dtype=float).reshape(-1), 0, None)
-        self._bars.setOpts(height=self.values)
-        top = max(1.05, float(self.values.max()) * 1.05 if self.values.size else 1.05)
+        """One hand's scores (or None: none), coloured like its bones."""
+        self._show([] if scores is None else [scores], [None], [""])
+
+    def set_hands(self, hands: Sequence[HandPose]) -> None:
+        hands = list(hands)
+        self._show([h.keypoint_scores for h in hands], [hand_color(h.id) for h in hands],
+                   [side_label(h) for h in hands])
+
+    def _bar(self, i: int) -> pg.BarGraphItem:
+        while len(self._bars) <= i:
+            bar = pg.BarGraphItem(x=np.arange(NUM_KEYPOINTS), height=np.zeros(NUM_KEYPOINTS), width=0.8,
+                                  brushes=self._keypoint_brushes, pens=[pg.mkPen(None)] * NUM_KEYPOINTS)
+            self.addItem(bar)
+            self._bars.append(bar)
+        return self._bars[i]
+
+    def _show(self, scores: list, colors: list, labels: list) -> None:
+        values = [np.clip(np.asarray(s, dtype=float).reshape(-1), 0, None) for s in scores]
+        n = len(values)
+        width = 0.8 / max(n, 1)
+        for i, v in enumerate(values):
+            brushes = self._keypoint_brushes if n == 1 else [pg.mkBrush(*colors[i], 230)] * NUM_KEYPOINTS
+            self._bar(i).setOpts(x=np.arange(NUM_KEYPOINTS) + (i - (n - 1) / 2) * width, height=v, width=width,
+                                 brushes=brushes)
+            self._bar(i).setVisible(True)
+        for bar in self._bars[n:]:
+            bar.setVisible(False)
+        if n == 0:
+            self._bar(0).setOpts(height=np.zeros(NUM_KEYPOINTS))
+        self.values_per_hand = values
+        self.values = values[0] if values else np.zeros(NUM_KEYPOINTS)
+        top = max([1.05] + [float(v.max()) * 1.05 for v in values if v.size])
         self.setYRange(0, top, padding=0)
+        key = " ".join(f'<span style="color: rgb{tuple(int(c) for c in color)}">■ {label}</span>'
+                       for color, label in zip(colors, labels) if color is not None and label)
+        self.key_label.setHtml(key if n > 1 else "")
+        self.key_label.setPos(NUM_KEYPOINTS - 0.3, top)

@@ -2,9 +2,11 @@
 
 Threads: the capture thread reads frames into a one-place slot (newest wins), the inference worker
 runs the estimator and emits immutable ``DisplayFrame``s through a queued signal, a recording's
-writer thread draws and encodes, and this (GUI) thread only shows results. Control changes
-(sliders, hand side, mirror, tracking) are new immutable values handed to the worker; they apply to
-the next frame (and the current frame is run again when playback is paused or at the end of a file).
+writer thread draws and encodes, and this (GUI) thread only shows results: every hand of a frame in
+its own colour (its mask, box, "L"/"R", crop thumbnail and 3D hand), their count in the status bar.
+Control changes (sliders, hand side, max hands, mirror, tracking, smoothing) are new immutable values
+handed to the worker; they apply to the next frame (and the current frame is run again when playback
+is paused or at the end of a file).
 """
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         factory = None if estimator_factory is None else functools.partial(estimator_factory, self.config)
         self.worker = InferenceWorker(self.slot, factory, self.pipeline_settings, mirror=mirror,
-                                      tracking=state.tracking)
+                                      tracking=state.tracking, smoothing=state.smoothing)
         self.worker.result_ready.connect(self._on_result, QtCore.Qt.QueuedConnection)
         self.worker.estimator_ready.connect(self._on_estimator_ready, QtCore.Qt.QueuedConnection)
         self.worker.estimator_failed.connect(self._on_estimator_failed, QtCore.Qt.QueuedConnection)
@@ -107,10 +109,13 @@ class MainWindow(QtWidgets.QMainWindow):
         p.realtime_box.toggled.connect(self._on_realtime)
         c.crop_slider.valueChanged.connect(lambda v: self._update_settings(crop_factor=v))
         c.threshold_slider.valueChanged.connect(lambda v: self._update_settings(mask_threshold=v))
+        c.presence_slider.valueChanged.connect(lambda v: self._update_settings(presence_threshold=v))
+        c.max_hands_spin.valueChanged.connect(lambda n: self._update_settings(max_hands=int(n)))
         c.opacity_slider.valueChanged.connect(self.frame_view.set_mask_opacity)  # display only
         c.hand_combo.currentTextChanged.connect(lambda t: self._update_settings(hand_side=t))
         c.mirror_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_mirror, on))
         c.tracking_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_tracking, on))
+        c.smooth_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_smoothing, on))
         c.record_button.toggled.connect(self._on_record_toggled)
         c.reset_view_button.clicked.connect(self.view3d.reset_view)
         self.recording.changed.connect(self._on_recording_changed)
@@ -139,6 +144,10 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.worker.tracking
 
     @property
+    def smoothing(self) -> bool:
+        return self.worker.smoothing
+
+    @property
     def message_text(self) -> str:
         """Everything the banner says now."""
         return self.banner.text
@@ -150,8 +159,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def window_state(self) -> WindowState:
         c = self.controls
         return WindowState(settings=self.pipeline_settings, tracking=c.tracking_box.isChecked(),
-                           mirror=c.mirror_box.isChecked(), realtime=self.playback.realtime_box.isChecked(),
-                           mask_opacity=self.mask_opacity)
+                           mirror=c.mirror_box.isChecked(), smoothing=c.smooth_box.isChecked(),
+                           realtime=self.playback.realtime_box.isChecked(), mask_opacity=self.mask_opacity)
 
     # ---------------------------------------------------------------------------- sources
     def open(self, spec) -> bool:
@@ -240,10 +249,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_result = shown
         self.results_shown += 1
         self.frame_view.set_frame(shown.image, shown.result)
-        hand = shown.hand
-        self.crop_view.set_hand(hand)
-        self.view3d.set_keypoints(hand.keypoints_3d if hand is not None else None)
-        self.confidence_view.set_scores(hand.keypoint_scores if hand is not None else None)
+        hands = shown.hands
+        self.crop_view.set_hands(hands)
+        self.view3d.set_hands(hands)
+        self.confidence_view.set_hands(hands)
         if shown.error:
             self.banner.show_message("inference", shown.error)
         elif self.banner.has("inference"):
@@ -268,7 +277,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.capture.republish()
 
     def _set_worker_option(self, setter, on: bool) -> None:
-        setter(on)  # the worker's set_mirror / set_tracking
+        setter(on)  # the worker's set_mirror / set_tracking / set_smoothing
         self._rerun_if_still()
 
     def _on_realtime(self, on: bool) -> None:

@@ -19,10 +19,15 @@ try:  # OpenCV is a dependency of handcam; keep the torch path usable without it
 except ImportError:  # pragma: no cover - exercised only on installs without OpenCV
     cv2 = None
 
-#: Tracking crops a box of this many times the previous keypoints' extent: the side PoseNet was
-#: trained with (crops of 2 x the extent of the visible keypoints, see the training recipe).
-TRACK_CROP_FACTOR = 2.0
-#: Smallest keypoint extent (network-input pixels) a tracked crop is built from.
+#: The keypoint a tracked crop is centred on: the middle finger's MCP, as PoseNet's training crops are.
+TRACK_CENTER = 12
+#: A tracked crop is PoseNet's training crop around the previous keypoints (side twice the largest
+#: per-axis distance of a keypoint from the middle MCP), enlarged by this factor: predicted keypoints
+#: fall slightly inside the true ones, so an exact crop would shrink from frame to frame (measured on
+#: still photos: 1.0 shrinks to the smallest crop, 1.1 holds its size, and twice the keypoints' box -- an
+#: earlier rule -- grows until the hand is lost).
+TRACK_CROP_FACTOR = 1.1
+#: Smallest side (network-input pixels) a tracked crop's box is built from.
 TRACK_MIN_EXTENT = 8.0
 
 
@@ -37,12 +42,13 @@ class HandBox:
 
 
 def box_from_keypoints(keypoints_rc: torch.Tensor) -> HandBox:
-    """Keypoints B x 21 x 2 (row, col, network-input pixels) -> the box the next frame is cropped
-    from in tracking: the keypoints' box middle and extent (at least ``TRACK_MIN_EXTENT``)."""
-    lo = keypoints_rc.amin(dim=1)
-    hi = keypoints_rc.amax(dim=1)
-    extent = (hi - lo).amax(dim=1).clamp_min(TRACK_MIN_EXTENT)
-    return HandBox(0.5 * (lo + hi), extent, TRACK_CROP_FACTOR)
+    """Keypoints B x 21 x 2 (row, col, network-input pixels) -> the box the next frame is cropped from in
+    tracking: centred on the middle MCP (``TRACK_CENTER``), side twice the largest per-axis distance of a
+    keypoint from it (at least ``TRACK_MIN_EXTENT``) -- the crop PoseNet was trained on -- and
+    ``TRACK_CROP_FACTOR`` to enlarge it by."""
+    centre = keypoints_rc[:, TRACK_CENTER]
+    side = 2.0 * (keypoints_rc - centre[:, None]).abs().amax(dim=(1, 2))
+    return HandBox(centre, side.clamp_min(TRACK_MIN_EXTENT), TRACK_CROP_FACTOR)
 
 
 @dataclass(frozen=True)
@@ -68,37 +74,46 @@ def crop_scale(box: HandBox, crop_size: int) -> torch.Tensor:
     return scale
 
 
-def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: FrameTransform) -> Crop:
-    """Cut ``crop_size`` crops around the boxes from ``source`` (the network input, or the frame when
+def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: FrameTransform,
+               frame_index: torch.Tensor | None = None) -> Crop:
+    """Cut ``crop_size`` crops around the N boxes from ``source`` (the network input, or the frame when
     ``transform.crop_from_frame``), B x 3 x H x W normalised, or uint8 RGB (the crop's samples are then
-    normalised like ``geometry.normalize_image``); outside the image is 0 (normalised)."""
+    normalised like ``geometry.normalize_image``); outside the image is 0 (normalised). Box i is cut from
+    image ``frame_index[i]`` (default: box i from image i)."""
     network = CropTransform(box.center, crop_scale(box, crop_size), crop_size)
     src = transform.crop_source(network)
     boxes = G.normalize_boxes(src.boxes(), source.shape[-2], source.shape[-1])
+    if frame_index is not None and len(frame_index) == source.shape[0] and \
+            bool((frame_index == torch.arange(len(frame_index), device=frame_index.device)).all()):
+        frame_index = None                               # one hand per frame, in order
     if source.is_floating_point():
-        image = G.crop_and_resize(source, boxes, (crop_size, crop_size))
+        image = G.crop_and_resize(source, boxes, (crop_size, crop_size), box_indices=frame_index)
     elif source.device.type == "cpu" and cv2 is not None:
-        image = crop_uint8_opencv(source, boxes, crop_size)
+        image = crop_uint8_opencv(source, boxes, crop_size, frame_index)
     else:
-        image = G.crop_and_resize(source, boxes, (crop_size, crop_size), normalize=True)
+        image = G.crop_and_resize(source, boxes, (crop_size, crop_size), normalize=True, box_indices=frame_index)
     return Crop(image, network, src)
 
 
-def crop_uint8_opencv(frames: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """``geometry.crop_and_resize(frames, boxes, (size, size), normalize=True)`` of CPU uint8 frames
+def crop_uint8_opencv(frames: torch.Tensor, boxes: torch.Tensor, size: int,
+                      frame_index: torch.Tensor | None = None) -> torch.Tensor:
+    """``geometry.crop_and_resize(frames, boxes, (size, size), normalize=True, box_indices=frame_index)``
+    of CPU uint8 frames
     (B x 3 x H x W, typically a view of B x H x W x 3 memory) by ``cv2.warpAffine``: the same sample
     positions (``geometry.crop_sample_positions``) and bilinear weights, in OpenCV's fixed point (1/32
     pixel) with the crop rounded to uint8 before it is normalised; samples outside the frame are 0
     (normalised) as in TF. Much cheaper on a CPU than gathering the four neighbours of every sample."""
-    b, c, h, w = frames.shape
+    _, c, h, w = frames.shape
     pixels = frames.permute(0, 2, 3, 1).numpy()          # B x H x W x 3 (no copy for a permuted frame)
     boxes = boxes.to(torch.float32)
+    b = boxes.shape[0]
+    which = range(b) if frame_index is None else frame_index.tolist()
     ay, sy, ys = G.crop_sample_positions(boxes[:, 0], boxes[:, 2], h, size)
     ax, sx, xs = G.crop_sample_positions(boxes[:, 1], boxes[:, 3], w, size)
     out = np.empty((b, size, size, c), np.uint8)
-    for i in range(b):                                   # one warp per hand (a batch holds a few)
+    for i, f in enumerate(which):                        # one warp per hand (a batch holds a few)
         warp = np.array([[float(sx[i]), 0.0, float(ax[i])], [0.0, float(sy[i]), float(ay[i])]])
-        out[i] = cv2.warpAffine(np.ascontiguousarray(pixels[i]), warp, (size, size),
+        out[i] = cv2.warpAffine(np.ascontiguousarray(pixels[f]), warp, (size, size),
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     valid = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
     image = torch.from_numpy(out).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).sub_(0.5)

@@ -150,25 +150,40 @@ def grow_object_mask(prob: torch.Tensor, threshold: float = 0.5, passes: int | N
     # The release seeds a 1 at the most confident pixel and multiplies by the binary map only
     # after each dilation, so the seed spreads even when it is not itself foreground.
     seed_idx = prob.reshape(b, -1).argmax(dim=1)
-    n = grow_passes(h, w) if passes is None else passes
-    if resolve_mask_method(method, prob.device) == "opencv":
-        mask = _grow_opencv(seed_idx, binary, n)
-    else:
-        mask = _grow_torch(seed_idx, binary, n)
-    return mask
+    return _grow(seed_idx, binary, grow_passes(h, w) if passes is None else passes, method)
+
+
+def _grow(seed_idx: torch.Tensor, binary: torch.Tensor, n: int, method: str) -> torch.Tensor:
+    """Grow each B seed (flat index) ``n`` passes within the B x H x W binary map, by ``method``."""
+    if resolve_mask_method(method, binary.device) == "opencv":
+        return _grow_opencv(seed_idx, binary, n)
+    return _grow_torch(seed_idx, binary, n)
+
+
+#: A hand region whose weaker side holds at least this share of its hand probability is two hands
+#: (a left and a right hand touching), split by the side each pixel is more likely to be.
+SPLIT_SHARE = 0.3
+#: A further hand region needs at least this share of the pixels of the largest hand in its frame
+#: (smaller regions are fragments: a finger cut off by a shadow, a stray blob).
+MIN_AREA_SHARE = 0.15
+#: A further hand whose box lies at least this much (share of its own box) inside the box of a hand
+#: already found on the same side is the same hand again.
+MAX_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
 class Segmentation:
-    """HandSegNet's result for a batch, in network-input pixels.
+    """HandSegNet's result for a batch of B frames holding N hands, in network-input pixels.
 
     logits:       B x C x h x w (background, hand) or (background, left hand, right hand)
     probability:  B x h x w hand probability
-    mask:         B x h x w bool, the single-object mask
-    presence:     B, how sure the network is that a hand is there: the peak hand probability (the mask's
-                  seed), calibrated when the weights say how (``calibrated_presence``)
-    right:        B, the probability that the masked hand is a right hand (``right_share``), or
-                  None when the network does not predict sides
+    mask:         N x h x w bool, each hand's region (the first hand of a frame: the release's
+                  single-object mask)
+    presence:     N, how sure the network is that each hand is there: the peak hand probability of its
+                  region (the region's seed), calibrated when the weights say how (``calibrated_presence``)
+    right:        N, the probability that each hand is a right hand (``right_share``), or None when the
+                  network does not predict sides
+    frame_index:  N, the frame each hand is in (ascending; a frame's hands in the order they were found)
     """
 
     logits: torch.Tensor
@@ -176,18 +191,156 @@ class Segmentation:
     mask: torch.Tensor
     presence: torch.Tensor
     right: torch.Tensor | None = None
+    frame_index: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.frame_index is None:      # one hand per frame
+            object.__setattr__(self, "frame_index", torch.arange(self.mask.shape[0], device=self.mask.device))
 
     def hand_side(self) -> torch.Tensor | None:
-        """B x 2 one-hot (left, right) of the predicted sides, or None (no sides predicted)."""
+        """N x 2 one-hot (left, right) of the predicted sides, or None (no sides predicted)."""
         if self.right is None:
             return None
         r = (self.right > 0.5).to(torch.float32)
         return torch.stack([1.0 - r, r], dim=1)
 
     def hand_box(self, crop_factor: float) -> HandBox:
-        """The mask's bounding box (the release's centre and size; an empty mask gives its fallback)."""
+        """Each mask's bounding box (the release's centre and size; an empty mask gives its fallback)."""
         center, size = G.mask_center_and_size(self.mask)
         return HandBox(center, size, crop_factor)
+
+
+def _mask_extents(masks: torch.Tensor) -> torch.Tensor:
+    """M x h x w bool -> M x 4 (row0, col0, row1, col1) inclusive bounds, -1 rows for empty masks."""
+    rows, cols = masks.any(dim=2), masks.any(dim=1)
+    h, w = masks.shape[-2:]
+
+    def bounds(any_, n):
+        first = torch.where(any_.any(1), any_.to(torch.int8).argmax(1), -1)
+        last = torch.where(any_.any(1), n - 1 - any_.flip(1).to(torch.int8).argmax(1), -1)
+        return first, last
+
+    r0, r1 = bounds(rows, h)
+    c0, c1 = bounds(cols, w)
+    return torch.stack([r0, c0, r1, c1], dim=1)
+
+
+def _inside_share(a, b) -> float:
+    """The share of box ``a`` (row0, col0, row1, col1, inclusive) that lies inside box ``b``."""
+    dr = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    dc = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    area = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
+    return max(dr, 0) * max(dc, 0) / area if area > 0 else 0.0
+
+
+def _apart(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """M: whether the M x h x w masks ``a`` and ``b`` lie side by side (neither's box mostly, ``MAX_OVERLAP``,
+    inside the other's) -- two hands touching -- rather than mixed through each other (one hand whose side
+    the network is unsure of)."""
+    ea, eb = _mask_extents(a).tolist(), _mask_extents(b).tolist()
+    return torch.tensor([_inside_share(x, y) < MAX_OVERLAP and _inside_share(y, x) < MAX_OVERLAP
+                         for x, y in zip(ea, eb)], dtype=torch.bool, device=a.device)
+
+
+def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1, method: str = "auto",
+               presence_calibration: tuple[float, float] | None = None, min_presence: float = 0.0):
+    """The hand regions of each frame from HandSegNet's class probabilities (B x C x h x w).
+
+    The first region of a frame is the release's single-object mask (``grow_object_mask``: grown from the
+    most confident pixel). Each further one grows the same way from the most confident hand pixel not yet
+    in a region, over the pixels not yet taken, up to ``max_hands`` regions. With sides (C = 3), a region
+    whose weaker side holds ``SPLIT_SHARE`` of its hand probability, with the two sides' pixels side by side
+    (not mixed through each other: a hand of unsure side), is a left and a right hand touching: it is split
+    by each pixel's likelier side. A hand is kept when its presence (``calibrated_presence``
+    of its region's peak) is at least ``min_presence``; a further hand also needs ``MIN_AREA_SHARE`` of
+    the largest hand's pixels and may not lie mostly (``MAX_OVERLAP``) inside the box of a hand of its
+    side already kept (no duplicates). With ``max_hands=1`` and ``min_presence=0`` this is the release.
+
+    Returns (masks N x h x w, presence N, right share N or None, frame index N).
+    """
+    prob = _hand_share(classes)
+    b, h, w = prob.shape
+    sides = classes.shape[1] == 3
+    binary = prob > threshold
+    flat = prob.reshape(b, -1)
+    n = grow_passes(h, w)
+    masks, peaks = [], []
+    taken = None
+    for k in range(max_hands):
+        if k == 0:
+            allowed, seed = binary, flat.argmax(dim=1)
+        else:
+            allowed = binary & ~taken
+            if not bool(allowed.any()):
+                break
+            seed = torch.where(allowed.reshape(b, -1), flat, -1.0).argmax(dim=1)
+        mask = _grow(seed, allowed, n, method)
+        if k > 0:    # an empty remainder grows nothing: mark the frame's candidate empty
+            mask = mask & allowed.flatten(1).any(1)[:, None, None]
+        masks.append(mask)
+        peaks.append(flat.gather(1, seed[:, None])[:, 0])
+        taken = mask if taken is None else taken | mask
+    cand = torch.stack(masks, dim=1).reshape(-1, h, w)           # (B*K) x h x w, frame-major
+    peak = torch.stack(peaks, dim=1).reshape(-1)
+    frame = torch.arange(b, device=prob.device).repeat_interleave(len(masks))
+    right = None
+    parent = torch.arange(cand.shape[0], device=prob.device)     # split parts share a parent
+    if sides:
+        right = right_share(classes[frame], cand)
+        if max_hands > 1:
+            cand, frame, parent, peak, right = _split_touching(classes, prob, cand, frame, parent, peak, right)
+    presence = calibrated_presence(peak, presence_calibration)
+    keep = _select_hands(cand, frame, parent, presence, right, max_hands, min_presence)
+    keep_t = torch.tensor(keep, dtype=torch.long, device=prob.device)
+    return (cand[keep_t], presence[keep_t], None if right is None else right[keep_t], frame[keep_t])
+
+
+def _split_touching(classes, prob, cand, frame, parent, peak, right):
+    """``find_hands``'s split of regions that hold a left and a right hand side by side: the candidates
+    with each split region replaced by its two parts (in its place, the more confident part first)."""
+    split = (torch.minimum(right, 1 - right) >= SPLIT_SHARE) & cand.flatten(1).any(1)
+    if not bool(split.any()):
+        return cand, frame, parent, peak, right
+    idx = torch.nonzero(split)[:, 0]
+    is_right = classes[frame[idx], 2] > classes[frame[idx], 1]
+    apart = _apart(cand[idx] & ~is_right, cand[idx] & is_right)
+    idx, is_right = idx[apart], is_right[apart]
+    if len(idx) == 0:
+        return cand, frame, parent, peak, right
+    split = torch.zeros_like(split)
+    split[idx] = True
+    keep = torch.nonzero(~split)[:, 0]
+    parts = torch.cat([cand[idx] & ~is_right, cand[idx] & is_right])
+    part_frame = torch.cat([frame[idx], frame[idx]])
+    part_peak = torch.where(parts, prob[part_frame], -1.0).flatten(1).amax(1)
+    left_first = (part_peak[:len(idx)] >= part_peak[len(idx):]).long()
+    rank = torch.cat([keep * 2, idx * 2 + 1 - left_first, idx * 2 + left_first])
+    order = torch.argsort(rank)
+    return (torch.cat([cand[keep], parts])[order], torch.cat([frame[keep], part_frame])[order],
+            torch.cat([parent[keep], parent[idx], parent[idx]])[order], torch.cat([peak[keep], part_peak])[order],
+            torch.cat([right[keep], right_share(classes[part_frame], parts)])[order])
+
+
+def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_presence: float) -> list[int]:
+    """Indices of the candidates kept as hands (``find_hands``'s rules), on the host: one copy of a few
+    numbers per candidate."""
+    extents = _mask_extents(cand).tolist()
+    area = cand.flatten(1).sum(1).tolist()
+    frame, parent, presence = frame.tolist(), parent.tolist(), presence.tolist()
+    side = [None] * len(frame) if right is None else [r > 0.5 for r in right.tolist()]
+    kept: list[int] = []
+    for i in range(len(frame)):
+        mine = [j for j in kept if frame[j] == frame[i]]
+        if presence[i] < min_presence or len(mine) >= max_hands:
+            continue
+        if mine:          # a further hand of its frame: no fragments, no duplicates
+            if area[i] == 0 or area[i] < MIN_AREA_SHARE * max(area[j] for j in mine):
+                continue
+            if any(parent[j] != parent[i] and side[j] == side[i]
+                   and _inside_share(extents[i], extents[j]) >= MAX_OVERLAP for j in mine):
+                continue
+        kept.append(i)
+    return kept
 
 
 def calibrated_presence(peak: torch.Tensor, calibration: tuple[float, float] | None = None) -> torch.Tensor:
@@ -202,13 +355,14 @@ def calibrated_presence(peak: torch.Tensor, calibration: tuple[float, float] | N
 
 
 def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto",
-            presence_calibration: tuple[float, float] | None = None) -> Segmentation:
+            presence_calibration: tuple[float, float] | None = None, max_hands: int = 1,
+            min_presence: float = 0.0) -> Segmentation:
     """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x C x h x w logits, C = 2 or 3) and
-    keep the single most confident hand region (and its side, for 3 classes). The presence score is the
+    find the hands (``find_hands``: up to ``max_hands`` per frame with presence >= ``min_presence``; the
+    defaults give the release's single most confident hand region per frame). The presence score is the
     peak hand probability, through ``calibrated_presence`` when the weights carry a calibration."""
     logits = handsegnet(image).float()
     classes = torch.softmax(logits, dim=1)          # once: the hand probability and the side share it
-    prob = _hand_share(classes)
-    mask = grow_object_mask(prob, threshold, method=mask_method)
-    presence = calibrated_presence(prob.reshape(prob.shape[0], -1).amax(dim=1), presence_calibration)
-    return Segmentation(logits, prob, mask, presence, right_share(classes, mask))
+    mask, presence, right, frame = find_hands(classes, threshold, max_hands, mask_method, presence_calibration,
+                                              min_presence)
+    return Segmentation(logits, _hand_share(classes), mask, presence, right, frame)
