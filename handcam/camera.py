@@ -152,141 +152,155 @@ class Intrinsics:
 
 
 # ------------------------------------------------------------------------------------------------
-# Inputs
+# Inputs (the solve runs on the host in float64 numpy: a few dozen operations on 21-point arrays, where
+# per-operation overheads of tensors would cost more than the arithmetic; results come back as tensors)
 
 def _as_tensor(x, name: str, device=None) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     return t if device is None else t.to(device)
 
 
-def _work_dtype(*tensors: torch.Tensor) -> torch.dtype:
-    """The inputs' common floating dtype, at least float32."""
+def _host(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _out_dtype(*xs) -> torch.dtype:
+    """The inputs' common floating dtype, at least float32 (the dtype of the result)."""
     dt = torch.float32
-    for t in tensors:
-        if t.is_floating_point():
-            dt = torch.promote_types(dt, t.dtype)
+    for x in xs:
+        t = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
+        if t.is_floating_point:
+            dt = torch.promote_types(dt, t)
     return dt
 
 
 def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
-    """Batched (B x 21 x 3, B x 21 x 2, B x 4, B x 21) tensors on one device and dtype, and whether the
-    inputs were a single hand (21 x 3)."""
-    p = _as_tensor(keypoints_3d, "keypoints_3d")
+    """Batched float64 host arrays (B x 21 x 3, B x 21 x 2, B x 4, B x 21), whether the inputs were a single
+    hand (21 x 3), and the result's dtype and device."""
+    p = _host(keypoints_3d).astype(np.float64)
     single = p.ndim == 2
     if single:
         p = p[None]
     if p.ndim != 3 or p.shape[1:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"keypoints_3d must be B x {NUM_KEYPOINTS} x 3 (or {NUM_KEYPOINTS} x 3), "
                          f"got shape {tuple(p.shape)}")
-    b, dev = p.shape[0], p.device
-    uv = _as_tensor(keypoints_2d, "keypoints_2d", dev)
+    b = p.shape[0]
+    device = keypoints_3d.device if isinstance(keypoints_3d, torch.Tensor) else torch.device("cpu")
+    uv = _host(keypoints_2d).astype(np.float64)
     if single and uv.ndim == 2:
         uv = uv[None]
     if tuple(uv.shape) != (b, NUM_KEYPOINTS, 2):
         raise ValueError(f"keypoints_2d must be {b} x {NUM_KEYPOINTS} x 2 to match keypoints_3d, "
                          f"got shape {tuple(uv.shape)}")
+    typed = [keypoints_3d, keypoints_2d]
     if isinstance(intrinsics, Intrinsics):
-        k = intrinsics.as_tensor(dev, torch.float64)
+        k = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy])
     else:
-        k = _as_tensor(intrinsics, "intrinsics", dev)
+        k = _host(intrinsics).astype(np.float64)
+        typed.append(intrinsics)
     if k.ndim == 1:
         k = k[None]
     if k.ndim != 2 or k.shape[1] != 4 or k.shape[0] not in (1, b):
         raise ValueError(f"intrinsics must be an Intrinsics or a (B x) 4 tensor (fx, fy, cx, cy) with B = {b}, "
                          f"got shape {tuple(k.shape)}")
     if weights is None:
-        w = torch.ones(b, NUM_KEYPOINTS, device=dev)
+        w = np.ones((b, NUM_KEYPOINTS))
     else:
-        w = _as_tensor(weights, "weights", dev)
+        w = _host(weights).astype(np.float64)
+        typed.append(weights)
         if single and w.ndim == 1:
             w = w[None]
         if tuple(w.shape) != (b, NUM_KEYPOINTS):
             raise ValueError(f"weights must be {b} x {NUM_KEYPOINTS}, got shape {tuple(w.shape)}")
-    dt = _work_dtype(p, uv, w) if isinstance(intrinsics, Intrinsics) else _work_dtype(p, uv, k, w)
-    p, uv, w = p.to(dt), uv.to(dt), w.to(dt)
-    k = k.to(dt).expand(b, 4)
-    # negative and NaN weights count as 0
-    w = torch.where(w > 0, w, torch.zeros((), dtype=dt, device=dev))
-    return p, uv, k, w, single
+    w = np.where(w > 0, w, 0.0)          # negative and NaN weights count as 0
+    return p, uv, np.broadcast_to(k, (b, 4)), w, single, _out_dtype(*typed), device
 
 
-def _scale(bone_length, b: int, dtype: torch.dtype, device) -> torch.Tensor:
-    """Bone lengths as a B tensor: a Python number must be positive (ValueError); a tensor's entries
-    that are not positive and finite give NaN (the hand's rows come back NaN)."""
-    if isinstance(bone_length, torch.Tensor):
-        s = bone_length.to(device=device, dtype=dtype)
+def _scale(bone_length, b: int) -> np.ndarray:
+    """Bone lengths as a B array: a Python number must be positive (ValueError); a tensor's entries that
+    are not positive and finite give NaN (the hand's rows come back NaN)."""
+    if isinstance(bone_length, (torch.Tensor, np.ndarray)):
+        s = _host(bone_length).astype(np.float64)
         if s.ndim == 0:
-            s = s.expand(b)
+            s = np.full(b, float(s))
         if tuple(s.shape) != (b,):
             raise ValueError(f"bone_length must be a number or a tensor of shape ({b},), got {tuple(s.shape)}")
-        ok = torch.isfinite(s) & (s > 0)
-        return torch.where(ok, s, torch.full((), float("nan"), dtype=dtype, device=device))
+        return np.where(np.isfinite(s) & (s > 0), s, np.nan)
     value = _finite_number(bone_length, "bone_length")
     if value <= 0:
         raise ValueError(f"bone_length must be > 0 metres, got {value}")
-    return torch.full((b,), value, dtype=dtype, device=device)
+    return np.full(b, value)
 
 
 # ------------------------------------------------------------------------------------------------
 # The solver
 
-def _linear_translation(p: torch.Tensor, uv: torch.Tensor, k: torch.Tensor, w: torch.Tensor,
-                        s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
     """The closed-form weighted least-squares T (B x 3) and which hands are solvable (B, bool)."""
-    zero = torch.zeros((), dtype=p.dtype, device=p.device)
-    fx, fy, cx, cy = k.unbind(dim=1)
+    fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
-    # keypoints of weight 0 are ignored, even when NaN
-    xn = torch.where(used, (uv[..., 0] - cx[:, None]) / fx[:, None], zero)
-    yn = torch.where(used, (uv[..., 1] - cy[:, None]) / fy[:, None], zero)
-    pu = torch.where(used[..., None], p, zero)
-    bx = s[:, None] * (xn * pu[..., 2] - pu[..., 0])
-    by = s[:, None] * (yn * pu[..., 2] - pu[..., 1])
-    wsum = w.sum(dim=1)
-    safe = torch.where(wsum > 0, wsum, torch.ones_like(wsum))
-
-    def mean(a):
-        return (w * a).sum(dim=1) / safe
-
-    mx, my, mbx, mby = mean(xn), mean(yn), mean(bx), mean(by)
-    xc, yc = xn - mx[:, None], yn - my[:, None]
-    spread = (w * (xc * xc + yc * yc)).sum(dim=1)
-    cross = (w * (xc * (bx - mbx[:, None]) + yc * (by - mby[:, None]))).sum(dim=1)
-    ok = (wsum > 0) & (spread > _MIN_SPREAD * safe)
-    tz = -cross / torch.where(ok, spread, torch.ones_like(spread))
-    t = torch.stack([mbx + tz * mx, mby + tz * my, tz], dim=1)
-    return t, ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # keypoints of weight 0 are ignored, even when NaN
+        xn = np.where(used, (uv[..., 0] - cx) / fx, 0.0)
+        yn = np.where(used, (uv[..., 1] - cy) / fy, 0.0)
+        pu = np.where(used[..., None], p, 0.0)
+        bx = s[:, None] * (xn * pu[..., 2] - pu[..., 0])
+        by = s[:, None] * (yn * pu[..., 2] - pu[..., 1])
+        wsum = w.sum(axis=1)
+        safe = np.where(wsum > 0, wsum, 1.0)
+        mx, my, mbx, mby = ((w * a).sum(axis=1) / safe for a in (xn, yn, bx, by))
+        xc, yc = xn - mx[:, None], yn - my[:, None]
+        spread = (w * (xc * xc + yc * yc)).sum(axis=1)
+        cross = (w * (xc * (bx - mbx[:, None]) + yc * (by - mby[:, None]))).sum(axis=1)
+        ok = (wsum > 0) & (spread > _MIN_SPREAD * safe)
+        tz = -cross / np.where(ok, spread, 1.0)
+    return np.stack([mbx + tz * mx, mby + tz * my, tz], axis=1), ok
 
 
-def _gauss_newton(t: torch.Tensor, p: torch.Tensor, uv: torch.Tensor, k: torch.Tensor, w: torch.Tensor,
-                  s: torch.Tensor, steps: int) -> torch.Tensor:
+def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
     """``steps`` Gauss-Newton updates of T on the weighted squared reprojection error in pixels."""
-    zero = torch.zeros((), dtype=p.dtype, device=p.device)
-    fx, fy = k[:, 0, None], k[:, 1, None]
+    fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
-    uvu = torch.where(used[..., None], uv, zero)
-    pu = torch.where(used[..., None], p, zero)
-    eye = torch.eye(3, dtype=p.dtype, device=p.device).expand(t.shape[0], 3, 3)
+    uvu = np.where(used[..., None], uv, 0.0)
+    pu = np.where(used[..., None], p, 0.0)
     for _ in range(steps):
-        x = s[:, None, None] * pu + t[:, None, :]
-        # a keypoint at or behind the camera plane has no reprojection error: left out of this step
-        front = used & (x[..., 2] > 1e-6)
-        z = torch.where(front, x[..., 2], torch.ones((), dtype=p.dtype, device=p.device))
-        ws = torch.where(front, w, zero)
-        proj = torch.stack([fx * x[..., 0] / z + k[:, 2, None], fy * x[..., 1] / z + k[:, 3, None]], dim=-1)
-        r = torch.where(front[..., None], proj - uvu, zero)                 # B x 21 x 2 pixels
-        # d(u)/dT = fx (1/z, 0, -x/z^2), d(v)/dT = fy (0, 1/z, -y/z^2)
-        ju = torch.stack([fx / z, torch.zeros_like(z), -fx * x[..., 0] / (z * z)], dim=-1)
-        jv = torch.stack([torch.zeros_like(z), fy / z, -fy * x[..., 1] / (z * z)], dim=-1)
-        wj_u, wj_v = ws[..., None] * ju, ws[..., None] * jv
-        a = wj_u.transpose(1, 2) @ ju + wj_v.transpose(1, 2) @ jv          # B x 3 x 3
-        g = (wj_u * r[..., 0:1]).sum(dim=1) + (wj_v * r[..., 1:2]).sum(dim=1)
-        good = torch.isfinite(a).flatten(1).all(dim=1) & torch.isfinite(g).all(dim=1)
-        a = torch.where(good[:, None, None], a, eye)
-        delta, info = torch.linalg.solve_ex(a, -torch.where(good[:, None], g, zero))
-        step_ok = good & (info == 0) & torch.isfinite(delta).all(dim=1)
-        t = torch.where(step_ok[:, None], t + delta, t)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            x = s[:, None, None] * pu + t[:, None, :]
+            # a keypoint at or behind the camera plane has no reprojection error: left out of this step
+            front = used & (x[..., 2] > 1e-6)
+            z = np.where(front, x[..., 2], 1.0)
+            ws = np.where(front, w, 0.0)
+            ru = np.where(front, fx * x[..., 0] / z + cx - uvu[..., 0], 0.0)       # B x 21 pixels
+            rv = np.where(front, fy * x[..., 1] / z + cy - uvu[..., 1], 0.0)
+            # d(u)/dT = fx (1/z, 0, -x/z^2), d(v)/dT = fy (0, 1/z, -y/z^2)
+            zero = np.zeros_like(z)
+            ju = np.stack([fx / z, zero, -fx * x[..., 0] / (z * z)], axis=-1)
+            jv = np.stack([zero, fy / z, -fy * x[..., 1] / (z * z)], axis=-1)
+            a = np.einsum("bk,bki,bkj->bij", ws, ju, ju) + np.einsum("bk,bki,bkj->bij", ws, jv, jv)
+            g = np.einsum("bk,bki->bi", ws * ru, ju) + np.einsum("bk,bki->bi", ws * rv, jv)
+            good = np.isfinite(a).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+            good &= np.abs(np.linalg.det(np.where(good[:, None, None], a, np.eye(3)))) > 1e-300
+            a = np.where(good[:, None, None], a, np.eye(3))
+            delta = np.linalg.solve(a, -np.where(good[:, None], g, 0.0)[..., None])[..., 0]
+        step_ok = good & np.isfinite(delta).all(axis=1)
+        t = np.where(step_ok[:, None], t + delta, t)
     return t
+
+
+def _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights, refine_steps):
+    """(T B x 3 host array, NaN rows for degenerate hands; p; s; single; dtype; device)."""
+    if int(refine_steps) != refine_steps or refine_steps < 0:
+        raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps!r}")
+    p, uv, k, w, single, dtype, device = _prepare(keypoints_3d, keypoints_2d, intrinsics, weights)
+    s = _scale(bone_length, p.shape[0])
+    t, ok = _linear_translation(p, uv, k, w, s)
+    if refine_steps:
+        t = _gauss_newton(t, p, uv, k, w, s, int(refine_steps))
+    ok = ok & np.isfinite(s) & np.isfinite(t).all(axis=1) & (t[:, 2] > 0)
+    t = np.where(ok[:, None], t, np.nan)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("camera translation: %d of %d hands degenerate (NaN)", int((~ok).sum()), len(ok))
+    return t, p, s, single, dtype, device
 
 
 def solve_translation(keypoints_3d, keypoints_2d, intrinsics, bone_length: float | torch.Tensor = DEFAULT_BONE_LENGTH,
@@ -301,20 +315,13 @@ def solve_translation(keypoints_3d, keypoints_2d, intrinsics, bone_length: float
     weights:       B x 21 per-keypoint weights >= 0 (e.g. ``keypoint_scores``), None for all 1.
     refine_steps:  Gauss-Newton steps on the weighted reprojection error (pixels) after the linear solve.
 
-    Works on any device, in the inputs' floating dtype (at least float32); no loops over keypoints.
+    Tensors or arrays in (any device); the result is a tensor on the device of ``keypoints_3d`` in the
+    inputs' floating dtype (at least float32), computed on the host in float64; no loops over keypoints.
     """
-    if int(refine_steps) != refine_steps or refine_steps < 0:
-        raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps!r}")
-    p, uv, k, w, single = _prepare(keypoints_3d, keypoints_2d, intrinsics, weights)
-    s = _scale(bone_length, p.shape[0], p.dtype, p.device)
-    t, ok = _linear_translation(p, uv, k, w, s)
-    if refine_steps:
-        t = _gauss_newton(t, p, uv, k, w, s, int(refine_steps))
-    ok = ok & torch.isfinite(s) & torch.isfinite(t).all(dim=1) & (t[:, 2] > 0)
-    t = torch.where(ok[:, None], t, torch.full((), float("nan"), dtype=t.dtype, device=t.device))
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("camera translation: %d of %d hands degenerate (NaN)", int((~ok).sum()), len(ok))
-    return t[0] if single else t
+    t, _, _, single, dtype, device = _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights,
+                                            refine_steps)
+    out = torch.from_numpy(t).to(device=device, dtype=dtype)
+    return out[0] if single else out
 
 
 def camera_keypoints(keypoints_3d, keypoints_2d, intrinsics, bone_length: float | torch.Tensor = DEFAULT_BONE_LENGTH,
@@ -322,12 +329,9 @@ def camera_keypoints(keypoints_3d, keypoints_2d, intrinsics, bone_length: float 
     """The hand in metres in the camera frame (x right, y down, z forward): ``bone_length * keypoints_3d
     + T`` with ``T`` from :func:`solve_translation` (same arguments). B x 21 x 3 (or 21 x 3 for a single
     hand); a degenerate hand is all NaN."""
-    t = solve_translation(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights, refine_steps=refine_steps)
-    p = _as_tensor(keypoints_3d, "keypoints_3d", t.device).to(t.dtype)
-    single = p.ndim == 2
-    pb, tb = (p[None], t[None]) if single else (p, t)
-    s = _scale(bone_length, pb.shape[0], tb.dtype, tb.device)
-    out = s[:, None, None] * pb + tb[:, None, :]
+    t, p, s, single, dtype, device = _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights,
+                                            refine_steps)
+    out = torch.from_numpy(s[:, None, None] * p + t[:, None, :]).to(device=device, dtype=dtype)
     return out[0] if single else out
 
 

@@ -12,7 +12,6 @@ layout, compile, mask method) is one ``RuntimeOptions``; the family's sizes come
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -289,7 +288,7 @@ class HandPoseEstimator:
         per_frame = MappingProxyType({k: v / len(frames) for k, v in timings.items()})
         per = [[] for _ in frames]
         for f, hand in hands:
-            per[f].append(dataclasses.replace(hand, id=len(per[f])))
+            per[f].append(hand)
         return [FrameResult(tuple(hs), (h, w), per_frame) for hs in per], keypoints_net
 
     def _results(self, out: PipelineOutput, transform: FrameTransform, settings: PipelineSettings,
@@ -316,15 +315,16 @@ class HandPoseEstimator:
                 tensors["mask"] = seg.mask          # upsampled to the frame on the host, below
         if with_crop:
             tensors["crop"] = G.denormalize_image(crop.image)
-        if len(kp_crop):
-            tensors["xyz_cam"] = camera_keypoints(out.pose.keypoints, tensors["kp"].flip(-1),
-                                                  self.intrinsics(transform.frame_hw, settings),
-                                                  settings.bone_length_m, out.keypoints.scores,
-                                                  refine_steps=CAMERA_REFINE_STEPS)
         host = self._to_host(tensors)
+        if len(host["kp"]):      # on the host: a few dozen operations on 21-point arrays
+            host["xyz_cam"] = camera_keypoints(host["xyz"], host["kp"][..., ::-1],
+                                               self.intrinsics(transform.frame_hw, settings),
+                                               settings.bone_length_m, host["scores"],
+                                               refine_steps=CAMERA_REFINE_STEPS).numpy()
         if "mask" in host and not transform.identity:
             host["mask"] = upsample_masks(host["mask"], transform.frame_hw)
         hands = []
+        count = [0] * (int(host["frame"].max()) + 1 if len(host["frame"]) else 0)   # ids 0.. per frame
         for i in range(len(host["kp"])):
             y1, x1, y2, x2 = host["box"][i]
             if "right" in host:
@@ -335,8 +335,10 @@ class HandPoseEstimator:
                 score = None
             seen = float(host["presence"][i]) if "presence" in host else float(known.presence[i])
             side = image_side(HAND_SIDES[int(host["side"][i] > 0.5)], settings.mirrored)
-            hands.append((int(host["frame"][i]), HandPose(
-                id=0, side=side, side_score=score, presence=seen,
+            f = int(host["frame"][i])
+            count[f] += 1
+            hands.append((f, HandPose(
+                id=count[f] - 1, side=side, side_score=score, presence=seen,
                 box=np.array([x1, y1, x2, y2]), center=host["center"][i, ::-1], scale=float(host["scale"][i]),
                 keypoints_2d=host["kp"][i, :, ::-1], keypoint_scores=host["scores"][i],
                 keypoints_3d=host["xyz"][i], keypoints_crop=host["kp_crop"][i, :, ::-1],

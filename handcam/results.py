@@ -18,7 +18,11 @@ SCHEMA_VERSION = 3
 
 
 def frozen_array(a, dtype=None) -> np.ndarray:
-    """An owned, read-only copy of ``a``."""
+    """An owned, read-only copy of ``a`` (``a`` itself when it already is one: an owned, read-only array of
+    that dtype, e.g. a field of another result)."""
+    if (isinstance(a, np.ndarray) and a.flags.owndata and not a.flags.writeable
+            and (dtype is None or a.dtype == dtype)):
+        return a
     out = np.array(a, dtype=dtype, copy=True)
     out.setflags(write=False)
     return out

@@ -210,36 +210,28 @@ class Segmentation:
         return HandBox(center, size, crop_factor)
 
 
-def _mask_extents(masks: torch.Tensor) -> torch.Tensor:
-    """M x h x w bool -> M x 4 (row0, col0, row1, col1) inclusive bounds, -1 rows for empty masks."""
-    rows, cols = masks.any(dim=2), masks.any(dim=1)
-    h, w = masks.shape[-2:]
-
-    def bounds(any_, n):
-        first = torch.where(any_.any(1), any_.to(torch.int8).argmax(1), -1)
-        last = torch.where(any_.any(1), n - 1 - any_.flip(1).to(torch.int8).argmax(1), -1)
-        return first, last
-
-    r0, r1 = bounds(rows, h)
-    c0, c1 = bounds(cols, w)
-    return torch.stack([r0, c0, r1, c1], dim=1)
+def _extents(masks: np.ndarray) -> list:
+    """M x h x w bool -> per mask (row0, col0, row1, col1) inclusive bounds, or None for an empty mask."""
+    out = []
+    for m in masks:
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        out.append(None if rows.size == 0 else (rows[0], cols[0], rows[-1], cols[-1]))
+    return out
 
 
 def _inside_share(a, b) -> float:
-    """The share of box ``a`` (row0, col0, row1, col1, inclusive) that lies inside box ``b``."""
+    """The share of box ``a`` (row0, col0, row1, col1, inclusive; None: empty) that lies inside box ``b``."""
+    if a is None or b is None:
+        return 0.0
     dr = min(a[2], b[2]) - max(a[0], b[0]) + 1
     dc = min(a[3], b[3]) - max(a[1], b[1]) + 1
     area = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
-    return max(dr, 0) * max(dc, 0) / area if area > 0 else 0.0
+    return max(dr, 0) * max(dc, 0) / area
 
 
-def _apart(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """M: whether the M x h x w masks ``a`` and ``b`` lie side by side (neither's box mostly, ``MAX_OVERLAP``,
-    inside the other's) -- two hands touching -- rather than mixed through each other (one hand whose side
-    the network is unsure of)."""
-    ea, eb = _mask_extents(a).tolist(), _mask_extents(b).tolist()
-    return torch.tensor([_inside_share(x, y) < MAX_OVERLAP and _inside_share(y, x) < MAX_OVERLAP
-                         for x, y in zip(ea, eb)], dtype=torch.bool, device=a.device)
+def _grow_host(seeds: np.ndarray, binary: np.ndarray, n: int, method: str) -> np.ndarray:
+    """``_grow`` on host arrays (B seeds, B x h x w bool) -> B x h x w bool."""
+    return _grow(torch.from_numpy(seeds), torch.from_numpy(binary), n, method).numpy()
 
 
 def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1, method: str = "auto",
@@ -251,16 +243,21 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     in a region, over the pixels not yet taken, up to ``max_hands`` regions. With sides (C = 3), a region
     whose weaker side holds ``SPLIT_SHARE`` of its hand probability, with the two sides' pixels side by side
     (not mixed through each other: a hand of unsure side), is a left and a right hand touching: it is split
-    by each pixel's likelier side. A hand is kept when its presence (``calibrated_presence``
-    of its region's peak) is at least ``min_presence``; a further hand also needs ``MIN_AREA_SHARE`` of
-    the largest hand's pixels and may not lie mostly (``MAX_OVERLAP``) inside the box of a hand of its
-    side already kept (no duplicates). With ``max_hands=1`` and ``min_presence=0`` this is the release.
+    by each pixel's likelier side. A hand is kept when its presence (``calibrated_presence`` of its region's
+    peak) is at least ``min_presence``; a further hand also needs ``MIN_AREA_SHARE`` of the largest hand's
+    pixels and may not lie mostly (``MAX_OVERLAP``) inside the box of a hand of its side already kept (no
+    duplicates). With ``max_hands=1`` and ``min_presence=0`` this is the release.
 
-    Returns (masks N x h x w, presence N, right share N or None, frame index N).
+    The regions are found on the host (how many hands there are sets the batch of the next stages: one
+    copy of the small maps from the device; none on a CPU), each grown by ``method`` (``resolve_mask_method``
+    for host arrays: OpenCV when importable). Returns torch tensors on the maps' device: (masks N x h x w,
+    presence N, right share N or None, frame index N).
     """
-    prob = _hand_share(classes)
+    device = classes.device
+    c = classes.detach().float().cpu().numpy()
+    prob = _hand_share_np(c)
     b, h, w = prob.shape
-    sides = classes.shape[1] == 3
+    grow_method = resolve_mask_method(method, torch.device("cpu"))
     binary = prob > threshold
     flat = prob.reshape(b, -1)
     n = grow_passes(h, w)
@@ -268,64 +265,87 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     taken = None
     for k in range(max_hands):
         if k == 0:
-            allowed, seed = binary, flat.argmax(dim=1)
+            allowed, seed = binary, flat.argmax(axis=1)
         else:
             allowed = binary & ~taken
-            if not bool(allowed.any()):
+            if not allowed.any():
                 break
-            seed = torch.where(allowed.reshape(b, -1), flat, -1.0).argmax(dim=1)
-        mask = _grow(seed, allowed, n, method)
+            seed = np.where(allowed.reshape(b, -1), flat, -1.0).argmax(axis=1)
+        mask = _grow_host(seed, allowed, n, grow_method)
         if k > 0:    # an empty remainder grows nothing: mark the frame's candidate empty
-            mask = mask & allowed.flatten(1).any(1)[:, None, None]
+            mask &= allowed.reshape(b, -1).any(axis=1)[:, None, None]
         masks.append(mask)
-        peaks.append(flat.gather(1, seed[:, None])[:, 0])
+        peaks.append(flat[np.arange(b), seed])
         taken = mask if taken is None else taken | mask
-    cand = torch.stack(masks, dim=1).reshape(-1, h, w)           # (B*K) x h x w, frame-major
-    peak = torch.stack(peaks, dim=1).reshape(-1)
-    frame = torch.arange(b, device=prob.device).repeat_interleave(len(masks))
+    cand = np.stack(masks, axis=1).reshape(-1, h, w)             # (B*K) x h x w, frame-major
+    peak = np.stack(peaks, axis=1).reshape(-1)
+    frame = np.repeat(np.arange(b), len(masks))
+    parent = np.arange(len(cand))                                # split parts share a parent
     right = None
-    parent = torch.arange(cand.shape[0], device=prob.device)     # split parts share a parent
-    if sides:
-        right = right_share(classes[frame], cand)
+    if c.shape[1] == 3:
+        right = _right_share_np(c, cand, frame)
         if max_hands > 1:
-            cand, frame, parent, peak, right = _split_touching(classes, prob, cand, frame, parent, peak, right)
-    presence = calibrated_presence(peak, presence_calibration)
+            cand, frame, parent, peak, right = _split_touching(c, prob, cand, frame, parent, peak, right)
+    presence = calibrated_presence(torch.from_numpy(np.ascontiguousarray(peak, np.float32)),
+                                   presence_calibration).numpy()
     keep = _select_hands(cand, frame, parent, presence, right, max_hands, min_presence)
-    keep_t = torch.tensor(keep, dtype=torch.long, device=prob.device)
-    return (cand[keep_t], presence[keep_t], None if right is None else right[keep_t], frame[keep_t])
+    return (torch.from_numpy(np.ascontiguousarray(cand[keep])).to(device),
+            torch.from_numpy(presence[keep]).to(device),
+            None if right is None else torch.from_numpy(right[keep].astype(np.float32)).to(device),
+            torch.from_numpy(frame[keep]).to(device))
 
 
-def _split_touching(classes, prob, cand, frame, parent, peak, right):
+def _hand_share_np(c: np.ndarray) -> np.ndarray:
+    """``_hand_share`` of host class probabilities B x C x h x w."""
+    return c[:, 1] if c.shape[1] == 2 else 1.0 - c[:, 0]
+
+
+def _right_share_np(c: np.ndarray, masks: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """``right_share`` of host masks M x h x w in frames ``frame`` of the class probabilities ``c``."""
+    weight = masks.astype(np.float32)
+    empty = ~masks.reshape(len(masks), -1).any(axis=1)
+    weight[empty] = 1.0
+    left = (c[frame, 1] * weight).reshape(len(masks), -1).sum(axis=1, dtype=np.float64)
+    right = (c[frame, 2] * weight).reshape(len(masks), -1).sum(axis=1, dtype=np.float64)
+    return right / np.maximum(left + right, 1e-12)
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """M: whether the M x h x w masks ``a`` and ``b`` lie side by side (neither's box mostly, ``MAX_OVERLAP``,
+    inside the other's) -- two hands touching -- rather than mixed through each other (one hand whose side
+    the network is unsure of)."""
+    return np.array([_inside_share(x, y) < MAX_OVERLAP and _inside_share(y, x) < MAX_OVERLAP
+                     for x, y in zip(_extents(a), _extents(b))], dtype=bool)
+
+
+def _split_touching(c, prob, cand, frame, parent, peak, right):
     """``find_hands``'s split of regions that hold a left and a right hand side by side: the candidates
     with each split region replaced by its two parts (in its place, the more confident part first)."""
-    split = (torch.minimum(right, 1 - right) >= SPLIT_SHARE) & cand.flatten(1).any(1)
-    if not bool(split.any()):
+    split = (np.minimum(right, 1 - right) >= SPLIT_SHARE) & cand.reshape(len(cand), -1).any(axis=1)
+    idx = np.flatnonzero(split)
+    if len(idx) == 0:
         return cand, frame, parent, peak, right
-    idx = torch.nonzero(split)[:, 0]
-    is_right = classes[frame[idx], 2] > classes[frame[idx], 1]
+    is_right = c[frame[idx], 2] > c[frame[idx], 1]
     apart = _apart(cand[idx] & ~is_right, cand[idx] & is_right)
     idx, is_right = idx[apart], is_right[apart]
     if len(idx) == 0:
         return cand, frame, parent, peak, right
-    split = torch.zeros_like(split)
-    split[idx] = True
-    keep = torch.nonzero(~split)[:, 0]
-    parts = torch.cat([cand[idx] & ~is_right, cand[idx] & is_right])
-    part_frame = torch.cat([frame[idx], frame[idx]])
-    part_peak = torch.where(parts, prob[part_frame], -1.0).flatten(1).amax(1)
-    left_first = (part_peak[:len(idx)] >= part_peak[len(idx):]).long()
-    rank = torch.cat([keep * 2, idx * 2 + 1 - left_first, idx * 2 + left_first])
-    order = torch.argsort(rank)
-    return (torch.cat([cand[keep], parts])[order], torch.cat([frame[keep], part_frame])[order],
-            torch.cat([parent[keep], parent[idx], parent[idx]])[order], torch.cat([peak[keep], part_peak])[order],
-            torch.cat([right[keep], right_share(classes[part_frame], parts)])[order])
+    keep = np.setdiff1d(np.arange(len(cand)), idx)
+    parts = np.concatenate([cand[idx] & ~is_right, cand[idx] & is_right])
+    part_frame = np.concatenate([frame[idx], frame[idx]])
+    part_peak = np.where(parts, prob[part_frame], -1.0).reshape(len(parts), -1).max(axis=1)
+    left_first = (part_peak[:len(idx)] >= part_peak[len(idx):]).astype(int)
+    order = np.argsort(np.concatenate([keep * 2, idx * 2 + 1 - left_first, idx * 2 + left_first]), kind="stable")
+    return (np.concatenate([cand[keep], parts])[order], np.concatenate([frame[keep], part_frame])[order],
+            np.concatenate([parent[keep], parent[idx], parent[idx]])[order],
+            np.concatenate([peak[keep], part_peak])[order],
+            np.concatenate([right[keep], _right_share_np(c, parts, part_frame)])[order])
 
 
 def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_presence: float) -> list[int]:
-    """Indices of the candidates kept as hands (``find_hands``'s rules), on the host: one copy of a few
-    numbers per candidate."""
-    extents = _mask_extents(cand).tolist()
-    area = cand.flatten(1).sum(1).tolist()
+    """Indices of the candidates kept as hands (``find_hands``'s rules)."""
+    extents = _extents(cand)
+    area = cand.reshape(len(cand), -1).sum(axis=1).tolist()
     frame, parent, presence = frame.tolist(), parent.tolist(), presence.tolist()
     side = [None] * len(frame) if right is None else [r > 0.5 for r in right.tolist()]
     kept: list[int] = []
