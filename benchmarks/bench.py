@@ -132,11 +132,13 @@ def run(args) -> dict:
     runtime = RuntimeOptions(precision=args.precision,
                              layout="contiguous" if args.no_channels_last else "channels_last",
                              compile=args.compile, backend=args.backend)
+    # the release's settings: every frame's most confident region is its one hand, so that all networks run
+    # once per frame, as the raw networks are timed (several hands: --hands-video, with the defaults)
+    release = PipelineSettings.release()
     if args.weights:
-        est = HandPoseEstimator.load(args.weights, device=device, runtime=runtime)
-    else:       # random networks: every frame's most confident region is a hand (all networks run)
-        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, runtime=runtime,
-                                       settings=PipelineSettings(presence_threshold=0.0))
+        est = HandPoseEstimator.load(args.weights, device=device, runtime=runtime, settings=release)
+    else:
+        est = HandPoseEstimator.random(seed=0, device=device, arch=args.arch, runtime=runtime, settings=release)
     if args.weights and args.arch != est.architecture.name:
         log.warning("--arch %s ignored: the weights file is %s", args.arch, est.architecture)
     count = args.warmup + args.frames
@@ -224,15 +226,17 @@ def run(args) -> dict:
 
 def by_hand_count(est: HandPoseEstimator, video: Path, count: int, size, warmup: int, redetect_every: int,
                   min_score: float) -> dict:
-    """End to end per frame of ``video`` (a clip with one- and two-hand frames, e.g. ``two_hand_clip.py``'s),
-    grouped by the number of hands the estimator reported, untracked and tracked (the tracker's frames
-    that were all tracked), and the ratio of two-hand to one-hand frames."""
+    """End to end per frame of ``video`` (a clip with one- and two-hand frames, e.g. ``two_hand_clip.py``'s)
+    with the default settings (every hand, up to two), grouped by the number of hands the estimator
+    reported, untracked and tracked (the tracker's frames that were all tracked), and the ratio of two-hand
+    to one-hand frames."""
     frames = read_video(video, count, size)
+    settings = PipelineSettings()
     tracker = est.tracker(redetect_every=redetect_every, min_score=min_score)
     groups: dict = {"untracked": {}, "tracked": {}}
     for i, frame in enumerate(frames):
-        e2e, result = call_ms(est.estimate, frame)
-        t_e2e, t_result = call_ms(lambda f: tracker.process(f, index=i), frame)
+        e2e, result = call_ms(lambda f: est.estimate(f, settings), frame)
+        t_e2e, t_result = call_ms(lambda f: tracker.process(f, settings, index=i), frame)
         if i < warmup:
             continue
         groups["untracked"].setdefault(len(result.hands), []).append(e2e)

@@ -14,7 +14,8 @@ photos of the same split(s) evenly through the clip, so that both counts are tes
 (shifted with the frame). The clip is data from ``../shared``: it is written outside the repository.
 
 ``check`` reads the JSONL of ``python main.py --video CLIP --headless --json OUT.jsonl`` (one object
-per frame with a ``hands`` list; a hand with ``"hand_found": false`` does not count) and the sidecar,
+per frame with a ``hands`` list: every hand found, or with ``--min-presence`` those at least that sure)
+and the sidecar,
 and reports the frames where the number of hands found equals the number expected, the mean found
 count, how many found hands match an expected box (the hand centre -- the mean of its ``keypoints_2d``,
 else its box centre -- inside the box; each box matched at most once), the false hands, and whether the
@@ -160,10 +161,7 @@ def counted_hands(record: dict, min_presence: float | None) -> list[dict]:
     hands = record.get("hands") or []
     out = []
     for h in hands:
-        if min_presence is not None:
-            if float(h.get("presence") or 0.0) < min_presence:
-                continue
-        elif "hand_found" in h and not h["hand_found"]:
+        if min_presence is not None and float(h.get("presence") or 0.0) < min_presence:
             continue
         out.append(h)
     return out
@@ -306,7 +304,7 @@ def check(records: dict[int, dict], truth: dict, min_presence: float | None = No
     return {
         "frames": n_frames, "frames_in_jsonl": n_frames - missing, "frames_missing": missing,
         "frames_without_result": errors, "extra_jsonl_frames": len(set(records) - {int(f["frame"]) for f in frames}),
-        "counting": f"presence >= {min_presence}" if min_presence is not None else "hand_found (all when absent)",
+        "counting": f"presence >= {min_presence}" if min_presence is not None else "every hand listed",
         "centre": centre,
         "by_expected": rows,
         "mean_expected": _ratio(totals["expected_hands"], n_frames),
@@ -396,8 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--truth", type=Path, help="the sidecar JSON itself")
     c.add_argument("--json", type=Path, metavar="OUT", help="write the summary as JSON")
     c.add_argument("--min-presence", type=float, default=None, metavar="P",
-                   help="count a hand when its presence >= P (default: the hand_found flag when written, "
-                        "else every hand listed)")
+                   help="count a hand when its presence >= P (default: every hand listed; the estimator lists "
+                        "only hands at its --presence-threshold)")
     c.add_argument("--centre", choices=("keypoints", "box"), default="keypoints",
                    help="the point of a found hand tested against the boxes: the mean of its keypoints_2d "
                         "(default; the box centre when it has none) or its crop box centre")

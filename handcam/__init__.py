@@ -2,7 +2,7 @@
 
     from handcam import HandPoseEstimator
     est = HandPoseEstimator.load(weights="W.pt", device="auto")
-    result = est.estimate(rgb_uint8_frame)          # FrameResult; result.hands[0].keypoints_2d ...
+    result = est.estimate(rgb_uint8_frame)          # FrameResult; for hand in result.hands: hand.keypoints_2d ...
 """
 __version__ = "0.2.0"
 

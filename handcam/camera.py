@@ -161,7 +161,10 @@ def _as_tensor(x, name: str, device=None) -> torch.Tensor:
 
 
 def _host(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        return (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x).cpu().numpy()
+    return np.asarray(x)
 
 
 def _out_dtype(*xs) -> torch.dtype:

@@ -124,7 +124,7 @@ def draw_label(image_rgb: np.ndarray, text: str, xy, color: tuple[int, int, int]
     return out
 
 
-def _hands(result) -> tuple:
+def hands_of(result) -> tuple:
     """The hands of a FrameResult, a sequence of HandPoses, a single HandPose, or None."""
     if result is None:
         return ()
@@ -141,13 +141,13 @@ def annotate(image_rgb: np.ndarray, result, mask_opacity: float = 0.4, draw_mask
     out = _check_rgb(image_rgb).copy()
     if thickness is None:
         thickness = max(1, int(round(max(out.shape[:2]) / 320)))
-    for hand in _hands(result):
+    for hand in hands_of(result):
         color = hand_color(hand.id)
         if draw_mask and hand.mask is not None:
             out = overlay_mask(out, hand.mask, mask_opacity, color)
         if draw_crop_box:
             out = draw_box(out, hand.box, color, thickness=max(1, thickness))
-    for hand in _hands(result):
+    for hand in hands_of(result):
         out = draw_skeleton(out, hand.keypoints_2d, hand.keypoint_scores, thickness=thickness)
         if labels:
             out = draw_label(out, side_label(hand), hand.box[:2], hand_color(hand.id),

@@ -12,6 +12,7 @@ layout, compile, mask method) is one ``RuntimeOptions``; the family's sizes come
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -165,7 +166,8 @@ class HandPoseEstimator:
         self.networks = MappingProxyType(modules)
         #: the callables the pipeline runs (BatchNorm folded, layout/precision applied, or ONNX Runtime)
         self.runnable_networks = MappingProxyType(self._calls)
-        self.mask_method = resolve_mask_method(self.runtime.mask_method, self.device)
+        # the hand regions are grown on the host (``stages.segment.find_hands``), whatever the device
+        self.mask_method = resolve_mask_method(self.runtime.mask_method, torch.device("cpu"))
         arch_resize = self.architecture.uint8_resize and self.device.type == "cpu"
         self.uint8_resize = arch_resize if self.runtime.uint8_resize is None else bool(self.runtime.uint8_resize)
         self.settings = settings or PipelineSettings()
@@ -233,10 +235,15 @@ class HandPoseEstimator:
     def estimate_video(self, frames, batch_size: int = 1, settings: PipelineSettings | None = None, *,
                        with_mask: bool = False, with_crop: bool = False):
         """Offline video: yields one FrameResult per frame of the iterable, in order, running up to
-        ``batch_size`` consecutive frames of one size as one batch (every frame detected)."""
+        ``batch_size`` consecutive frames of one size as one batch (every frame detected); hand ids follow
+        the hands from frame to frame (``tracking.HandIdentities``)."""
+        from .tracking import HandIdentities
+
         kw = dict(settings=settings, with_mask=with_mask, with_crop=with_crop)
+        identities = HandIdentities()      # ids follow the hands from frame to frame (no smoothing)
         for batch in iter_batches((as_frames(f)[0] for f in frames), batch_size):
-            yield from self.estimate_batch(batch, **kw)
+            for result in self.estimate_batch(batch, **kw):
+                yield dataclasses.replace(result, hands=identities.update(result.hands, 0.0)[0])
 
     def tracker(self, **options):
         """A stateful ``HandTracker`` over this estimator (see ``handcam.tracking``)."""
@@ -350,9 +357,12 @@ class HandPoseEstimator:
 
     @staticmethod
     def intrinsics(frame_hw: tuple[int, int], settings: PipelineSettings) -> Intrinsics:
-        """The camera of a frame of ``frame_hw``: the settings' intrinsics, or a pinhole of their field of view."""
+        """The camera of a frame of ``frame_hw``: the settings' intrinsics (the camera's; for mirrored frames
+        the principal point mirrored with the image, ``cx -> W - 1 - cx``), or a pinhole of their field of
+        view (centred: a mirror changes nothing)."""
         if settings.intrinsics is not None:
-            return Intrinsics(*settings.intrinsics)
+            fx, fy, cx, cy = settings.intrinsics
+            return Intrinsics(fx, fy, frame_hw[1] - 1 - cx if settings.mirrored else cx, cy)
         return Intrinsics.from_fov(frame_hw, settings.fov_deg)
 
     @property

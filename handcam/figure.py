@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .draw import annotate, draw_box, draw_skeleton, hand_color
+from .draw import annotate, draw_box, draw_skeleton, hand_color, hands_of
 
 PANEL = 360
 
@@ -58,8 +58,11 @@ def render_3d(xyz, size: int = PANEL, rotation: np.ndarray | None = None, colors
 
 
 def hands_in_one_space(hands) -> list[np.ndarray]:
-    """The hands' 3D for one shared drawing: the camera-space hands in units of the assumed bone (their
-    places relative to each other kept) when every hand has them, else each normalised hand side by side."""
+    """The hands' 3D for one shared drawing: one hand normalised (root at the origin, as the release draws
+    it); several, the camera-space hands in units of the assumed bone (their places relative to each other
+    kept) when every hand has them, else each normalised hand side by side."""
+    if len(hands) == 1:
+        return [hands[0].keypoints_3d]
     if hands and all(h.keypoints_3d_camera is not None and np.all(np.isfinite(h.keypoints_3d_camera))
                      for h in hands):
         unit = [np.linalg.norm(h.keypoints_3d_camera[12] - h.keypoints_3d_camera[11]) for h in hands]
@@ -81,7 +84,7 @@ def result_figure(frame: np.ndarray, result, title: str | None = None) -> np.nda
     """The 2x2 figure as an RGB uint8 image, for every hand of a ``FrameResult`` (or one ``HandPose``):
     the frame with each hand's box, label and skeleton; each hand's crop with its keypoints; the hands'
     masks, tinted in each hand's colour; the 3D hands in one view (an empty panel where no hand is)."""
-    hands = list(getattr(result, "hands", (result,)))
+    hands = list(hands_of(result))
     a, _, _ = _fit(annotate(frame, hands, draw_mask=False))
     b = _tiles([draw_box(draw_skeleton(h.crop, h.keypoints_crop), (0, 0, h.crop.shape[1] - 1, h.crop.shape[0] - 1),
                          hand_color(h.id), thickness=4) for h in hands if h.crop is not None])

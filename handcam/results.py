@@ -128,7 +128,7 @@ class FrameResult:
 
     @property
     def hand(self) -> HandPose | None:
-        """The first hand (the most confident of a single call), or None."""
+        """The first hand (the lowest id; of a single call, the most confident), or None."""
         return self.hands[0] if self.hands else None
 
     def by_id(self, hand_id: int) -> HandPose | None:

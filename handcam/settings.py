@@ -51,9 +51,11 @@ class PipelineSettings:
     resize_mode: str = _setting("faithful", "faithful: squash every frame to the input size and crop from "
                                 "that image, exactly like the release; aspect: keep the aspect ratio and "
                                 "crop from the full-resolution frame", choices=RESIZE_MODES)
-    hand_side: str = _setting("auto", "which hand is shown (the one-hot the lifting networks are given): "
-                              "auto reads it from the mask of weights that predict sides (the lite family) and "
-                              f"takes '{FALLBACK_SIDE}' for weights that do not (the paper's)", choices=SIDE_CHOICES)
+    hand_side: str = _setting("auto", "which hand each hand is (the person's; the lifting networks are given the "
+                              "side the image shows, the other one when mirrored): auto reads it from the mask "
+                              "of weights that predict sides (the lite family) and takes "
+                              f"'{FALLBACK_SIDE}' in the image for weights that do not (the paper's)",
+                              choices=SIDE_CHOICES)
     presence_threshold: float = _setting(0.5, "a hand is reported when its presence score (calibrated: the "
                                          "probability that it is a hand) is at least this; a frame without one "
                                          "has no hands", range=(0.0, 0.95))

@@ -11,11 +11,12 @@ stage, ``handcam.stages.crop.box_from_keypoints``; all hands as one batch) and H
 tracked hand whose keypoints are no longer confident is lost (not reported). HandSegNet runs again at
 least every ``redetect_every`` frames (so a hand that enters is found), on the frame after a hand was
 lost or none was there, and whenever the frame does not follow on from the previous one (another frame
-size or resize settings, another ``stream``, an ``index`` that steps back or jumps more than ``max_gap``
-frames; frames dropped in between are fine). Detected hands take the ids of the hands they continue
-(the nearest previous hand within its own extent), new hands new ids. With smoothing, each hand id's
-keypoints go through a One Euro filter (``handcam.smoothing``), reset when its hand is lost or the
-stream does not follow on; the crops follow the unfiltered keypoints.
+size, resize, mirror, hand side, max-hands or presence setting, another ``stream``, an ``index`` that
+steps back or jumps more than ``max_gap`` frames; frames dropped in between are fine). Detected hands take
+the ids of the hands they continue (the nearest previous hand within its own extent), new hands the
+smallest free id. With smoothing, each hand's keypoints go through a One Euro filter
+(``handcam.smoothing``), fresh for a new hand, dropped when its hand is lost or the stream does not follow
+on; the crops follow the unfiltered keypoints.
 """
 from __future__ import annotations
 
@@ -141,7 +142,10 @@ class HandIdentities:
             matched = match_hands([kp for _, kp in previous], [h.keypoints_2d for h in hands])
             ids = [previous[matched[i]][0] if i in matched else None for i in range(len(hands))]
             free = (n for n in itertools.count() if n not in ids)     # a new hand: the smallest free id
-            ids = [next(free) if i is None else i for i in ids]
+            new = [next(free) if i is None else None for i in ids]
+            for i in new:                       # ... and a fresh filter (not the one of a hand lost before)
+                self._smoothers.pop(i, None)
+            ids = [n if i is None else i for i, n in zip(ids, new)]
         self._last = {i: np.asarray(h.keypoints_2d) for i, h in zip(ids, hands)}
         for gone in set(self._smoothers) - set(ids):
             del self._smoothers[gone]
@@ -202,7 +206,9 @@ class HandTracker:
             raise InputError(f"process() takes one frame, got {len(frames)}; a tracker follows one stream "
                              f"frame by frame (batches: estimate_batch(), which detects every frame)")
         settings = est.resolved(settings)
-        key = (frames[0].shape, settings.resize_mode, tuple(settings.input_size))
+        # what decides the hands of a frame: another value of any of these starts afresh (new ids, filters)
+        key = (frames[0].shape, settings.resize_mode, tuple(settings.input_size), settings.mirrored,
+               settings.max_hands, settings.presence_threshold, settings.hand_side)
         st = self._state
         follows = st is not None and self._follows(st, key, stream, index)
         if not follows:

@@ -85,7 +85,8 @@ class RingPoseNet(nn.Module):
     """A stand-in PoseNet whose keypoint 12 (the tracked crop's centre) sits at the crop's centre and the others
     on a ring around it that a tracked crop (``box_from_keypoints``) fits exactly: the crop keeps its size.
     Each map peaks at 1 when a tenth of the crop or more shows a ``two_hand_frame`` hand colour
-    (confident), lower in proportion (a crop that lost its hand is not). ``stride``: crop pixels per scoremap pixel (lite 4, paper 8)."""
+    (confident), lower in proportion (a crop that lost its hand is not). ``stride``: crop pixels per
+    scoremap pixel (lite 4, paper 8)."""
 
     def __init__(self, stride: int = 4):
         super().__init__()

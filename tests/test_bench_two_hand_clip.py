@@ -111,13 +111,11 @@ def test_make_errors_are_one_line(clip, tmp_path, capsys, case):
     assert not out.exists()
 
 
-def _hand(side, presence=0.9, found=None, kp_centre=None, box=None):
+def _hand(side, presence=0.9, kp_centre=None, box=None):
     h = {"side": side, "presence": presence, "box": box or [0, 0, 10, 10], "keypoints_2d": None}
     if kp_centre is not None:
         cx, cy = kp_centre
         h["keypoints_2d"] = [[cx - 5, cy - 5], [cx + 5, cy + 5]] * 10 + [[cx, cy]]  # mean = the centre
-    if found is not None:
-        h["hand_found"] = found
     return h
 
 
@@ -132,9 +130,8 @@ JSONL = [
     {"frame": 0, "hands": [_hand("left", 0.9, kp_centre=(50, 50)), _hand("right", 0.6, box=[220, 20, 280, 80])]},
     # two hands in the same box: one matches, one is false; same side
     {"frame": 1, "hands": [_hand("left", 0.7, kp_centre=(40, 40)), _hand("left", 0.4, kp_centre=(60, 60))]},
-    # a hand with hand_found false does not count
-    {"frame": 2, "hands": [_hand("left", 0.3, found=False, kp_centre=(50, 50)),
-                           _hand("right", 0.8, found=True, kp_centre=(50, 50), box=[500, 400, 510, 410])]},
+    # one hand
+    {"frame": 2, "hands": [_hand("right", 0.8, kp_centre=(50, 50), box=[500, 400, 510, 410])]},
     {"frame": 3, "hands": None, "error": "boom"},
     {"frame": 9, "hands": []},
 ]
@@ -168,7 +165,7 @@ def test_check_min_presence_and_box_centre(clip, tmp_path):
     _write(tmp_path)
     records = clip.read_jsonl(tmp_path / "run.jsonl")
     s = clip.check(records, TRUTH, min_presence=0.5)
-    # frame 1 keeps only the 0.7 hand; frame 2 counts the 0.8 one (the 0.3 one is below P)
+    # frame 1 keeps only the 0.7 hand; frame 2 its 0.8 one
     assert (s["found_hands"], s["matched_hands"], s["false_hands"]) == (4, 4, 0)
     assert s["by_expected"]["2"]["fewer"] == 1
     b = clip.check(records, TRUTH, centre="box")  # frame 2's hand: its box lies outside, its keypoints inside

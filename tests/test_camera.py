@@ -290,3 +290,24 @@ def test_cuda_matches_cpu():
     gpu = camera_keypoints(p.float().cuda(), uv.float().cuda(), K, s.float().cuda(), refine_steps=2)
     assert gpu.device.type == "cuda"
     np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), atol=1e-5)
+
+
+def test_reduced_precision_inputs_and_mirrored_intrinsics():
+    from handcam.estimator import HandPoseEstimator
+    from handcam.settings import PipelineSettings
+
+    xyz = _hand()
+    k = Intrinsics(500.0, 500.0, 300.0, 240.0)
+    uv = project_points(xyz, k)
+    s = float(torch.linalg.vector_norm(xyz[12] - xyz[11]))
+    p = (xyz - xyz[0]) / s
+    out = camera_keypoints(p.to(torch.bfloat16), uv.to(torch.bfloat16), k, s)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    np.testing.assert_allclose(out.numpy(), xyz.numpy(), atol=0.02)           # bf16's 3 digits
+    # given intrinsics are the camera's: for mirrored frames the principal point is mirrored too
+    settings = PipelineSettings(intrinsics=(500.0, 500.0, 300.0, 240.0))
+    assert HandPoseEstimator.intrinsics((480, 640), settings).cx == 300.0
+    assert HandPoseEstimator.intrinsics((480, 640), settings.replace(mirrored=True)).cx == 639 - 300.0
+    fov = PipelineSettings(fov_deg=60.0)
+    assert HandPoseEstimator.intrinsics((480, 640), fov) == HandPoseEstimator.intrinsics((480, 640),
+                                                                                        fov.replace(mirrored=True))

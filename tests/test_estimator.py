@@ -369,9 +369,11 @@ def test_presence_is_calibrated_and_the_threshold_follows_it():
     assert low.estimate(frame, just_above).hands == ()
     assert len(raw_est.estimate(frame, just_above).hands) == 1                      # the raw 0.99 would pass
     high = _blob_estimator_with("1 12")
-    lifted = high.estimate(no_blob).hands[0]
+    lifted = high.estimate(no_blob, every).hands[0]
     assert lifted.presence == pytest.approx(calibrated(raw_empty.presence, (1.0, 12.0)), abs=1e-5)
     assert lifted.presence > 0.5 and raw_est.estimate(no_blob).hands == ()
+    # a presence above the threshold but not one pixel above the mask threshold: nothing to crop, no hand
+    assert lifted.mask_area == 0 and high.estimate(no_blob).hands == ()
 
 
 @pytest.mark.parametrize("hw", [(240, 320), (97, 131)])
@@ -495,3 +497,11 @@ def test_camera_space_3d_reprojects_onto_the_keypoints(two_hands):
     given = two_hands.settings.replace(intrinsics=(k.fx, k.fy, k.cx, k.cy), fov_deg=20.0)
     np.testing.assert_allclose(two_hands.estimate(frame, given).hands[0].keypoints_3d_camera,
                                result.hands[0].keypoints_3d_camera, atol=1e-6)
+
+
+def test_estimate_video_keeps_each_hands_id(two_hands):
+    # the right hand rises: from the second frame on it is found first (its top row comes first); ids stay
+    frames = [two_hand_frame(left=(0.5, 0.25), right=(0.5 - 0.03 * i, 0.75), seed=i) for i in range(5)]
+    assert [h.side for h in two_hands.estimate(frames[-1]).hands] == ["right", "left"]
+    ids = [{h.side: h.id for h in r.hands} for r in two_hands.estimate_video(frames, batch_size=2)]
+    assert all(i == ids[0] for i in ids) and sorted(ids[0].values()) == [0, 1]

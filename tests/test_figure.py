@@ -50,3 +50,29 @@ def test_save_figure(tmp_path, lite_estimator):
         figure.save_figure(tmp_path / "missing" / "f.png", frame, hand)
     with pytest.raises(InputError, match="extension"):
         figure.save_figure(tmp_path / "f.unknown", frame, hand)
+
+
+def test_a_single_hand_fills_the_3d_panel_and_several_share_it():
+    from core_fakes import two_hand_estimator, two_hand_frame
+
+    from handcam.figure import PANEL, result_figure
+
+    est = two_hand_estimator(ring_keypoints=True)
+    frame = two_hand_frame()
+    result = est.estimate(frame, with_mask=True, with_crop=True)
+    assert len(result.hands) == 2
+
+    def drawn_extent(fig):      # the 3D panel (bottom right): pixels that are neither white nor the grey grid
+        y, x = 24 + 8 + PANEL + 8, 8 + PANEL + 8
+        panel = fig[y:y + PANEL, x:x + PANEL].astype(int)
+        ink = (np.abs(panel - panel.mean(axis=2, keepdims=True)).sum(axis=2) > 60)   # coloured pixels
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        return (rows[-1] - rows[0], cols[-1] - cols[0]) if rows.size else (0, 0)
+
+    one = drawn_extent(result_figure(frame, result.hands[0]))
+    both = drawn_extent(result_figure(frame, result))
+    assert max(one) > 0.5 * PANEL                  # one hand is drawn as the release does: filling the panel
+    assert max(both) > 0.5 * PANEL
+    assert result_figure(frame, list(result.hands)).shape == result_figure(frame, result).shape
+    empty = result_figure(frame, est.estimate(two_hand_frame(left=None, right=None)))
+    assert drawn_extent(empty) == (0, 0)           # no hand: nothing drawn in 3D

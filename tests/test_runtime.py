@@ -236,7 +236,8 @@ def test_bf16_keypoints_with_real_weights():
     frames = [f for f in frames if est32.estimate(f).hand is not None][:3]
     assert frames
     for f in frames:
-        a, b = est32.estimate(f).hands[0], est16.estimate(f).hands[0]
+        one = PipelineSettings.release()           # the most confident hand of each, compared
+        a, b = est32.estimate(f, one).hands[0], est16.estimate(f, one).hands[0]
         if np.allclose(a.box, b.box, atol=1.0):
             assert np.median(np.abs(a.keypoints_2d - b.keypoints_2d).max(axis=1)) <= 1.0
             # bf16 keeps 8 bits of mantissa; with the trained lite networks the normalised 3D moves by several

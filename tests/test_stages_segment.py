@@ -298,3 +298,28 @@ def test_segment_finds_every_hand_with_its_frame_index():
     assert box.center.shape == (4, 2) and box.size.shape == (4,)
     none = segment(TwoSidedBlobSegNet(), image[:, :, :, :40], max_hands=2, min_presence=0.5)   # no blob there
     assert none.mask.shape[0] == 0 and none.frame_index.shape == (0,) and none.hand_box(1.25).size.shape == (0,)
+
+
+def test_find_hands_no_hand_without_a_pixel_above_the_mask_threshold():
+    p = np.full((40, 60), 0.02)
+    p[10:20, 10:20] = 0.9
+    # a mask threshold above every probability: the release still reports its (empty) region ...
+    masks, presence, _, _ = find_hands(_classes(p), threshold=0.95, max_hands=1)
+    assert len(masks) == 1 and masks[0].sum() == 0 and presence[0] == pytest.approx(0.9)
+    # ... but once a presence is asked for, an empty region is no hand (nothing to crop around)
+    masks, _, _, _ = find_hands(_classes(p), threshold=0.95, max_hands=2, min_presence=0.5)
+    assert len(masks) == 0
+
+
+def test_find_hands_does_not_split_a_hand_whose_parts_are_unsure_of_their_side():
+    h, w = 60, 100
+    left, right = np.full((h, w), 0.01), np.full((h, w), 0.01)
+    # fingers read as 60 % right, the palm as 70 % left: side by side, but neither part sure of its side
+    left[10:30, 30:60], right[10:30, 30:60] = 0.38, 0.57
+    left[30:50, 30:60], right[30:50, 30:60] = 0.66, 0.29
+    masks, _, share, _ = find_hands(_classes(left, right), max_hands=2)
+    assert len(masks) == 1 and masks[0].sum() == 1200
+    # the same layout with sure parts is two hands
+    left[10:30, 30:60], right[10:30, 30:60] = 0.03, 0.92
+    left[30:50, 30:60], right[30:50, 30:60] = 0.92, 0.03
+    assert len(find_hands(_classes(left, right), max_hands=2)[0]) == 2

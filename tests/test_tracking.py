@@ -91,9 +91,11 @@ def test_follow_on_rule_stream_and_settings(lite_estimator):
     assert not t.process(f, s.replace(resize_mode="aspect"), stream="b", index=4).hand.tracked
     assert t.process(f, s.replace(resize_mode="aspect"), stream="b", index=5).hand.tracked
     assert not t.process(f, s.replace(input_size=(64, 96)), stream="b", index=6).hand.tracked
-    # settings that keep network-input pixels (crop factor, threshold, side) keep tracking
-    assert t.process(f, s.replace(input_size=(64, 96), crop_factor=1.5, hand_side="right"),
+    # settings that keep network-input pixels and the hands (crop factor, mask threshold) keep tracking
+    assert t.process(f, s.replace(input_size=(64, 96), crop_factor=1.5, mask_threshold=0.6),
                      stream="b", index=7).hand.tracked
+    # the hand side decides the hands: detected afresh
+    assert not t.process(f, s.replace(input_size=(64, 96), hand_side="right"), stream="b", index=8).hand.tracked
 
 
 def test_tracked_hand_is_cropped_around_the_previous_keypoints(lite_estimator):
@@ -204,3 +206,40 @@ def test_smoothing_lags_a_moving_hand_by_a_bounded_delay(two_hands):
     assert 0 < lag < slowest
     fast = _track(two_hands, frames, smoothing=SmoothingOptions(beta_2d=10 * opts.beta_2d))[0]
     assert float(np.mean((raw2d[10:] - fast[10:]).mean(axis=1)[:, 0])) / step < lag    # beta cuts the lag
+
+
+def test_a_new_hand_gets_a_fresh_filter_not_a_lost_hands():
+    from handcam.results import HandPose
+    from handcam.smoothing import SmoothingOptions
+    from handcam.tracking import HandIdentities
+
+    def hand(x):
+        kp = np.stack([np.full(21, float(x)), np.linspace(100, 150, 21)], axis=1)
+        return HandPose(id=0, side="left", side_score=None, presence=1.0, box=np.zeros(4), center=np.zeros(2),
+                        scale=1.0, keypoints_2d=kp, keypoint_scores=np.ones(21), keypoints_3d=np.zeros((21, 3)),
+                        keypoints_crop=np.zeros((21, 2)))
+
+    ids = HandIdentities(SmoothingOptions())
+    for i in range(5):
+        out, _ = ids.update([hand(50 + i)], i / 30)
+    assert out[0].id == 0 and out[0].keypoints_2d[0, 0] < 54      # smoothed: behind the moving raw 54
+    # hand A is gone, hand B appears far away in the same frame: it takes the free id 0, not A's filter
+    out, _ = ids.update([hand(500)], 5 / 30)
+    assert out[0].id == 0 and out[0].keypoints_2d[0, 0] == 500.0
+
+
+def test_changing_what_decides_the_hands_starts_afresh():
+    est = two_hand_estimator(ring_keypoints=True)
+    tracker = est.tracker(redetect_every=0)
+    frame = two_hand_frame(left=(0.5, 0.25), right=(0.5, 0.75))
+    first = tracker.process(frame, index=0)
+    assert {h.side for h in first.hands} == {"left", "right"}
+    assert all(h.tracked for h in tracker.process(frame, index=1).hands)
+    mirrored = tracker.process(frame, est.settings.replace(mirrored=True), index=2)
+    assert not any(h.tracked for h in mirrored.hands)                # detected again, not tracked
+    fresh = est.estimate(frame, est.settings.replace(mirrored=True))
+    assert sorted(h.side for h in mirrored.hands) == sorted(h.side for h in fresh.hands)
+    by_x = sorted(mirrored.hands, key=lambda h: h.box[0])
+    assert [h.side for h in by_x] == ["right", "left"]               # the image's left blob: a left hand, mirrored
+    one = tracker.process(frame, est.settings.replace(mirrored=True, max_hands=1), index=3)
+    assert len(one.hands) == 1 and not one.hands[0].tracked

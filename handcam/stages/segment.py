@@ -1,11 +1,14 @@
-"""Stage 1, segment: HandSegNet on the network-input image -> hand probability -> the single-object
-mask -> where the hand is (its box, for the crop stage) and how sure the network is (presence).
+"""Stage 1, segment: HandSegNet on the network-input image -> hand probability -> the hands' regions
+(``find_hands``: the release's single-object mask first, then every further hand region, split by side
+where a left and a right hand touch) -> where each hand is (its box, for the crop stage), how sure the
+network is (presence) and which hand it is (the side's share).
 
-The mask grows from a seed by repeated 21x21 dilations AND-ed with the thresholded map. Two exact
+A region grows from a seed by repeated 21x21 dilations AND-ed with the thresholded map. Two exact
 implementations of the same arithmetic:
 
 - ``torch``: separable ``max_pool2d`` passes, on any device, with no host synchronisation (on a GPU
-  all passes are queued; nothing waits for the result).
+  all passes are queued; nothing waits for the result: ``single_object_mask``; ``find_hands`` works on
+  the host, where the number of hands is decided).
 - ``opencv`` (the CPU default): ``cv2.dilate`` on uint8 images, with an early exit once a pass changes
   nothing (every further pass would then return the same mask). About 100x faster than the torch
   passes on a CPU, and bit-identical: both pad with "minus infinity" at the border and both compute
@@ -163,6 +166,8 @@ def _grow(seed_idx: torch.Tensor, binary: torch.Tensor, n: int, method: str) -> 
 #: A hand region whose weaker side holds at least this share of its hand probability is two hands
 #: (a left and a right hand touching), split by the side each pixel is more likely to be.
 SPLIT_SHARE = 0.3
+#: ... and only when each part's own side share is at least this (two hands, each sure of its side).
+SPLIT_CONFIDENCE = 0.8
 #: A further hand region needs at least this share of the pixels of the largest hand in its frame
 #: (smaller regions are fragments: a finger cut off by a shadow, a stray blob).
 MIN_AREA_SHARE = 0.15
@@ -177,8 +182,8 @@ class Segmentation:
 
     logits:       B x C x h x w (background, hand) or (background, left hand, right hand)
     probability:  B x h x w hand probability
-    mask:         N x h x w bool, each hand's region (the first hand of a frame: the release's
-                  single-object mask)
+    mask:         N x h x w bool, each hand's region (with the release's settings, one per frame: the
+                  release's single-object mask)
     presence:     N, how sure the network is that each hand is there: the peak hand probability of its
                   region (the region's seed), calibrated when the weights say how (``calibrated_presence``)
     right:        N, the probability that each hand is a right hand (``right_share``), or None when the
@@ -242,16 +247,18 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     most confident pixel). Each further one grows the same way from the most confident hand pixel not yet
     in a region, over the pixels not yet taken, up to ``max_hands`` regions. With sides (C = 3), a region
     whose weaker side holds ``SPLIT_SHARE`` of its hand probability, with the two sides' pixels side by side
-    (not mixed through each other: a hand of unsure side), is a left and a right hand touching: it is split
-    by each pixel's likelier side. A hand is kept when its presence (``calibrated_presence`` of its region's
-    peak) is at least ``min_presence``; a further hand also needs ``MIN_AREA_SHARE`` of the largest hand's
-    pixels and may not lie mostly (``MAX_OVERLAP``) inside the box of a hand of its side already kept (no
-    duplicates). With ``max_hands=1`` and ``min_presence=0`` this is the release.
+    (not mixed through each other: a hand of unsure side) and each part sure of its side
+    (``SPLIT_CONFIDENCE``), is a left and a right hand touching: it is split by each pixel's likelier side.
+    A hand is kept when its presence (``calibrated_presence`` of its region's peak) is at least
+    ``min_presence``; a further hand also needs ``MIN_AREA_SHARE`` of the largest hand's pixels and may not
+    lie mostly (``MAX_OVERLAP``) inside the box of a hand of its side already kept (no duplicates). With
+    ``max_hands=1`` and ``min_presence=0`` this is the release.
 
     The regions are found on the host (how many hands there are sets the batch of the next stages: one
-    copy of the small maps from the device; none on a CPU), each grown by ``method`` (``resolve_mask_method``
-    for host arrays: OpenCV when importable). Returns torch tensors on the maps' device: (masks N x h x w,
-    presence N, right share N or None, frame index N).
+    copy of the small maps from the device; none on a CPU), each grown by ``method`` as for host arrays
+    (``resolve_mask_method`` on the CPU: 'auto' is OpenCV when importable; the same mask either way).
+    Returns torch tensors on the maps' device: (masks N x h x w, presence N, right share N or None, frame
+    index N).
     """
     device = classes.device
     c = classes.detach().float().cpu().numpy()
@@ -330,6 +337,15 @@ def _split_touching(c, prob, cand, frame, parent, peak, right):
     idx, is_right = idx[apart], is_right[apart]
     if len(idx) == 0:
         return cand, frame, parent, peak, right
+    # each part must be sure of its own side: one hand whose fingers and palm the network reads as
+    # different sides gives two unsure parts
+    m = len(idx)
+    shares = _right_share_np(c, np.concatenate([cand[idx] & ~is_right, cand[idx] & is_right]),
+                             np.concatenate([frame[idx], frame[idx]]))
+    sure = (1.0 - shares[:m] >= SPLIT_CONFIDENCE) & (shares[m:] >= SPLIT_CONFIDENCE)
+    idx, is_right = idx[sure], is_right[sure]
+    if len(idx) == 0:
+        return cand, frame, parent, peak, right
     keep = np.setdiff1d(np.arange(len(cand)), idx)
     parts = np.concatenate([cand[idx] & ~is_right, cand[idx] & is_right])
     part_frame = np.concatenate([frame[idx], frame[idx]])
@@ -352,6 +368,8 @@ def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_pres
     for i in range(len(frame)):
         mine = [j for j in kept if frame[j] == frame[i]]
         if presence[i] < min_presence or len(mine) >= max_hands:
+            continue
+        if min_presence > 0 and area[i] == 0:     # no pixel above the mask threshold: no hand to crop
             continue
         if mine:          # a further hand of its frame: no fragments, no duplicates
             if area[i] == 0 or area[i] < MIN_AREA_SHARE * max(area[j] for j in mine):
