@@ -20,7 +20,6 @@ Statistics (median, p10, p90) are over the frames after ``--warmup`` frames.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import PREFERRED_VIDEO, VIDEO_DIR, default_video, parse_frame_args, read_video, stats
+from common import PREFERRED_VIDEO, VIDEO_DIR, default_video, parse_frame_args, read_video, stats, write_result
 
 from handcam.estimator import HandPoseEstimator
 from handcam.models.layers import tf1_resize_bilinear
@@ -339,11 +338,7 @@ def main(argv=None) -> int:
     except ValueError as e:          # an unreadable video
         print(f"bench.py: {e}", file=sys.stderr)
         return 2
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(table(result))
-    print(f"wrote {out}")
+    write_result(args.json, result, table(result))
     return 0
 
 

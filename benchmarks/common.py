@@ -3,6 +3,7 @@ count asked for) and their statistics. Needs only numpy and OpenCV, so that ``me
 MediaPipe's own venv."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,15 @@ def stats(values) -> dict:
     a = np.asarray(values, dtype=np.float64)
     return {"median": float(np.median(a)), "p10": float(np.percentile(a, 10)),
             "p90": float(np.percentile(a, 90)), "mean": float(a.mean()), "n": int(a.size)}
+
+
+def write_result(path, result: dict, table: str) -> None:
+    """Write a benchmark's result as indented JSON (making its folder), then print its table and where it went."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(table)
+    print(f"wrote {out}")
 
 
 def parse_frame_args(parser, argv=None):

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import sys
@@ -53,6 +52,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from common import write_result  # benchmarks/common.py, beside this file
 
 log = logging.getLogger("smoothing")
 
@@ -540,10 +540,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"smoothing.py: {e}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(table(result))
-    print(f"wrote {args.out}")
+    write_result(args.out, result, table(result))
     return 0
 
 

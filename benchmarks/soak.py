@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import math
 import os
@@ -59,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 from bench import _git_commit, machine_info  # benchmarks/bench.py, beside this file
-from common import default_video
+from common import default_video, write_result
 
 from handcam.compat import preload_triton
 from handcam.sources import FrameSource, VideoSource
@@ -629,11 +628,7 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, OSError) as e:
         print(f"soak.py: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(table(result))
-    print(f"wrote {out}")
+    write_result(args.out, result, table(result))
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .skeleton import BONES, KEYPOINT_COLORS, bone_colors_uint8
+from .skeleton import BONES, KEYPOINT_COLORS, ROOT, SCALE_BONE, bone_colors_uint8
 
 #: Default mask tint (RGB).
 MASK_COLOR = (0, 200, 255)
@@ -22,6 +22,10 @@ HAND_COLORS = ((255, 220, 0), (255, 60, 200), (60, 220, 90), (255, 140, 30))
 def hand_color(hand_id: int) -> tuple[int, int, int]:
     """The RGB colour of the hand with this id (``HAND_COLORS``, cycling)."""
     return HAND_COLORS[int(hand_id) % len(HAND_COLORS)]
+
+
+#: Distance between the roots of hands placed side by side in one 3D drawing (units of bone 12-11).
+HAND_SPACING = 6.0
 
 
 def side_label(hand) -> str:
@@ -160,3 +164,27 @@ def draw_crop(hand, thickness: int = 2) -> np.ndarray:
     if hand.crop is None:
         raise ValueError("this result has no crop (estimate(..., with_crop=True) keeps it)")
     return draw_skeleton(hand.crop, hand.keypoints_crop, hand.keypoint_scores, thickness=thickness)
+
+
+def place_hands(hands) -> list[np.ndarray]:
+    """Each hand's 21 x 3 keypoints where a 3D drawing of several hands (the window's 3D view, the
+    figure's 3D panel) puts it (camera axes, units of bone 12-11), in the order
+    given: one hand as it is (``keypoints_3d``: the root at the origin, bone 12-11 of length 1); several
+    hands placed relative to each other from their ``keypoints_3d_camera`` when every hand has it (in
+    units of their mean bone 12-11, centred on the mean of their roots), else side by side
+    (``HAND_SPACING`` apart along x, in the order of their roots in the image, centred)."""
+    hands = list(hands)
+    if len(hands) < 2:
+        return [np.asarray(h.keypoints_3d, dtype=np.float64) for h in hands]
+    cams = [h.keypoints_3d_camera for h in hands]
+    if all(c is not None and np.all(np.isfinite(c)) for c in cams):
+        cams = [np.asarray(c, dtype=np.float64) for c in cams]
+        unit = float(np.mean([np.linalg.norm(c[SCALE_BONE[0]] - c[SCALE_BONE[1]]) for c in cams]))
+        if np.isfinite(unit) and unit > 0:
+            centre = np.mean([c[ROOT] for c in cams], axis=0)
+            return [(c - centre) / unit for c in cams]
+    order = np.argsort([float(np.asarray(h.keypoints_2d)[ROOT, 0]) for h in hands], kind="stable")
+    rank = np.empty(len(hands), int)
+    rank[order] = np.arange(len(hands))
+    return [np.asarray(h.keypoints_3d, dtype=np.float64) + [(r - (len(hands) - 1) / 2) * HAND_SPACING, 0, 0]
+            for h, r in zip(hands, rank)]

@@ -171,7 +171,7 @@ class HandPoseEstimator:
         arch_resize = self.architecture.uint8_resize and self.device.type == "cpu"
         self.uint8_resize = arch_resize if self.runtime.uint8_resize is None else bool(self.runtime.uint8_resize)
         self.settings = settings or PipelineSettings()
-        self._side_cache: dict = {}
+        self._constants: dict = {}
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -370,21 +370,21 @@ class HandPoseEstimator:
         """Whether this estimator's HandSegNet tells left from right (``hand_side="auto"`` reads it)."""
         return registry.predicts_sides(self.networks["handsegnet"])
 
+    def _constant(self, key: tuple, make) -> torch.Tensor:
+        """A small constant tensor on the device, made once per ``key`` (making it is a host->device copy)."""
+        if key not in self._constants:
+            if len(self._constants) > 64:
+                self._constants.clear()
+            self._constants[key] = make()
+        return self._constants[key]
+
     def _hand_side(self, sides: list[str]) -> torch.Tensor:
-        """The hand-side one-hot (N x 2) of ``sides`` on the device, cached (building it is a host->device
-        copy)."""
-        key = tuple(sides)
-        if key not in self._side_cache:
-            if len(self._side_cache) > 64:
-                self._side_cache.clear()
-            self._side_cache[key] = G.hand_side_onehot(list(sides), device=self.device)
-        return self._side_cache[key]
+        """The hand-side one-hot (N x 2) of ``sides`` on the device."""
+        return self._constant(("side", *sides), lambda: G.hand_side_onehot(list(sides), device=self.device))
 
     def _zeros(self, n: int) -> torch.Tensor:
-        """n zeros (long) on the device: the frame index of n hands of one frame, cached."""
-        if ("zeros", n) not in self._side_cache:
-            self._side_cache[("zeros", n)] = torch.zeros(n, dtype=torch.long, device=self.device)
-        return self._side_cache[("zeros", n)]
+        """n zeros (long) on the device: the frame index of n hands of one frame."""
+        return self._constant(("zeros", n), lambda: torch.zeros(n, dtype=torch.long, device=self.device))
 
     def _upload(self, frames: list) -> torch.Tensor:
         # one frame is only read, never written: use it in place instead of copying it into a batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .draw import annotate, draw_box, draw_skeleton, hand_color, hands_of
+from .draw import annotate, draw_box, draw_skeleton, hand_color, hands_of, place_hands
 
 PANEL = 360
 
@@ -57,19 +57,6 @@ def render_3d(xyz, size: int = PANEL, rotation: np.ndarray | None = None, colors
     return panel
 
 
-def hands_in_one_space(hands) -> list[np.ndarray]:
-    """The hands' 3D for one shared drawing: one hand normalised (root at the origin, as the release draws
-    it); several, the camera-space hands in units of the assumed bone (their places relative to each other
-    kept) when every hand has them, else each normalised hand side by side."""
-    if len(hands) == 1:
-        return [hands[0].keypoints_3d]
-    if hands and all(h.keypoints_3d_camera is not None and np.all(np.isfinite(h.keypoints_3d_camera))
-                     for h in hands):
-        unit = [np.linalg.norm(h.keypoints_3d_camera[12] - h.keypoints_3d_camera[11]) for h in hands]
-        return [h.keypoints_3d_camera / max(u, 1e-9) for h, u in zip(hands, unit)]
-    return [h.keypoints_3d + np.array([4.0 * i, 0.0, 0.0]) for i, h in enumerate(hands)]
-
-
 def _tiles(images, size: int = PANEL, fill: int = 128) -> np.ndarray:
     """Images side by side (each letterboxed into an equal share of the panel's width)."""
     if not images:
@@ -93,7 +80,7 @@ def result_figure(frame: np.ndarray, result, title: str | None = None) -> np.nda
         if h.mask is not None:
             mask_rgb[h.mask] = hand_color(h.id)
     c, _, _ = _fit(mask_rgb, fill=128)  # grey margins: an all-hand mask still shows its extent
-    d = render_3d(hands_in_one_space(hands), colors=[hand_color(h.id) for h in hands]) if hands else \
+    d = render_3d(place_hands(hands), colors=[hand_color(h.id) for h in hands]) if hands else \
         np.full((PANEL, PANEL, 3), 255, np.uint8)
     pad = 8
     grid = np.full((2 * PANEL + 3 * pad + 24, 2 * PANEL + 3 * pad, 3), 255, np.uint8)

@@ -9,7 +9,8 @@ from app_fakes import HAND_3D, FakeEstimator, two_hands_image
 from app_support import make_window_fixture  # noqa: F401
 
 from handcam import draw
-from handcam.app.views import HAND_SPACING, ConfidenceView, Hand3DView, camera_to_view, place_hands
+from handcam.app.views import ConfidenceView, Hand3DView, camera_to_view
+from handcam.draw import HAND_SPACING, place_hands
 from handcam.skeleton import NUM_KEYPOINTS, ROOT, SCALE_BONE
 
 

@@ -26,7 +26,7 @@ except ImportError as _gl_error:  # pragma: no cover
 else:
     GL_IMPORT_ERROR = None
 
-from ..draw import HAND_COLORS, hand_color, side_label  # noqa: E402
+from ..draw import HAND_COLORS, hand_color, place_hands, side_label  # noqa: E402
 from ..results import HandPose  # noqa: E402
 from ..skeleton import (  # noqa: E402
     BONE_COLORS,
@@ -37,11 +37,8 @@ from ..skeleton import (  # noqa: E402
     KEYPOINT_NAMES,
     NUM_KEYPOINTS,
     ROOT,
-    SCALE_BONE,
 )
 
-#: Distance between the roots of hands placed side by side (view units: one bone 12-11).
-HAND_SPACING = 6.0
 #: Radius of the ring in a hand's colour around its root (view units).
 RING_RADIUS = 1.0
 _RING_STEPS = 48
@@ -61,29 +58,6 @@ def camera_to_view(xyz: np.ndarray) -> np.ndarray:
     """Camera coordinates (x right, y down, z away from the camera) to the GL scene's (z up)."""
     xyz = np.asarray(xyz, dtype=np.float32)
     return np.stack([xyz[:, 0], xyz[:, 2], -xyz[:, 1]], axis=1)
-
-
-def place_hands(hands: Sequence[HandPose]) -> list[np.ndarray]:
-    """Each hand's 21 x 3 keypoints where the 3D view draws it (camera axes, view units), in the order
-    given: one hand as it is (``keypoints_3d``: the root at the origin, bone 12-11 of length 1); several
-    hands placed relative to each other from their ``keypoints_3d_camera`` when every hand has it (in
-    units of their mean bone 12-11, centred on the mean of their roots), else side by side
-    (``HAND_SPACING`` apart along x, in the order of their roots in the image, centred)."""
-    hands = list(hands)
-    if len(hands) < 2:
-        return [np.asarray(h.keypoints_3d, dtype=np.float64) for h in hands]
-    cams = [h.keypoints_3d_camera for h in hands]
-    if all(c is not None and np.all(np.isfinite(c)) for c in cams):
-        cams = [np.asarray(c, dtype=np.float64) for c in cams]
-        unit = float(np.mean([np.linalg.norm(c[SCALE_BONE[0]] - c[SCALE_BONE[1]]) for c in cams]))
-        if np.isfinite(unit) and unit > 0:
-            centre = np.mean([c[ROOT] for c in cams], axis=0)
-            return [(c - centre) / unit for c in cams]
-    order = np.argsort([float(np.asarray(h.keypoints_2d)[ROOT, 0]) for h in hands], kind="stable")
-    rank = np.empty(len(hands), int)
-    rank[order] = np.arange(len(hands))
-    return [np.asarray(h.keypoints_3d, dtype=np.float64) + [(r - (len(hands) - 1) / 2) * HAND_SPACING, 0, 0]
-            for h, r in zip(hands, rank)]
 
 
 class _NoGLView(QtWidgets.QLabel):

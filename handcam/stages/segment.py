@@ -45,23 +45,10 @@ def hand_probability(logits: torch.Tensor) -> torch.Tensor:
     return _hand_share(torch.softmax(logits.float(), dim=1))
 
 
-def _hand_share(p: torch.Tensor) -> torch.Tensor:
-    """Class probabilities B x C x H x W -> B x H x W hand probability (``hand_probability``)."""
+def _hand_share(p):
+    """Class probabilities B x C x H x W (a tensor or a host array) -> B x H x W hand probability
+    (``hand_probability``)."""
     return p[:, 1] if p.shape[1] == 2 else 1.0 - p[:, 0]
-
-
-def right_share(p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-    """How likely the masked hand is a right hand, B, from the class probabilities B x C x H x W (None for
-    2 classes, which have no side): the right class's share of the hand probability summed over the mask's
-    pixels (over the whole map where a mask is empty)."""
-    if p.shape[1] != 3:
-        return None
-    weight = mask.to(p.dtype)
-    empty = weight.flatten(1).sum(1) == 0
-    weight = torch.where(empty[:, None, None], torch.ones_like(weight), weight)
-    left = (p[:, 1] * weight).flatten(1).sum(1)
-    right = (p[:, 2] * weight).flatten(1).sum(1)
-    return right / (left + right).clamp_min(1e-12)
 
 
 def _dilate(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -99,10 +86,14 @@ def _grow_torch(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.T
 
 
 def _grow_opencv(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.from_numpy(_grow_opencv_host(seed_idx.cpu().numpy(), binary.cpu().numpy(), n)).to(binary.device)
+
+
+def _grow_opencv_host(seeds: np.ndarray, binary: np.ndarray, n: int) -> np.ndarray:
+    """The OpenCV growth on host arrays: B seeds (flat index), B x H x W bool -> B x H x W bool."""
     b, h, w = binary.shape
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (GROW_FILTER, GROW_FILTER))
-    bin_np = binary.cpu().numpy().astype(np.uint8)
-    seeds = seed_idx.cpu().numpy()
+    bin_np = binary.astype(np.uint8)
     out = np.zeros((b, h, w), dtype=bool)
     for i in range(b):
         # Work inside the bounding box of the foreground pixels and the seed: outside it the mask is
@@ -126,7 +117,7 @@ def _grow_opencv(seed_idx: torch.Tensor, binary: torch.Tensor, n: int) -> torch.
                 break  # a fixed point: the remaining passes cannot change it
             obj = new
         out[i, r0:r1, c0:c1] = obj.astype(bool)
-    return torch.from_numpy(out).to(binary.device)
+    return out
 
 
 def single_object_mask(logits: torch.Tensor, threshold: float = 0.5, passes: int | None = None,
@@ -236,7 +227,9 @@ def _inside_share(a, b) -> float:
 
 def _grow_host(seeds: np.ndarray, binary: np.ndarray, n: int, method: str) -> np.ndarray:
     """``_grow`` on host arrays (B seeds, B x h x w bool) -> B x h x w bool."""
-    return _grow(torch.from_numpy(seeds), torch.from_numpy(binary), n, method).numpy()
+    if method == "opencv":
+        return _grow_opencv_host(seeds, binary, n)
+    return _grow_torch(torch.from_numpy(seeds), torch.from_numpy(binary), n).numpy()
 
 
 def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1, method: str = "auto",
@@ -262,7 +255,7 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     """
     device = classes.device
     c = classes.detach().float().cpu().numpy()
-    prob = _hand_share_np(c)
+    prob = _hand_share(c)
     b, h, w = prob.shape
     grow_method = resolve_mask_method(method, torch.device("cpu"))
     binary = prob > threshold
@@ -290,7 +283,7 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     parent = np.arange(len(cand))                                # split parts share a parent
     right = None
     if c.shape[1] == 3:
-        right = _right_share_np(c, cand, frame)
+        right = right_share(c, cand, frame)
         if max_hands > 1:
             cand, frame, parent, peak, right = _split_touching(c, prob, cand, frame, parent, peak, right)
     presence = calibrated_presence(torch.from_numpy(np.ascontiguousarray(peak, np.float32)),
@@ -302,13 +295,10 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
             torch.from_numpy(frame[keep]).to(device))
 
 
-def _hand_share_np(c: np.ndarray) -> np.ndarray:
-    """``_hand_share`` of host class probabilities B x C x h x w."""
-    return c[:, 1] if c.shape[1] == 2 else 1.0 - c[:, 0]
-
-
-def _right_share_np(c: np.ndarray, masks: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """``right_share`` of host masks M x h x w in frames ``frame`` of the class probabilities ``c``."""
+def right_share(c: np.ndarray, masks: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """How likely each masked hand is a right hand, M, from the host class probabilities ``c`` (B x 3 x h x w)
+    of its frame (``frame``, M) and its mask (M x h x w): the right class's share of the hand probability
+    summed over the mask's pixels (over the whole map where a mask is empty)."""
     weight = masks.astype(np.float32)
     empty = ~masks.reshape(len(masks), -1).any(axis=1)
     weight[empty] = 1.0
@@ -340,7 +330,7 @@ def _split_touching(c, prob, cand, frame, parent, peak, right):
     # each part must be sure of its own side: one hand whose fingers and palm the network reads as
     # different sides gives two unsure parts
     m = len(idx)
-    shares = _right_share_np(c, np.concatenate([cand[idx] & ~is_right, cand[idx] & is_right]),
+    shares = right_share(c, np.concatenate([cand[idx] & ~is_right, cand[idx] & is_right]),
                              np.concatenate([frame[idx], frame[idx]]))
     sure = (1.0 - shares[:m] >= SPLIT_CONFIDENCE) & (shares[m:] >= SPLIT_CONFIDENCE)
     idx, is_right = idx[sure], is_right[sure]
@@ -355,7 +345,7 @@ def _split_touching(c, prob, cand, frame, parent, peak, right):
     return (np.concatenate([cand[keep], parts])[order], np.concatenate([frame[keep], part_frame])[order],
             np.concatenate([parent[keep], parent[idx], parent[idx]])[order],
             np.concatenate([peak[keep], part_peak])[order],
-            np.concatenate([right[keep], _right_share_np(c, parts, part_frame)])[order])
+            np.concatenate([right[keep], right_share(c, parts, part_frame)])[order])
 
 
 def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_presence: float) -> list[int]:
