@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -15,7 +16,7 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
                 allow_module_level=True)
 
 from app_fakes import FakeEstimator, write_video  # noqa: E402
-from PyQt5 import QtCore  # noqa: E402
+from PyQt5 import QtCore, QtGui  # noqa: E402
 
 from handcam.app.views import share_gl_contexts  # noqa: E402
 from handcam.app.window import MainWindow  # noqa: E402
@@ -75,3 +76,13 @@ def wait_settled(qtbot, w, timeout=3000):
 
 __all__ = ["MainWindow", "QtCore", "make_window_fixture", "show_window", "video_fixture", "wait_call",
            "wait_results", "wait_settled"]
+
+
+def image_bgr(image: QtGui.QImage) -> np.ndarray:
+    """A copy of a QImage's pixels as an H x W x 3 BGR array (the copy is made while the image is alive:
+    a view into a freed QImage reads whatever the allocator wrote there since)."""
+    image = image.convertToFormat(QtGui.QImage.Format_RGB32)  # B, G, R, A in memory
+    ptr = image.bits()
+    ptr.setsize(image.byteCount())
+    rows = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, :image.width() * 4].reshape(image.height(), image.width(), 4)[..., :3].copy()

@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from app_fakes import FakeEstimator, two_hands_image, write_two_hands_video
-from app_support import QtCore, make_window_fixture, video_fixture, wait_results, wait_settled  # noqa: F401
-from PyQt5 import QtGui
+from app_support import QtCore, image_bgr, make_window_fixture, video_fixture, wait_results, wait_settled  # noqa: F401
 
 from handcam import draw
 from handcam.config import RunConfig
@@ -41,11 +40,7 @@ def test_screenshot_is_written_and_the_3d_view_is_drawn(make_window, qtbot, vide
     colourful = (np.maximum(np.maximum(b, g), r) - np.minimum(np.minimum(b, g), r)) > 80
     assert colourful.sum() > 50
     # what the 3D view paints over the scene (its hands' "L"/"R") is in the shot too: it is its framebuffer
-    fb = w.view3d.grabFramebuffer().convertToFormat(QtGui.QImage.Format_RGB888)
-    ptr = fb.bits()
-    ptr.setsize(fb.byteCount())
-    fb = np.frombuffer(ptr, np.uint8).reshape(fb.height(), fb.bytesPerLine())[:, :fb.width() * 3]
-    fb = fb.reshape(fb.shape[0], -1, 3)[..., ::-1]  # BGR like the shot
+    fb = image_bgr(w.view3d.grabFramebuffer())
     assert fb.shape == gl.shape and (np.abs(fb.astype(int) - gl).max(axis=2) > 60).sum() < 10
     # and the 3D view without a hand still shows its grid (not a blank rectangle)
     w.view3d.set_keypoints(None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from app_fakes import FakeEstimator, fake_hand, two_hands_image
-from app_support import make_window_fixture, video_fixture, wait_results, wait_settled  # noqa: F401
+from app_support import image_bgr, make_window_fixture, video_fixture, wait_results, wait_settled  # noqa: F401
 from PyQt5 import QtCore
 
 from handcam import draw
@@ -31,10 +31,7 @@ def two_hands(tracked=False):
 
 
 def grab_rgb(widget) -> np.ndarray:
-    img = widget.grab().toImage().convertToFormat(4)  # QImage.Format_RGB32: B, G, R, A in memory
-    ptr = img.bits()
-    ptr.setsize(img.byteCount())
-    return np.frombuffer(ptr, np.uint8).reshape(img.height(), img.width(), 4)[..., 2::-1].copy()
+    return image_bgr(widget.grab().toImage())[..., ::-1].copy()
 
 
 def shown_at(view, shot, x, y) -> np.ndarray:
