@@ -171,7 +171,11 @@ def _out_dtype(*xs) -> torch.dtype:
     """The inputs' common floating dtype, at least float32 (the dtype of the result)."""
     dt = torch.float32
     for x in xs:
-        t = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
+        if isinstance(x, torch.Tensor):
+            t = x.dtype
+        else:
+            kind = np.asarray(x).dtype
+            t = torch.float64 if kind == np.float64 else (torch.float32 if kind.kind == "f" else torch.int64)
         if t.is_floating_point:
             dt = torch.promote_types(dt, t)
     return dt
@@ -261,7 +265,10 @@ def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
-    """``steps`` Gauss-Newton updates of T on the weighted squared reprojection error in pixels."""
+    """``steps`` Gauss-Newton updates of T on the weighted squared reprojection error in pixels.
+
+    With d(u)/dT = fx (1/z, 0, -x/z^2) and d(v)/dT = fy (0, 1/z, -y/z^2) the normal matrix is
+    [[a, 0, b], [0, c, d], [b, d, e]]: solved in closed form (eliminate the first two unknowns)."""
     fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
     uvu = np.where(used[..., None], uv, 0.0)
@@ -271,21 +278,24 @@ def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
             x = s[:, None, None] * pu + t[:, None, :]
             # a keypoint at or behind the camera plane has no reprojection error: left out of this step
             front = used & (x[..., 2] > 1e-6)
-            z = np.where(front, x[..., 2], 1.0)
+            iz = 1.0 / np.where(front, x[..., 2], 1.0)
             ws = np.where(front, w, 0.0)
-            ru = np.where(front, fx * x[..., 0] / z + cx - uvu[..., 0], 0.0)       # B x 21 pixels
-            rv = np.where(front, fy * x[..., 1] / z + cy - uvu[..., 1], 0.0)
-            # d(u)/dT = fx (1/z, 0, -x/z^2), d(v)/dT = fy (0, 1/z, -y/z^2)
-            zero = np.zeros_like(z)
-            ju = np.stack([fx / z, zero, -fx * x[..., 0] / (z * z)], axis=-1)
-            jv = np.stack([zero, fy / z, -fy * x[..., 1] / (z * z)], axis=-1)
-            a = np.einsum("bk,bki,bkj->bij", ws, ju, ju) + np.einsum("bk,bki,bkj->bij", ws, jv, jv)
-            g = np.einsum("bk,bki->bi", ws * ru, ju) + np.einsum("bk,bki->bi", ws * rv, jv)
-            good = np.isfinite(a).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
-            good &= np.abs(np.linalg.det(np.where(good[:, None, None], a, np.eye(3)))) > 1e-300
-            a = np.where(good[:, None, None], a, np.eye(3))
-            delta = np.linalg.solve(a, -np.where(good[:, None], g, 0.0)[..., None])[..., 0]
-        step_ok = good & np.isfinite(delta).all(axis=1)
+            u, v = fx * x[..., 0] * iz, fy * x[..., 1] * iz          # projections minus the principal point
+            ru = np.where(front, u + cx - uvu[..., 0], 0.0)          # B x 21 pixels
+            rv = np.where(front, v + cy - uvu[..., 1], 0.0)
+            wi = ws * iz
+            a = (wi * iz).sum(1) * fx[:, 0] ** 2
+            c = (wi * iz).sum(1) * fy[:, 0] ** 2
+            b = -(wi * iz * u).sum(1) * fx[:, 0]
+            d = -(wi * iz * v).sum(1) * fy[:, 0]
+            e = (ws * iz * iz * (u * u + v * v)).sum(1)
+            g0 = (wi * ru).sum(1) * fx[:, 0]
+            g1 = (wi * rv).sum(1) * fy[:, 0]
+            g2 = -(wi * (ru * u + rv * v)).sum(1)
+            schur = e - b * b / a - d * d / c
+            d2 = (-g2 + b * g0 / a + d * g1 / c) / schur
+            delta = np.stack([(-g0 - b * d2) / a, (-g1 - d * d2) / c, d2], axis=1)
+        step_ok = (a > 0) & (c > 0) & (np.abs(schur) > 1e-300) & np.isfinite(delta).all(axis=1)
         t = np.where(step_ok[:, None], t + delta, t)
     return t
 
@@ -331,10 +341,15 @@ def camera_keypoints(keypoints_3d, keypoints_2d, intrinsics, bone_length: float 
                      weights=None, *, refine_steps: int = 0) -> torch.Tensor:
     """The hand in metres in the camera frame (x right, y down, z forward): ``bone_length * keypoints_3d
     + T`` with ``T`` from :func:`solve_translation` (same arguments). B x 21 x 3 (or 21 x 3 for a single
-    hand); a degenerate hand is all NaN."""
+    hand); a degenerate hand is all NaN. A host array ``keypoints_3d`` gives a host array (its floating dtype,
+    at least float32), a tensor a tensor."""
     t, p, s, single, dtype, device = _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights,
                                             refine_steps)
-    out = torch.from_numpy(s[:, None, None] * p + t[:, None, :]).to(device=device, dtype=dtype)
+    out = s[:, None, None] * p + t[:, None, :]
+    if isinstance(keypoints_3d, np.ndarray):       # host arrays in: a host array out (no tensor round trip)
+        out = out.astype(np.result_type(keypoints_3d.dtype, np.float32), copy=False)
+    else:
+        out = torch.from_numpy(out).to(device=device, dtype=dtype)
     return out[0] if single else out
 
 

@@ -90,19 +90,22 @@ def upsample_masks(masks: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _nearest_counts(n_in: int, n_out: int, device: str) -> torch.Tensor:
+def _nearest_counts(n_in: int, n_out: int) -> np.ndarray:
     """How many of ``n_out`` nearest-neighbour output pixels sample each of ``n_in`` input pixels
-    (PyTorch's own index rule, so that the counts are exact)."""
-    return torch.from_numpy(np.bincount(_nearest_index(n_in, n_out), minlength=n_in)).to(device, torch.float32)
+    (PyTorch's own index rule, so that the counts are exact), float32."""
+    return np.bincount(_nearest_index(n_in, n_out), minlength=n_in).astype(np.float32)
 
 
-def frame_mask_area(mask: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
-    """Pixels of the nearest-neighbour upsampling of B x h x w masks to ``frame_hw`` without building
-    it: each mask pixel counts as many frame pixels as map onto it (exact)."""
+def frame_mask_area(mask, frame_hw: tuple[int, int]):
+    """Pixels of the nearest-neighbour upsampling of B x h x w masks (a host array, or a tensor on any
+    device) to ``frame_hw`` without building it: each mask pixel counts as many frame pixels as map onto it
+    (exact). -> B int64, of the mask's type."""
     h, w = mask.shape[-2:]
-    rows = _nearest_counts(h, int(frame_hw[0]), str(mask.device))
-    cols = _nearest_counts(w, int(frame_hw[1]), str(mask.device))
-    return ((mask.to(torch.float32) @ cols) @ rows).round().long()
+    rows, cols = _nearest_counts(h, int(frame_hw[0])), _nearest_counts(w, int(frame_hw[1]))
+    if isinstance(mask, torch.Tensor):
+        rows, cols = (torch.from_numpy(a).to(mask.device) for a in (rows, cols))
+        return ((mask.to(torch.float32) @ cols) @ rows).round().long()
+    return np.rint((np.asarray(mask, np.float32) @ cols) @ rows).astype(np.int64)
 
 
 #: Gauss-Newton steps on the reprojection error after the linear camera-space solve: one step measured
@@ -125,6 +128,15 @@ def parse_calibration(value) -> tuple[float, float] | None:
     if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
         raise WeightsError(f"the weights' {PRESENCE_CALIBRATION_KEY} {value!r} needs a > 0 and finite numbers")
     return a, b
+
+
+@functools.lru_cache(maxsize=64)
+def _intrinsics(frame_hw: tuple[int, int], intrinsics, mirrored: bool, fov_deg: float) -> Intrinsics:
+    """``HandPoseEstimator.intrinsics`` (cached: the same few cameras every frame)."""
+    if intrinsics is not None:
+        fx, fy, cx, cy = intrinsics
+        return Intrinsics(fx, fy, frame_hw[1] - 1 - cx if mirrored else cx, cy)
+    return Intrinsics.from_fov(frame_hw, fov_deg)
 
 
 def image_side(side: str, mirrored: bool) -> str:
@@ -205,7 +217,9 @@ class HandPoseEstimator:
     def resolved(self, settings: PipelineSettings | None = None) -> PipelineSettings:
         """``settings`` (default: ``self.settings``) with the family's input size filled in."""
         s = settings or self.settings
-        return s if s.input_size else s.replace(input_size=self.architecture.input_size)
+        if s.input_size:
+            return s
+        return self._constant(("resolved", s), lambda: s.replace(input_size=self.architecture.input_size))
 
     def estimate(self, frame: np.ndarray, settings: PipelineSettings | None = None, *,
                  with_mask: bool = False, with_crop: bool = False) -> FrameResult:
@@ -261,7 +275,7 @@ class HandPoseEstimator:
     def run_frames(self, frames: list, settings: PipelineSettings, known: KnownHands | None = None,
                    with_mask: bool = False, with_crop: bool = False):
         """Frames of one size through the pipeline -> (FrameResults, keypoints N x 21 x 2 of all hands in
-        network-input pixels as a tensor, for the next frame's boxes). ``known`` (hands of the first frame,
+        network-input pixels as a host array, for the next frame's boxes). ``known`` (hands of the first frame,
         from tracking) skips HandSegNet: its hands keep their presence and, with ``hand_side="auto"``, their
         side and its score. ``settings`` must be ``resolved``."""
         clock = Clock(self.device)
@@ -283,7 +297,7 @@ class HandPoseEstimator:
         clock.mark("preprocess")
         out = run_pipeline(self._calls, image, side, settings, transform, source,
                            box=None if known is None else known.box, clock=clock,
-                           frame_index=None if known is None else self._zeros(len(known.sides)),
+                           frame_index=None if known is None else np.zeros(len(known.sides), np.int64),
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size,
                            presence_calibration=self.presence_calibration,
                            subpixel_keypoints=self.architecture.subpixel_keypoints,
@@ -300,36 +314,38 @@ class HandPoseEstimator:
 
     def _results(self, out: PipelineOutput, transform: FrameTransform, settings: PipelineSettings,
                  with_mask: bool, with_crop: bool, known: KnownHands | None):
-        """(frame index, HandPose) of every hand, and all hands' keypoints in network-input pixels."""
+        """(frame index, HandPose) of every hand, and all hands' keypoints in network-input pixels (N x 21 x 2
+        host array, for the next frame's boxes)."""
         crop = out.crop
-        kp_crop = out.keypoints.keypoints
-        tensors = dict(kp=transform.crop_to_frame(crop.source, kp_crop), kp_crop=kp_crop,
-                       box=transform.box_in_frame(crop.source), scale=crop.network.scale,
-                       center=transform.inverse(crop.network.center[:, None])[:, 0],
-                       scores=out.keypoints.scores, xyz=out.pose.keypoints, side=out.hand_side[:, 1],
-                       frame=out.frame_index)
-        # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
-        keypoints_net = transform.forward(tensors["kp"]) if transform.crop_from_frame else crop.network.inverse(kp_crop)
-        seg = out.segmentation
-        if seg is not None:
-            tensors["presence"] = seg.presence
-            if seg.right is not None and settings.hand_side == "auto":
-                tensors["right"] = seg.right
-            # counted on the small mask (each pixel weighted by the frame pixels it becomes): the same
-            # number as the frame-size mask's sum, without summing a frame-size array
-            tensors["area"] = frame_mask_area(seg.mask, transform.frame_hw)
-            if with_mask:
-                tensors["mask"] = seg.mask          # upsampled to the frame on the host, below
+        tensors = dict(kp_crop=out.keypoints.keypoints, scores=out.keypoints.scores, xyz=out.pose.keypoints,
+                       side=out.hand_side[:, 1])
         if with_crop:
             tensors["crop"] = G.denormalize_image(crop.image)
         host = self._to_host(tensors)
+        # the coordinate maps on the host: a few operations on N x 21 x 2 arrays
+        kp_crop = host["kp_crop"]
+        host["kp"] = transform.crop_to_frame(crop.source, kp_crop)
+        host["box"] = transform.box_in_frame(crop.source)
+        host["center"] = transform.inverse(crop.network.center[:, None])[:, 0]
+        host["scale"] = crop.network.scale
+        host["frame"] = out.frame_index
+        # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
+        keypoints_net = transform.forward(host["kp"]) if transform.crop_from_frame else crop.network.inverse(kp_crop)
+        seg = out.segmentation
+        if seg is not None:
+            host["presence"] = seg.presence
+            if seg.right is not None and settings.hand_side == "auto":
+                host["right"] = seg.right
+            # counted on the small mask (each pixel weighted by the frame pixels it becomes): the same
+            # number as the frame-size mask's sum, without summing a frame-size array
+            host["area"] = frame_mask_area(seg.mask, transform.frame_hw)
+            if with_mask:
+                host["mask"] = seg.mask if transform.identity else upsample_masks(seg.mask, transform.frame_hw)
         if len(host["kp"]):      # on the host: a few dozen operations on 21-point arrays
             host["xyz_cam"] = camera_keypoints(host["xyz"], host["kp"][..., ::-1],
                                                self.intrinsics(transform.frame_hw, settings),
                                                settings.bone_length_m, host["scores"],
-                                               refine_steps=CAMERA_REFINE_STEPS).numpy()
-        if "mask" in host and not transform.identity:
-            host["mask"] = upsample_masks(host["mask"], transform.frame_hw)
+                                               refine_steps=CAMERA_REFINE_STEPS)
         hands = []
         count = [0] * (int(host["frame"].max()) + 1 if len(host["frame"]) else 0)   # ids 0.. per frame
         for i in range(len(host["kp"])):
@@ -360,12 +376,9 @@ class HandPoseEstimator:
         """The camera of a frame of ``frame_hw``: the settings' intrinsics (the camera's; for mirrored frames
         the principal point mirrored with the image, ``cx -> W - 1 - cx``), or a pinhole of their field of
         view (centred: a mirror changes nothing)."""
-        if settings.intrinsics is not None:
-            fx, fy, cx, cy = settings.intrinsics
-            return Intrinsics(fx, fy, frame_hw[1] - 1 - cx if settings.mirrored else cx, cy)
-        return Intrinsics.from_fov(frame_hw, settings.fov_deg)
+        return _intrinsics(tuple(frame_hw), settings.intrinsics, settings.mirrored, settings.fov_deg)
 
-    @property
+    @functools.cached_property
     def predicts_sides(self) -> bool:
         """Whether this estimator's HandSegNet tells left from right (``hand_side="auto"`` reads it)."""
         return registry.predicts_sides(self.networks["handsegnet"])
@@ -381,10 +394,6 @@ class HandPoseEstimator:
     def _hand_side(self, sides: list[str]) -> torch.Tensor:
         """The hand-side one-hot (N x 2) of ``sides`` on the device."""
         return self._constant(("side", *sides), lambda: G.hand_side_onehot(list(sides), device=self.device))
-
-    def _zeros(self, n: int) -> torch.Tensor:
-        """n zeros (long) on the device: the frame index of n hands of one frame."""
-        return self._constant(("zeros", n), lambda: torch.zeros(n, dtype=torch.long, device=self.device))
 
     def _upload(self, frames: list) -> torch.Tensor:
         # one frame is only read, never written: use it in place instead of copying it into a batch

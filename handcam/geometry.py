@@ -1,14 +1,51 @@
-"""Pure, batched geometry of the pipeline (torch, device-agnostic, no loops over pixels).
+"""Pure, batched geometry of the pipeline (device-agnostic, no loops over pixels).
 
 Conventions: images are B x C x H x W; points are (row, col) inside the paper's stages, as in the
 release; the estimator converts to (x, y) at the public boundary. The network-level TF1 resize lives
 with the layers (``handcam.models.layers``); the stages compose these functions (``handcam.stages``).
+
+Images are tensors (on any device). The functions of boxes and points (a few numbers per hand) take
+torch tensors or numpy arrays alike and return the type they are given, with the same float32
+arithmetic: the pipeline works them out on the host, where a tensor operation's overhead would cost
+more than its arithmetic, and training code on the device.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def array_module(x):
+    """``torch`` for a tensor, ``numpy`` otherwise: the namespace whose ``stack``, ``floor``, ``clip``,
+    ``where``, ``amax`` ... work on ``x`` (both take the axis as their second positional argument)."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def host_array(x, dtype=np.float32) -> np.ndarray:
+    """A tensor (any device) or array-like as a host numpy array of ``dtype`` (no copy when it already is one)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+def host_math(fn, *args, **kwargs):
+    """``fn`` (one of this module's array-generic functions) on tensor arguments: computed in numpy when they
+    are on the CPU (the results are tensors over its arrays, no copies) -- on a few numbers per hand a
+    tensor operation's overhead is most of its cost -- else as tensors on their device."""
+    if any(isinstance(a, torch.Tensor) and a.device.type != "cpu" for a in args):
+        return fn(*args, **kwargs)
+    out = fn(*(a.numpy() if isinstance(a, torch.Tensor) else a for a in args), **kwargs)
+    if isinstance(out, tuple):
+        return tuple(torch.from_numpy(np.ascontiguousarray(o)) for o in out)
+    return torch.from_numpy(np.ascontiguousarray(out))
+
+
+def _float32_scalar(value: float, like) -> float:
+    """``value`` rounded to float32 when ``like`` is float32 (as a float32 tensor of it would hold), so
+    that arithmetic with a Python scalar matches arithmetic with that tensor."""
+    return float(np.float32(value)) if like.dtype in (np.float32, torch.float32) else float(value)
+
 
 #: The side of PoseNet's input crop, and the release's crop-size limits.
 CROP_SIZE = 256
@@ -48,10 +85,13 @@ def mask_center_and_size(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
     Centre is the box middle, size is ``max(rows max - min, cols max - min)`` (no +1), as the
     release computes it. An empty mask gives centre (160, 160) and size 100 (the release's fallback).
-    On a CPU the same numbers come from numpy (a dozen tensor operations cost more than the work).
+    A host array gives host arrays (float32); a tensor gives tensors on its device (on a CPU the numbers
+    come from numpy: a dozen tensor operations cost more than the work).
     """
+    if not isinstance(mask, torch.Tensor):
+        return _mask_center_and_size_numpy(np.asarray(mask, dtype=bool))
     if mask.device.type == "cpu":
-        return _mask_center_and_size_numpy(mask.numpy())
+        return tuple(torch.from_numpy(a) for a in _mask_center_and_size_numpy(mask.numpy()))
     return _mask_center_and_size_torch(mask)
 
 
@@ -77,7 +117,7 @@ def _mask_center_and_size_torch(mask: torch.Tensor) -> tuple[torch.Tensor, torch
     return center, size
 
 
-def _mask_center_and_size_numpy(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _mask_center_and_size_numpy(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     center = np.empty((mask.shape[0], 2), np.float32)
     size = np.empty(mask.shape[0], np.float32)
     for i, m in enumerate(mask):
@@ -88,49 +128,52 @@ def _mask_center_and_size_numpy(mask: np.ndarray) -> tuple[torch.Tensor, torch.T
         r0, r1, c0, c1 = (np.float32(v) for v in (rows[0], rows[-1], cols[0], cols[-1]))
         center[i] = (np.float32(0.5) * (r1 + r0), np.float32(0.5) * (c1 + c0))
         size[i] = max(r1 - r0, c1 - c0)
-    return torch.from_numpy(center), torch.from_numpy(size)
+    return center, size
 
 
-def crop_scale(size: torch.Tensor, crop_factor: float = 1.25, crop_size: int = CROP_SIZE) -> torch.Tensor:
-    """Scale (crop pixels per image pixel) for a hand box of ``size``: 256 / (size * factor),
-    clipped to [0.25, 5]."""
-    return torch.clamp(crop_size / (size * crop_factor), SCALE_MIN, SCALE_MAX)
+def crop_scale(size, crop_factor: float = 1.25, crop_size: int = CROP_SIZE):
+    """Scale (crop pixels per image pixel) for a hand box of ``size`` (B, tensor or array): 256 / (size *
+    factor), clipped to [0.25, 5]."""
+    return (crop_size / (size * crop_factor)).clip(SCALE_MIN, SCALE_MAX)
 
 
-def crop_boxes(center: torch.Tensor, scale: torch.Tensor, crop_size: int = CROP_SIZE) -> torch.Tensor:
+def crop_boxes(center, scale, crop_size: int = CROP_SIZE):
     """Square crop boxes (B x 4: y1, x1, y2, x2 in pixels) of side ``crop_size / scale`` around the
-    centres, with the release's ``y1 = cy - side // 2`` (floor division of floats)."""
+    centres (B x 2), with the release's ``y1 = cy - side // 2`` (floor division of floats)."""
+    xp = array_module(center)
     side = crop_size / scale
-    half = torch.floor(side / 2)
+    half = xp.floor(side / 2)
     y1 = center[:, 0] - half
     x1 = center[:, 1] - half
-    return torch.stack([y1, x1, y1 + side, x1 + side], dim=1)
+    return xp.stack([y1, x1, y1 + side, x1 + side], 1)
 
 
-def normalize_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def normalize_boxes(boxes, height: int, width: int):
     """Pixel boxes (y1, x1, y2, x2) -> TF's normalised boxes (divided by H and W, not H-1)."""
-    y1, x1, y2, x2 = boxes.unbind(dim=1)
-    return torch.stack([y1 / height, x1 / width, y2 / height, x2 / width], dim=1)
+    y1, x1, y2, x2 = (boxes[:, i] for i in range(4))
+    return array_module(boxes).stack([y1 / height, x1 / width, y2 / height, x2 / width], 1)
 
 
-def crop_sample_positions(lo: torch.Tensor, hi: torch.Tensor, n_img: int, n_out: int
-                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def crop_sample_positions(lo, hi, n_img: int, n_out: int) -> tuple:
     """TF ``crop_and_resize``'s sample positions along one axis for normalised box edges ``lo``, ``hi``
-    (B) on an image axis of ``n_img`` pixels: (start B, step B, positions B x n_out), sample i at
-    ``start + i * step``; one sample is the box centre (step 0)."""
-    idx = torch.arange(n_out, device=lo.device, dtype=torch.float32)
+    (B, tensors or arrays) on an image axis of ``n_img`` pixels: (start B, step B, positions B x n_out),
+    sample i at ``start + i * step``; one sample is the box centre (step 0)."""
+    if isinstance(lo, torch.Tensor):
+        idx = torch.arange(n_out, device=lo.device, dtype=torch.float32)
+    else:
+        idx = np.arange(n_out, dtype=np.float32)
     if n_out > 1:
         start, step = lo * (n_img - 1), (hi - lo) * (n_img - 1) / (n_out - 1)
     else:
-        start, step = 0.5 * (lo + hi) * (n_img - 1), torch.zeros_like(lo)
+        start, step = 0.5 * (lo + hi) * (n_img - 1), array_module(lo).zeros_like(lo)
     return start, step, start[:, None] + idx[None, :] * step[:, None]
 
 
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int],
                     normalize: bool = False, box_indices: torch.Tensor | None = None) -> torch.Tensor:
     """TF ``tf.image.crop_and_resize`` (bilinear, extrapolation value 0) of B x C x H x W images with
-    N normalised boxes (y1, x1, y2, x2) -> N x C x out_h x out_w float32; box i is cut from image
-    ``box_indices[i]`` (TF's ``box_ind``; default: box i from image i, N = B).
+    N normalised boxes (y1, x1, y2, x2; a tensor or a host array) -> N x C x out_h x out_w float32; box i is
+    cut from image ``box_indices[i]`` (TF's ``box_ind``; default: box i from image i, N = B).
 
     Sample i of a crop of height n is at ``y1 * (H-1) + i * (y2 - y1) * (H-1) / (n-1)``; a row or
     column that falls outside [0, H-1] is 0. ``normalize``: the images are uint8 (any layout of strides,
@@ -140,9 +183,11 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     """
     b, c, h, w = images.shape
     oh, ow = int(out_size[0]), int(out_size[1])
-    boxes = boxes.to(torch.float32)
+    boxes = torch.as_tensor(boxes, dtype=torch.float32, device=images.device)   # host boxes: one small copy
+    if box_indices is not None:
+        box_indices = torch.as_tensor(box_indices, dtype=torch.long, device=images.device)
     if box_indices is not None and not normalize:
-        images = images.index_select(0, box_indices.to(images.device))
+        images = images.index_select(0, box_indices)
     b = boxes.shape[0]
 
     def axis(lo, hi, n_img, n_out):
@@ -160,7 +205,7 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     if normalize:
         # pixels as rows of C values (a permuted H x W x C frame is this without a copy)
         pixels = images.permute(0, 2, 3, 1).reshape(-1, c)
-        which = torch.arange(b, device=images.device) if box_indices is None else box_indices.to(images.device)
+        which = torch.arange(b, device=images.device) if box_indices is None else box_indices
         base = (which * h)[:, None, None]
 
         def corner(ys, xs):   # B x oh x ow x C
@@ -191,80 +236,94 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     return torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
-def scoremap_argmax(scoremaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel argmax of B x K x H x W maps -> (row, col) B x K x 2 (float) and the peak value
-    B x K. Ties go to the first pixel in row-major order."""
+def _take(x, idx, axis: int):
+    """``x``'s values at ``idx`` along ``axis`` (``gather`` / ``take_along_axis``)."""
+    if isinstance(x, torch.Tensor):
+        return x.gather(axis, idx)
+    return np.take_along_axis(x, idx, axis)
+
+
+def _as_float32(x):
+    return x.float() if isinstance(x, torch.Tensor) else x.astype(np.float32)
+
+
+def scoremap_argmax(scoremaps):
+    """Per-channel argmax of B x K x H x W maps (a tensor or a host array) -> (row, col) B x K x 2 (float32)
+    and the peak value B x K. Ties go to the first pixel in row-major order."""
     b, k, h, w = scoremaps.shape
     flat = scoremaps.reshape(b, k, h * w)
-    idx = flat.argmax(dim=2)  # first maximum on ties
-    peak = flat.gather(2, idx[..., None])[..., 0]
-    rc = torch.stack([torch.div(idx, w, rounding_mode="floor"), idx % w], dim=2).float()
+    idx = flat.argmax(2)  # first maximum on ties
+    peak = _take(flat, idx[..., None], 2)[..., 0]
+    rc = _as_float32(array_module(idx).stack([idx // w, idx % w], 2))
     return rc, peak
 
 
-def scoremap_peaks(scoremaps: torch.Tensor, out_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keypoints of B x K x h x w maps in the pixels of the maps upsampled to ``out_size`` (TF1 resize:
-    map pixel ``i`` lies at ``i * out / in``), without upsampling them: the argmax on the maps' own grid
-    (ties: the first pixel in row-major order), moved along each axis to the top of the parabola through
-    the peak and its two neighbours (at most half a map pixel; no move at the border or where the
-    three values do not curve down). -> ((row, col) B x K x 2 float, peak value B x K).
+def scoremap_peaks(scoremaps, out_size: tuple[int, int]):
+    """Keypoints of B x K x h x w maps (a tensor or a host array) in the pixels of the maps upsampled to
+    ``out_size`` (TF1 resize: map pixel ``i`` lies at ``i * out / in``), without upsampling them: the argmax
+    on the maps' own grid (ties: the first pixel in row-major order), moved along each axis to the top of
+    the parabola through the peak and its two neighbours (at most half a map pixel; no move at the border
+    or where the three values do not curve down). -> ((row, col) B x K x 2 float32, peak value B x K).
 
     The argmax of a bilinear upsampling is always at a map pixel, so the release's upsample-then-argmax
     gives these peaks before refinement, quantised to ``out / in`` pixels."""
+    xp = array_module(scoremaps)
     b, k, h, w = scoremaps.shape
-    flat = scoremaps.reshape(b, k, h * w)
-    peak_rc, peak = scoremap_argmax(scoremaps)
-    row, col = peak_rc.long().unbind(dim=2)
-    idx = row * w + col
+    values = scoremaps.reshape(-1)                     # one flat gather per neighbour (cheaper than per-map ones)
+    idx = scoremaps.reshape(b, k, h * w).argmax(2)     # first maximum on ties
+    base = xp.arange(b * k).reshape(b, k) * (h * w)
+    if isinstance(base, torch.Tensor):
+        base = base.to(idx.device)
+    peak = values[base + idx]
+    row, col = idx // w, idx % w
 
     def offset(before_idx, after_idx, inside):
-        before = flat.gather(2, before_idx[..., None])[..., 0]
-        after = flat.gather(2, after_idx[..., None])[..., 0]
+        before, after = values[base + before_idx], values[base + after_idx]
         curve = before - 2.0 * peak + after
         ok = inside & (curve < 0)
-        step = 0.5 * (before - after) / torch.where(ok, curve, torch.ones_like(curve))
-        return torch.where(ok, step.clamp(-0.5, 0.5), torch.zeros_like(step))
+        step = 0.5 * (before - after) / xp.where(ok, curve, xp.ones_like(curve))
+        return xp.where(ok, step.clip(-0.5, 0.5), xp.zeros_like(step))
 
-    dr = offset(idx - w * (row > 0), idx + w * (row < h - 1), (row > 0) & (row < h - 1))
-    dc = offset(idx - (col > 0).long(), idx + (col < w - 1).long(), (col > 0) & (col < w - 1))
-    rc = torch.stack([(row.float() + dr) * (out_size[0] / h), (col.float() + dc) * (out_size[1] / w)], dim=2)
+    up, down, left, right = row > 0, row < h - 1, col > 0, col < w - 1
+    dr = offset(idx - w * up, idx + w * down, up & down)
+    dc = offset(idx - 1 * left, idx + 1 * right, left & right)
+    rc = xp.stack([(_as_float32(row) + dr) * (out_size[0] / h), (_as_float32(col) + dc) * (out_size[1] / w)], 2)
     return rc, peak
 
 
-def crop_to_image(points_rc: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
-                  crop_size: int = CROP_SIZE) -> torch.Tensor:
+def crop_to_image(points_rc, center, scale, crop_size: int = CROP_SIZE):
     """Points (B x K x 2, row/col) in the crop -> the image the crop was cut from:
     ``(p - crop_size / 2) / scale + centre``."""
     return (points_rc - crop_size / 2) / scale[:, None, None] + center[:, None, :]
 
 
-def image_to_crop(points_rc: torch.Tensor, center: torch.Tensor, scale: torch.Tensor,
-                  crop_size: int = CROP_SIZE) -> torch.Tensor:
+def image_to_crop(points_rc, center, scale, crop_size: int = CROP_SIZE):
     """Inverse of ``crop_to_image``."""
     return (points_rc - center[:, None, :]) * scale[:, None, None] + crop_size / 2
 
 
-def resize_points(points: torch.Tensor, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> torch.Tensor:
+def resize_points(points, src_hw: tuple[int, int], dst_hw: tuple[int, int]):
     """Map (row, col) points between two resizes of the same image with half-pixel centres
     (pixel i covers [i, i+1)): ``p' = (p + 0.5) * dst / src - 0.5`` per axis."""
-    # per-axis scalars (float32-rounded like a float32 tensor would be): no host->device copy
-    sy = float(torch.tensor(dst_hw[0] / src_hw[0], dtype=points.dtype))
-    sx = float(torch.tensor(dst_hw[1] / src_hw[1], dtype=points.dtype))
-    return torch.stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], dim=-1)
+    sy = _float32_scalar(dst_hw[0] / src_hw[0], points)   # scalars: no host->device copy
+    sx = _float32_scalar(dst_hw[1] / src_hw[1], points)
+    return array_module(points).stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], -1)
 
 
-def rodrigues(u: torch.Tensor) -> torch.Tensor:
-    """Axis-angle vectors B x 3 -> rotation matrices B x 3 x 3, as the release computes them:
-    theta = sqrt(|u|^2 + 1e-8), axis = u / theta."""
-    theta = torch.sqrt((u * u).sum(dim=1) + 1e-8)
-    x, y, z = (u / theta[:, None]).unbind(dim=1)
-    c, s = torch.cos(theta), torch.sin(theta)
+def rodrigues(u):
+    """Axis-angle vectors B x 3 (a tensor or a host array) -> rotation matrices B x 3 x 3, as the release
+    computes them: theta = sqrt(|u|^2 + 1e-8), axis = u / theta."""
+    xp = array_module(u)
+    theta = xp.sqrt((u * u).sum(1) + 1e-8)
+    a = u / theta[:, None]
+    x, y, z = a[:, 0], a[:, 1], a[:, 2]
+    c, s = xp.cos(theta), xp.sin(theta)
     t = 1 - c
-    return torch.stack([
-        torch.stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], dim=1),
-        torch.stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], dim=1),
-        torch.stack([z * x * t - y * s, z * y * t + x * s, c + z * z * t], dim=1),
-    ], dim=1)
+    return xp.stack([
+        xp.stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], 1),
+        xp.stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], 1),
+        xp.stack([z * x * t - y * s, z * y * t + x * s, c + z * z * t], 1),
+    ], 1)
 
 
 def hand_side_onehot(sides, device=None) -> torch.Tensor:
@@ -277,16 +336,20 @@ def hand_side_onehot(sides, device=None) -> torch.Tensor:
     return F.one_hot(idx, 2).float()
 
 
-def flip_right_hand(coords: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
-    """z -> -z of (..., K, 3) coordinates where the hand-side one-hot (..., 2) says right
-    ([0, 1]; right when its second entry is the larger)."""
+def flip_right_hand(coords, hand_side):
+    """z -> -z of (..., K, 3) coordinates (a tensor or a host array) where the hand-side one-hot (..., 2)
+    says right ([0, 1]; right when its second entry is the larger)."""
     right = hand_side[..., 1] > hand_side[..., 0]
-    sign = torch.ones(coords.shape[:-2] + (1, 3), dtype=coords.dtype, device=coords.device)
-    sign[..., 2] = torch.where(right, -1.0, 1.0).to(coords.dtype)[..., None]
+    if isinstance(coords, torch.Tensor):
+        sign = torch.ones(coords.shape[:-2] + (1, 3), dtype=coords.dtype, device=coords.device)
+        sign[..., 2] = torch.where(right, -1.0, 1.0).to(coords.dtype)[..., None]
+    else:
+        sign = np.ones(coords.shape[:-2] + (1, 3), dtype=coords.dtype)
+        sign[..., 2] = np.where(right, -1.0, 1.0)[..., None]
     return coords * sign
 
 
-def from_canonical(coord_can: torch.Tensor, rot_mat: torch.Tensor, hand_side: torch.Tensor) -> torch.Tensor:
+def from_canonical(coord_can, rot_mat, hand_side):
     """The lifting stage's inverse canonical transform (row vectors): right hands get z -> -z, then
     ``xyz = flip(coord_can) @ rot_mat``. See ``handcam.canonical`` for the frame and its targets."""
     return flip_right_hand(coord_can, hand_side) @ rot_mat

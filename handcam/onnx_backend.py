@@ -84,8 +84,8 @@ class OrtNetwork:
         """How many sessions (exports) this network holds: one per input shape it has seen."""
         return len(self._sessions)
 
-    def _session(self, inputs: tuple[torch.Tensor, ...]):
-        key = tuple(tuple(x.shape[1:]) for x in inputs)
+    def _session(self, inputs: tuple[np.ndarray, ...]):
+        key = tuple(x.shape[1:] for x in inputs)
         if key not in self._sessions:
             import onnxruntime as ort
 
@@ -94,7 +94,7 @@ class OrtNetwork:
             # tracing needs ordinary tensors: leave inference mode (the pipeline runs in it)
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")           # tracer warnings about shape arithmetic
-                example = tuple(x.clone() for x in inputs)
+                example = tuple(torch.from_numpy(x.copy()) for x in inputs)
                 ref = self.module(*example)
                 as_list = isinstance(ref, (list, tuple))
                 outs = [f"out{i}" for i in range(len(ref) if as_list else 1)]
@@ -112,8 +112,17 @@ class OrtNetwork:
         return self._sessions[key]
 
     def __call__(self, *inputs: torch.Tensor):
-        inputs = tuple(x.detach().float().cpu() for x in inputs)
-        sess, names, as_list = self._session(inputs)
-        feed = {n: np.ascontiguousarray(x.numpy()) for n, x in zip(names, inputs)}
-        outs = [torch.from_numpy(o) for o in sess.run(None, feed)]
+        arrays = tuple(_float32_array(x) for x in inputs)
+        sess, names, as_list = self._session(arrays)
+        outs = [torch.from_numpy(o) for o in sess.run(None, dict(zip(names, arrays)))]
         return outs if as_list else outs[0]
+
+
+def _float32_array(x) -> np.ndarray:
+    """An input as the C-contiguous float32 host array ONNX Runtime reads (no copy when it already is one)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dtype != torch.float32 or x.device.type != "cpu":
+            x = x.to("cpu", torch.float32)
+        x = x.numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)

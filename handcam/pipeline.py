@@ -1,5 +1,6 @@
-"""The pipeline: the four stages composed on a batch of network-input images, every intermediate
-kept as tensors on the device (the estimator maps frames onto it and results back).
+"""The pipeline: the four stages composed on a batch of network-input images. Images, maps and the
+networks' outputs stay tensors on the device; the hands' regions, boxes and crop geometry (a few
+numbers per hand) are host arrays (the estimator maps frames onto it and results back).
 
     frames --prepare_frames--> image --segment--> HandBox --crop_hands--> Crop
            --detect_keypoints--> Keypoints2D --lift_pose--> Pose3D
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import geometry as G
@@ -15,6 +17,7 @@ from .runtime import Clock
 from .settings import PipelineSettings
 from .skeleton import NUM_KEYPOINTS
 from .stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, crop_hands, detect_keypoints, lift_pose, segment
+from .stages.lift import pose_from
 from .transform import FrameTransform
 
 #: The stages the estimator times, in order (``timings_ms`` keys, with 'total').
@@ -23,14 +26,16 @@ STAGES = ("preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess
 
 @dataclass(frozen=True)
 class PipelineOutput:
-    """Tensor results of ``run_pipeline`` for a batch (row, col, network-input pixels unless noted).
+    """Results of ``run_pipeline`` for a batch (row, col, network-input pixels unless noted): the networks'
+    outputs and crops as tensors on the device, the regions, boxes and crop geometry as host arrays.
 
     Every field but ``segmentation`` holds N hands (N = B with the release's settings, one hand per frame):
 
     segmentation: None when the boxes were given (tracking: HandSegNet did not run)
-    box:          the hand boxes the crops were cut around
-    hand_side:    N x 2 one-hot (left, right) the lifting networks were given (the side seen in the image)
-    frame_index:  N, the frame of each hand
+    box:          the hand boxes the crops were cut around (host arrays)
+    hand_side:    N x 2 one-hot (left, right) the lifting networks were given (the side seen in the image;
+                  a tensor on the device)
+    frame_index:  N int64 host array, the frame of each hand
     """
 
     segmentation: Segmentation | None
@@ -39,19 +44,19 @@ class PipelineOutput:
     keypoints: Keypoints2D
     pose: Pose3D
     hand_side: torch.Tensor
-    frame_index: torch.Tensor
+    frame_index: np.ndarray
 
     # the release's names for the intermediates
     @property
-    def mask(self) -> torch.Tensor | None:
+    def mask(self) -> np.ndarray | None:
         return None if self.segmentation is None else self.segmentation.mask
 
     @property
-    def center(self) -> torch.Tensor:
+    def center(self) -> np.ndarray:
         return self.crop.network.center
 
     @property
-    def scale(self) -> torch.Tensor:
+    def scale(self) -> np.ndarray:
         return self.crop.network.scale
 
     @property
@@ -89,7 +94,7 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
                  crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None,
                  subpixel_keypoints: bool = False, lifting_size: int | None = None,
-                 frame_index: torch.Tensor | None = None) -> PipelineOutput:
+                 frame_index=None) -> PipelineOutput:
     """The paper's pipeline on normalised B x 3 x h x w network-input images (None when ``box`` and
     ``crop_source`` are given: HandSegNet does not run).
 
@@ -99,14 +104,14 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
     (``stages.segment.find_hands``; ``PipelineSettings.release()``: the release's one hand per frame); all
     hands of the batch go through PoseNet and the lifting networks as one batch. ``box`` skips HandSegNet
     and crops around the given boxes (tracking's first stage; box i in frame ``frame_index[i]``, default
-    frame i). ``hand_side``: B x 2 one-hot per frame (given: every hand of a frame gets it) or N x 2 per
-    given box, or None to read each hand's side from the segmentation (a 3-class HandSegNet; needs ``box``
-    None).
+    frame i; host arrays or tensors). ``hand_side``: B x 2 one-hot per frame (given: every hand of a frame
+    gets it) or N x 2 per given box (a tensor, or a host array), or None to read each hand's side from the
+    segmentation (a 3-class HandSegNet; needs ``box`` None).
     ``clock`` is marked after each stage; ``presence_calibration`` maps the peak hand probability to the
     presence score (``stages.segment.calibrated_presence``). ``subpixel_keypoints`` and ``lifting_size``:
     the family's keypoint rule and lifting input side (``Architecture``; see ``detect_keypoints`` and
-    ``lift_pose``). ``networks`` may hold ``"keypoints"`` and ``"lift"``: those stages as one callable each
-    (``KeypointModule``, ``LiftModule``; a backend's fusion).
+    ``lift_pose``). ``networks`` may hold a backend's fusion ``"lift"``: both lifting networks as one
+    callable (``LiftModule``).
     """
     tick = clock.mark if clock else (lambda name: None)
     if image is None and (box is None or crop_source is None):
@@ -114,6 +119,7 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
     if transform is None:
         transform = FrameTransform(tuple(image.shape[-2:]), tuple(image.shape[-2:]))
     source = image if crop_source is None else crop_source
+    device = source.device
     with torch.inference_mode():
         seg = None
         if box is None:
@@ -122,34 +128,40 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
             box = seg.hand_box(settings.crop_factor)
             frame_index = seg.frame_index
         elif frame_index is None:
-            frame_index = torch.arange(len(box.size), device=box.size.device)
+            frame_index = np.arange(len(box.size))
+        else:
+            frame_index = G.host_array(frame_index, np.int64)
         if hand_side is None:
             hand_side = seg.hand_side() if seg is not None else None
             if hand_side is None:
                 raise ValueError("hand_side=None reads the side from the mask: it needs a HandSegNet that "
                                  "predicts sides and no given box")
-        elif seg is not None:
-            hand_side = hand_side[frame_index]      # the frames' given side for each of their hands
+        elif seg is not None and not _in_order(frame_index, len(hand_side)):
+            hand_side = hand_side[torch.as_tensor(frame_index, device=hand_side.device)
+                                  if isinstance(hand_side, torch.Tensor) else frame_index]  # each hand's frame's side
+        hand_side = torch.as_tensor(hand_side, dtype=torch.float32, device=device)
         tick("handsegnet")
         crop = crop_hands(source, box, crop_size, transform, frame_index)
         tick("crop")
         if len(frame_index) == 0:       # no hand in any frame: nothing for the other networks
             keypoints, pose = _no_keypoints(crop.image), _no_pose(crop.image)
-        elif subpixel_keypoints and "keypoints" in networks:   # the stage as one call (``KeypointModule``)
-            *maps, kp, scores = networks["keypoints"](crop.image)
-            keypoints = Keypoints2D(tuple(maps), kp, scores)
         else:
             keypoints = detect_keypoints(networks["posenet"], crop.image, subpixel_keypoints)
         tick("posenet")
         if len(frame_index) == 0:
             pass
-        elif "lift" in networks:      # the stage fused into one call by the backend (``stages.lift.LiftModule``)
-            pose = Pose3D(*(t.float() for t in networks["lift"](keypoints.scoremap, hand_side)))
+        elif "lift" in networks:      # the networks fused into one call by the backend (``stages.lift.LiftModule``)
+            pose = pose_from(*networks["lift"](keypoints.scoremap, hand_side), hand_side)
         else:
             pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side,
                              lifting_size)
         tick("lifting")
     return PipelineOutput(seg, box, crop, keypoints, pose, hand_side, frame_index)
+
+
+def _in_order(frame_index: np.ndarray, frames: int) -> bool:
+    """Whether the hands are one per frame, in frame order (hand i in frame i)."""
+    return len(frame_index) == frames and bool((frame_index == np.arange(frames)).all())
 
 
 def _no_keypoints(crops: torch.Tensor) -> Keypoints2D:

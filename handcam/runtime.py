@@ -180,17 +180,14 @@ def prepare_networks(networks: dict, arch: Architecture, device: torch.device, o
     modules = {k: copy.deepcopy(networks[k]).to(device, memory_format=fmt).eval() for k in NETWORK_KEYS}
     if backend == "onnxruntime":
         from .onnx_backend import OrtNetwork
-        from .stages.keypoints import KeypointModule
         from .stages.lift import LiftModule
 
-        # the sessions are built on first use of each input shape; the lift stage runs as one graph, and so
-        # does the keypoint stage with sub-pixel peaks (the release's upsampled argmax stays in PyTorch)
+        # the sessions are built on first use of each input shape; both lifting networks run with their
+        # input resize as one graph (the small arithmetic around the networks runs in numpy, not in graphs:
+        # ONNX Runtime's per-operator overhead measured larger than numpy's)
         calls = {k: OrtNetwork(inference_copy(n), k) for k, n in modules.items()}
-        lift = LiftModule(inference_copy(modules["poseprior"]), inference_copy(modules["viewpoint"]),
-                          arch.scoremap_size)
-        calls["lift"] = OrtNetwork(lift, "lift")
-        if arch.subpixel_keypoints:
-            calls["keypoints"] = OrtNetwork(KeypointModule(inference_copy(modules["posenet"])), "keypoints")
+        prior, view = inference_copy(modules["poseprior"]), inference_copy(modules["viewpoint"])
+        calls["lift"] = OrtNetwork(LiftModule(prior, view, arch.scoremap_size), "lift")
         return modules, calls, backend, False
     runnable = {k: inference_copy(n).to(memory_format=fmt) for k, n in modules.items()}
     if options.compile:

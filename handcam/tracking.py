@@ -25,7 +25,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .errors import InputError
 from .results import FrameResult
@@ -52,11 +51,11 @@ class TrackingOptions:
 
 @dataclass(frozen=True)
 class _Track:
-    """One followed hand: its id, keypoints (21 x 2 row/col network-input pixels, a device tensor) and what
+    """One followed hand: its id, keypoints (21 x 2 row/col network-input pixels, a host array) and what
     it keeps from its detection."""
 
     id: int
-    keypoints: torch.Tensor
+    keypoints: np.ndarray
     presence: float
     side: str
     side_score: float | None
@@ -149,7 +148,7 @@ class HandIdentities:
         self._last = {i: np.asarray(h.keypoints_2d) for i, h in zip(ids, hands)}
         for gone in set(self._smoothers) - set(ids):
             del self._smoothers[gone]
-        out = [self._smooth(dataclasses.replace(h, id=i), t) for i, h in zip(ids, hands)]
+        out = [self._smooth(h if h.id == i else dataclasses.replace(h, id=i), t) for i, h in zip(ids, hands)]
         return tuple(sorted(out, key=lambda h: h.id)), ids
 
     def _smooth(self, hand, t: float):
@@ -218,7 +217,7 @@ class HandTracker:
         known = None
         if use:
             tracks = st.tracks
-            known = KnownHands(box_from_keypoints(torch.stack([t.keypoints for t in tracks])),
+            known = KnownHands(box_from_keypoints(np.stack([t.keypoints for t in tracks])),
                                tuple(t.presence for t in tracks), tuple(t.side for t in tracks),
                                tuple(t.side_score for t in tracks))
         results, keypoints = est.run_frames(frames, settings, known, with_mask=with_mask, with_crop=with_crop)

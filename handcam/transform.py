@@ -5,13 +5,16 @@
 Points are (row, col), batched (B x K x 2). In 'faithful' mode the crop is cut from the network
 input (the squashed frame, like the release) unless the family crops from the frame
 (``Architecture.crop_from_frame``, the lite family); in 'aspect' mode from the full-resolution frame.
-The ``CropTransform`` of a crop is expressed in the pixels of the image it was cut from.
+The ``CropTransform`` of a crop is expressed in the pixels of the image it was cut from. Points, centres
+and scales are torch tensors or numpy arrays alike (``handcam.geometry``); the pipeline keeps them on
+the host.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 from . import geometry as G
 from .settings import PipelineSettings
@@ -33,21 +36,21 @@ def network_input_size(frame_hw: tuple[int, int], settings: PipelineSettings,
 @dataclass(frozen=True)
 class CropTransform:
     """Square crops of side ``size`` around ``center`` (B x 2) at ``scale`` (B, crop pixels per source
-    pixel) of a source image (the network input or the frame)."""
+    pixel) of a source image (the network input or the frame); arrays or tensors."""
 
-    center: torch.Tensor
-    scale: torch.Tensor
+    center: object
+    scale: object
     size: int
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
+    def forward(self, points):
         """Source-image points -> crop points."""
         return G.image_to_crop(points, self.center, self.scale, self.size)
 
-    def inverse(self, points: torch.Tensor) -> torch.Tensor:
+    def inverse(self, points):
         """Crop points -> source-image points: ``(p - size / 2) / scale + centre``."""
         return G.crop_to_image(points, self.center, self.scale, self.size)
 
-    def boxes(self) -> torch.Tensor:
+    def boxes(self):
         """B x 4 (y1, x1, y2, x2) of the crops in source pixels, with the release's rounding."""
         return G.crop_boxes(self.center, self.scale, self.size)
 
@@ -72,19 +75,23 @@ class FrameTransform:
     def identity(self) -> bool:
         return tuple(self.frame_hw) == tuple(self.net_hw)
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
+    def forward(self, points):
         """Frame points -> network-input points."""
         return G.resize_points(points, self.frame_hw, self.net_hw)
 
-    def inverse(self, points: torch.Tensor) -> torch.Tensor:
+    def inverse(self, points):
         """Network-input points -> frame points."""
         return G.resize_points(points, self.net_hw, self.frame_hw)
+
+    @functools.cached_property
+    def _frame_per_net(self) -> float:
+        h, w = self.frame_hw
+        return float(np.array([h / self.net_hw[0], w / self.net_hw[1]], np.float32).mean())
 
     def frame_per_net(self) -> float:
         """Frame pixels per network-input pixel: the mean of the two axis ratios, in float32 (a
         scalar, no host->device copy)."""
-        h, w = self.frame_hw
-        return float(torch.tensor([h / self.net_hw[0], w / self.net_hw[1]]).mean())
+        return self._frame_per_net
 
     def crop_source(self, crop: CropTransform) -> CropTransform:
         """A crop defined in network-input pixels, expressed in the pixels of the image it is cut
@@ -93,12 +100,12 @@ class FrameTransform:
             return crop
         return CropTransform(self.inverse(crop.center[:, None])[:, 0], crop.scale / self.frame_per_net(), crop.size)
 
-    def crop_to_frame(self, crop: CropTransform, points: torch.Tensor) -> torch.Tensor:
+    def crop_to_frame(self, crop: CropTransform, points):
         """Crop points -> frame points, for a crop in its source's pixels (``crop_source``)."""
         src = crop.inverse(points)
         return src if self.crop_from_frame else self.inverse(src)
 
-    def box_in_frame(self, crop: CropTransform) -> torch.Tensor:
+    def box_in_frame(self, crop: CropTransform):
         """B x 4 (y1, x1, y2, x2) frame pixels of a crop in its source's pixels."""
         boxes = crop.boxes()
         if self.crop_from_frame:

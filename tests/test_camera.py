@@ -189,7 +189,8 @@ def test_numpy_inputs_and_intrinsics_tensor():
     uv = project_points(xyz, K)
     p, s = normalize_xyz(xyz)
     out = camera_keypoints(p.numpy(), uv.numpy(), K.as_tensor(dtype=torch.float64), float(s))
-    np.testing.assert_allclose(out.numpy(), xyz.numpy(), atol=1e-6)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64     # host arrays in, a host array out
+    np.testing.assert_allclose(out, xyz.numpy(), atol=1e-6)
 
 
 # -- degenerate hands -----------------------------------------------------------------------------

@@ -78,12 +78,21 @@ def test_run_pipeline_composes_the_stages(blob_nets):
     assert isinstance(out.segmentation, Segmentation) and isinstance(out.box, HandBox)
     assert isinstance(out.crop, Crop) and isinstance(out.keypoints, Keypoints2D) and isinstance(out.pose, Pose3D)
     # the release's names for the intermediates
+    assert isinstance(out.mask, np.ndarray) and out.mask.dtype == bool
     assert out.mask is out.segmentation.mask and out.mask.shape == (1, 120, 160) and out.mask.any()
+    assert isinstance(out.box.center, np.ndarray) and isinstance(out.box.size, np.ndarray)
+    assert isinstance(out.center, np.ndarray) and isinstance(out.scale, np.ndarray)
+    assert isinstance(out.frame_index, np.ndarray) and out.frame_index.dtype == np.int64
+    assert out.frame_index.tolist() == [0]
+    assert isinstance(out.hand_side, torch.Tensor) and torch.equal(out.hand_side, side)
     assert out.center is out.crop.network.center and out.scale is out.crop.network.scale
     assert out.scoremaps is out.keypoints.scoremaps and out.keypoints_3d is out.pose.keypoints
     # the box is the mask's, enlarged by the crop factor; the crop is cut around it
     center, size = G.mask_center_and_size(out.mask)
-    assert torch.equal(out.box.center, center) and torch.equal(out.box.size, size) and out.box.factor == 1.5
+    assert isinstance(center, np.ndarray) and isinstance(size, np.ndarray)
+    np.testing.assert_array_equal(out.box.center, center)
+    np.testing.assert_array_equal(out.box.size, size)
+    assert out.box.factor == 1.5
     expected = crop_hands(image, out.box, 128, FrameTransform((120, 160), (120, 160)))
     assert torch.equal(out.crop.image, expected.image) and out.crop.image.shape == (1, 3, 128, 128)
     assert out.keypoints.keypoints.shape == (1, 21, 2) and out.keypoints_3d.shape == (1, 21, 3)
@@ -99,7 +108,7 @@ def test_run_pipeline_crops_from_the_given_source(blob_nets):
     out = run_pipeline(blob_nets, image, side, PipelineSettings(), transform, source, crop_size=128)
     expected = crop_hands(source, out.box, 128, transform)
     assert torch.equal(out.crop.image, expected.image)
-    np.testing.assert_allclose(out.crop.source.center.numpy(), transform.inverse(out.center[:, None])[:, 0].numpy())
+    np.testing.assert_allclose(out.crop.source.center, transform.inverse(out.center[:, None])[:, 0])
 
 
 @pytest.fixture(scope="module")
@@ -118,15 +127,16 @@ def test_tracked_crop_is_built_from_previous_keypoints(plain):
     kp[0, 5] = torch.tensor([50.0, 60.0])
     box = box_from_keypoints(kp)
     center, extent = box.center, box.size
-    np.testing.assert_allclose(center.numpy(), [[70.0, 100.0]])
-    np.testing.assert_allclose(extent.numpy(), [80.0])
+    assert isinstance(center, np.ndarray) and isinstance(extent, np.ndarray)
+    np.testing.assert_allclose(center, [[70.0, 100.0]])
+    np.testing.assert_allclose(extent, [80.0])
     out = run_pipeline(plain.networks, image, side, PipelineSettings.release(), box=box)
     assert out.segmentation is None and out.mask is None  # HandSegNet did not run
     assert out.box is box
     scale = G.crop_scale(extent, box.factor)
     expected = G.crop_and_resize(image, G.normalize_boxes(G.crop_boxes(center, scale), 240, 320), (256, 256))
     assert torch.equal(out.crop.image, expected)
-    np.testing.assert_allclose(out.scale.numpy(), scale.numpy())
+    np.testing.assert_allclose(out.scale, scale)
 
 
 def test_runnable_networks_and_plain_modules_agree(plain):
@@ -137,7 +147,8 @@ def test_runnable_networks_and_plain_modules_agree(plain):
     a = run_pipeline(plain.runnable_networks, image, side, s, mask_method="opencv")
     b = run_pipeline(plain.networks, image, side, s, mask_method="torch",
                      crop_size=registry.PAPER.crop_size)
-    assert torch.equal(a.mask, b.mask)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    assert a.mask.any()
     torch.testing.assert_close(a.keypoints_3d, b.keypoints_3d, rtol=1e-5, atol=1e-5)
 
 

@@ -27,9 +27,16 @@ def test_box_from_keypoints():
     kp[1, 0] = torch.tensor([12.0, 11.0])          # a tiny hand
     box = box_from_keypoints(kp)
     assert TRACK_CENTER == 12 and TRACK_CROP_FACTOR == 1.1 and box.factor == TRACK_CROP_FACTOR
-    np.testing.assert_allclose(box.center.numpy(), [[70.0, 100.0], [10.0, 10.0]])    # the middle MCP
+    assert isinstance(box.center, np.ndarray) and box.center.dtype == np.float32
+    assert isinstance(box.size, np.ndarray) and box.size.dtype == np.float32
+    np.testing.assert_allclose(box.center, [[70.0, 100.0], [10.0, 10.0]])    # the middle MCP
     # twice the largest per-axis distance from it; at least TRACK_MIN_EXTENT
-    np.testing.assert_allclose(box.size.numpy(), [80.0, TRACK_MIN_EXTENT])
+    np.testing.assert_allclose(box.size, [80.0, TRACK_MIN_EXTENT])
+    # a host array of keypoints gives the same box
+    from_array = box_from_keypoints(kp.numpy())
+    np.testing.assert_array_equal(from_array.center, box.center)
+    np.testing.assert_array_equal(from_array.size, box.size)
+    assert from_array.factor == box.factor
 
 
 def test_crop_scale_follows_the_crop_size():
@@ -53,7 +60,10 @@ def test_crop_hands_in_network_pixels():
     expected = G.crop_and_resize(image, G.normalize_boxes(G.crop_boxes(box.center, scale), 240, 320), (256, 256))
     assert torch.equal(crop.image, expected)
     assert isinstance(crop.network, CropTransform) and crop.source is crop.network
-    assert torch.equal(crop.network.center, box.center) and torch.equal(crop.network.scale, scale)
+    # the box given with tensors: the crop geometry is kept as host arrays
+    assert isinstance(crop.network.center, np.ndarray) and isinstance(crop.network.scale, np.ndarray)
+    np.testing.assert_array_equal(crop.network.center, box.center.numpy())
+    np.testing.assert_array_equal(crop.network.scale, scale.numpy())
     assert crop.network.size == 256
     assert (crop.image[1, :, :, -10:] == 0).all()  # beyond the right border: 0
 
@@ -64,8 +74,9 @@ def test_crop_hands_from_the_frame():
     box = HandBox(torch.tensor([[100.0, 150.0], [60.0, 200.0]]), torch.tensor([80.0, 40.0]), 1.25)
     crop = crop_hands(frame, box, 128, transform)
     src = crop.source
-    np.testing.assert_allclose(src.center.numpy(), ((box.center + 0.5) * 2 - 0.5).numpy())
-    np.testing.assert_allclose(src.scale.numpy(), (crop_scale(box, 128) / 2).numpy())
+    assert isinstance(src.center, np.ndarray) and isinstance(src.scale, np.ndarray)
+    np.testing.assert_allclose(src.center, ((box.center + 0.5) * 2 - 0.5).numpy())
+    np.testing.assert_allclose(src.scale, (crop_scale(box, 128) / 2).numpy())
     expected = G.crop_and_resize(frame, G.normalize_boxes(G.crop_boxes(src.center, src.scale, 128), 480, 640),
                                  (128, 128))
     assert torch.equal(crop.image, expected)

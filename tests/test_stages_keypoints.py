@@ -2,6 +2,7 @@
 import numpy as np
 import torch
 
+from handcam import geometry as G
 from handcam.models.layers import tf1_resize_bilinear
 from handcam.stages.keypoints import Keypoints2D, detect_keypoints
 
@@ -69,13 +70,28 @@ def test_reduced_precision_stages_become_float32():
     assert torch.equal(out.scores, up.flatten(2).amax(2))
 
 
-def test_keypoint_module_is_the_stage_in_one_call():
-    from handcam.stages.keypoints import KeypointModule
-
-    peaks = [(k % 24, (7 * k) % 24) for k in range(21)]
+def test_subpixel_keypoints_on_the_host_equal_the_tensor_peaks():
+    """The lite rule's peaks are computed in numpy on the host: the same float32 arithmetic as
+    ``geometry.scoremap_peaks`` on the tensor, returned as tensors."""
+    peaks = [(k % 24, (7 * k) % 24) for k in range(21)]          # some on the maps' border
     net = PeakPoseNet(peaks)
     crop = torch.zeros(2, 3, 96, 96)
-    *maps, keypoints, scores = KeypointModule(net)(crop)
-    want = detect_keypoints(net, crop, subpixel=True)
-    assert len(maps) == 2 and all(torch.equal(a, b) for a, b in zip(maps, want.scoremaps))
-    assert torch.equal(keypoints, want.keypoints) and torch.equal(scores, want.scores)
+    noise = torch.rand(2, 21, 24, 24, generator=torch.Generator().manual_seed(5)) * 0.5
+    maps = net(crop)[-1] + noise                                  # neighbours of every peak differ: refined
+    out = detect_keypoints(lambda c: [torch.zeros_like(maps), maps], crop, subpixel=True)
+    want_keypoints, want_scores = G.scoremap_peaks(maps, (96, 96))
+    assert isinstance(want_keypoints, torch.Tensor)
+    assert isinstance(out.keypoints, torch.Tensor) and isinstance(out.scores, torch.Tensor)
+    assert out.keypoints.dtype == out.scores.dtype == torch.float32
+    assert out.keypoints.shape == (2, 21, 2) and out.scores.shape == (2, 21)
+    assert torch.equal(out.keypoints, want_keypoints) and torch.equal(out.scores, want_scores)
+    assert len(out.scoremaps) == 2 and out.scoremap is out.scoremaps[-1] and torch.equal(out.scoremap, maps)
+    # refined: not all on the 4-pixel grid of the upsampled argmax, and never more than half a map pixel away
+    grid = 4 * torch.tensor(peaks, dtype=torch.float32)
+    assert (out.keypoints % 4 != 0).any()
+    assert ((out.keypoints - grid).abs() <= 2.0 + 1e-5).all()
+    # numpy in, numpy out: the same values
+    host_keypoints, host_scores = G.scoremap_peaks(maps.numpy(), (96, 96))
+    assert isinstance(host_keypoints, np.ndarray) and isinstance(host_scores, np.ndarray)
+    np.testing.assert_array_equal(host_keypoints, want_keypoints.numpy())
+    np.testing.assert_array_equal(host_scores, want_scores.numpy())

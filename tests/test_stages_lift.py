@@ -49,7 +49,7 @@ def test_lift_pose_resizes_maps_to_the_lifting_size():
     assert seen[0] is maps
 
 
-def test_lift_module_is_the_stage_in_one_call():
+def test_lift_module_runs_both_networks_after_the_resize():
     from handcam.models import lite
     from handcam.stages.lift import LiftModule
 
@@ -57,7 +57,42 @@ def test_lift_module_is_the_stage_in_one_call():
     prior, view = lite.PosePrior().eval(), lite.ViewPoint().eval()
     maps, side = torch.rand(2, 21, 24, 24), G.hand_side_onehot(["left", "right"])
     with torch.no_grad():
-        coord_can, rot_mat, keypoints = LiftModule(prior, view, 32)(maps, side)
+        out = LiftModule(prior, view, 32)(maps, side)
+        resized = tf1_resize_bilinear(maps, (32, 32))
+        want_can, want_axis = prior(resized, side), view(resized, side)
+    assert len(out) == 2
+    coord_can, axis_angle = out
+    assert coord_can.shape == (2, 21, 3) and axis_angle.shape == (2, 3)
+    assert torch.equal(coord_can, want_can) and torch.equal(axis_angle, want_axis)
+
+
+def test_lift_module_and_pose_from_equal_lift_pose():
+    from handcam.models import lite
+    from handcam.stages.lift import LiftModule, pose_from
+
+    torch.manual_seed(0)
+    prior, view = lite.PosePrior().eval(), lite.ViewPoint().eval()
+    maps, side = torch.rand(2, 21, 24, 24), G.hand_side_onehot(["left", "right"])
+    with torch.no_grad():
+        got = pose_from(*LiftModule(prior, view, 32)(maps, side), side)
         want = lift_pose(prior, view, maps, side, 32)
-    assert torch.equal(coord_can, want.coord_can) and torch.equal(rot_mat, want.rot_mat)
-    assert torch.equal(keypoints, want.keypoints)
+    assert isinstance(got, Pose3D)
+    assert got.keypoints.shape == (2, 21, 3) and got.rot_mat.shape == (2, 3, 3)
+    assert torch.equal(got.coord_can, want.coord_can) and torch.equal(got.rot_mat, want.rot_mat)
+    assert torch.equal(got.keypoints, want.keypoints)
+    assert not torch.equal(got.keypoints[0], got.keypoints[1])      # two hands, two poses: not a constant
+
+
+def test_pose_from_is_rodrigues_and_the_inverse_canonical_transform():
+    from handcam.stages.lift import pose_from
+
+    coord_can = torch.rand(2, 21, 3, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
+    axis_angle = torch.tensor([[0.0, 0.0, math.pi / 2], [0.3, -0.2, 0.1]])
+    side = G.hand_side_onehot(["left", "right"])
+    out = pose_from(coord_can, axis_angle, side)
+    assert out.coord_can.dtype == out.rot_mat.dtype == out.keypoints.dtype == torch.float32
+    assert torch.equal(out.coord_can, coord_can.float())
+    torch.testing.assert_close(out.rot_mat, G.rodrigues(axis_angle), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out.rot_mat[0].numpy(), [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-6)
+    torch.testing.assert_close(out.keypoints, G.from_canonical(out.coord_can, out.rot_mat, side),
+                               rtol=0, atol=1e-6)

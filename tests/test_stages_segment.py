@@ -129,22 +129,35 @@ def test_segment_runs_the_network_and_keeps_one_hand(method):
     assert isinstance(seg, Segmentation)
     logits = BlobSegNet()(image)
     mask, prob = single_object_mask(logits, 0.5, method=method)
-    assert torch.equal(seg.logits, logits) and torch.equal(seg.mask, mask) and torch.equal(seg.probability, prob)
-    assert seg.mask.shape == (2, 120, 160) and seg.mask.any(dim=(1, 2)).all()
-    torch.testing.assert_close(seg.presence, prob.reshape(2, -1).amax(1))
+    assert isinstance(seg.mask, np.ndarray) and seg.mask.dtype == bool
+    assert isinstance(seg.presence, np.ndarray) and seg.presence.dtype == np.float32
+    assert isinstance(seg.frame_index, np.ndarray) and seg.frame_index.tolist() == [0, 1]
+    assert seg.right is None and seg.hand_side() is None           # a 2-class network: no sides
+    assert torch.equal(seg.logits, logits) and torch.equal(seg.probability, prob)
+    np.testing.assert_array_equal(seg.mask, mask.numpy())
+    assert seg.mask.shape == (2, 120, 160) and seg.mask.any(axis=(1, 2)).all()
+    np.testing.assert_allclose(seg.presence, prob.reshape(2, -1).amax(1).numpy(), rtol=1.3e-6, atol=1e-5)
     assert (seg.presence > 0.99).all()  # the blob's colour is certain
     stricter = segment(BlobSegNet(), image, 0.995, method)  # above the net's peak sigmoid(5) = 0.9933
-    assert not stricter.mask.any() and torch.equal(stricter.presence, seg.presence)
+    assert not stricter.mask.any()
+    np.testing.assert_array_equal(stricter.presence, seg.presence)
 
 
 def test_hand_box_is_the_mask_bounding_box():
-    mask = torch.zeros(2, 240, 320, dtype=torch.bool)
+    mask = np.zeros((2, 240, 320), dtype=bool)
     mask[0, 0:10, 300:320] = True
-    seg = Segmentation(torch.zeros(2, 2, 240, 320), torch.zeros(2, 240, 320), mask, torch.zeros(2))
+    seg = Segmentation(torch.zeros(2, 2, 240, 320), torch.zeros(2, 240, 320), mask, np.zeros(2, np.float32))
+    assert seg.frame_index.tolist() == [0, 1]       # one hand per frame by default
     box = seg.hand_box(1.5)
     assert isinstance(box, HandBox) and box.factor == 1.5
-    np.testing.assert_array_equal(box.center.numpy(), [[4.5, 309.5], [160, 160]])  # empty: the release's fallback
-    np.testing.assert_array_equal(box.size.numpy(), [19, 100])
+    assert isinstance(box.center, np.ndarray) and isinstance(box.size, np.ndarray)
+    np.testing.assert_array_equal(box.center, [[4.5, 309.5], [160, 160]])  # empty: the release's fallback
+    np.testing.assert_array_equal(box.size, [19, 100])
+    # a tensor mask gives the same box, as tensors
+    center, size = G.mask_center_and_size(torch.from_numpy(mask))
+    assert isinstance(center, torch.Tensor) and isinstance(size, torch.Tensor)
+    np.testing.assert_array_equal(center.numpy(), box.center)
+    np.testing.assert_array_equal(size.numpy(), box.size)
 
 
 # ---------------------------------------------------------------- the presence calibration
@@ -185,15 +198,16 @@ def test_segment_applies_the_presence_calibration(method):
     image = G.normalize_image(frames)
     raw = segment(BlobSegNet(), image, 0.5, method)
     cal = segment(BlobSegNet(), image, 0.5, method, presence_calibration=(2.0, -1.0))
-    torch.testing.assert_close(cal.presence, calibrated_presence(raw.presence, (2.0, -1.0)))
+    assert isinstance(cal.presence, np.ndarray) and cal.presence.dtype == np.float32
+    np.testing.assert_allclose(cal.presence, calibrated_presence(raw.presence, (2.0, -1.0)), rtol=1.3e-6, atol=1e-5)
     assert float(raw.presence[0]) == pytest.approx(1 / (1 + np.exp(-5)), abs=1e-6)     # the net's peak sigmoid(5)
     assert float(cal.presence[0]) == pytest.approx(1 / (1 + np.exp(-9)), abs=1e-6)     # sigmoid(2 * 5 - 1)
     assert float(cal.presence[1]) < float(raw.presence[1]) < 0.5
     # only the presence changes: the mask, probability and box are the uncalibrated ones
-    assert torch.equal(cal.mask, raw.mask) and torch.equal(cal.probability, raw.probability)
-    assert torch.equal(cal.logits, raw.logits)
+    np.testing.assert_array_equal(cal.mask, raw.mask)
+    assert torch.equal(cal.probability, raw.probability) and torch.equal(cal.logits, raw.logits)
     identity = segment(BlobSegNet(), image, 0.5, method, presence_calibration=None)
-    assert torch.equal(identity.presence, raw.presence)
+    np.testing.assert_array_equal(identity.presence, raw.presence)
 
 
 # ---------------------------------------------------------------- every hand: find_hands
@@ -212,12 +226,16 @@ def test_find_hands_one_region_per_hand_in_confidence_order(method):
     p[20, 60] = 0.99
     masks, presence, right, frame = find_hands(_classes(p), max_hands=2, method=method)
     assert masks.shape == (2, 60, 100) and right is None and frame.tolist() == [0, 0]
-    np.testing.assert_allclose(presence.numpy(), [0.99, 0.8], rtol=1e-5)
+    assert isinstance(masks, np.ndarray) and masks.dtype == bool
+    assert isinstance(presence, np.ndarray) and presence.dtype == np.float32
+    assert isinstance(frame, np.ndarray) and frame.dtype == np.int64
+    np.testing.assert_allclose(presence, [0.99, 0.8], rtol=1e-5)
     assert masks[0, 10:30, 50:70].all() and masks[0].sum() == 400           # B first: the release's mask
     assert masks[1, 10:30, 5:25].all() and masks[1].sum() == 400
     release, _ = single_object_mask(_logits_from_prob(p), method=method)
     one = find_hands(_classes(p), max_hands=1, method=method)[0]
-    assert torch.equal(one, release) and torch.equal(masks[:1], release)    # max_hands=1: the release
+    np.testing.assert_array_equal(one, release.numpy())                     # max_hands=1: the release
+    np.testing.assert_array_equal(masks[:1], release.numpy())
     assert len(find_hands(_classes(p), max_hands=2, min_presence=0.85, method=method)[0]) == 1
 
 
@@ -292,6 +310,9 @@ def test_segment_finds_every_hand_with_its_frame_index():
     seg = segment(TwoSidedBlobSegNet(), image, max_hands=2, min_presence=0.5)
     assert seg.frame_index.tolist() == [0, 0, 1, 1] and seg.mask.shape == (4, 240, 320)
     assert seg.presence.shape == (4,) and seg.hand_side().shape == (4, 2)
+    assert isinstance(seg.hand_side(), np.ndarray) and seg.hand_side().dtype == np.float32
+    assert isinstance(seg.right, np.ndarray) and seg.right.dtype == np.float32
+    assert isinstance(seg.frame_index, np.ndarray) and seg.frame_index.dtype == np.int64
     assert sorted(seg.hand_side()[:2, 1].tolist()) == [0.0, 1.0]            # a left and a right hand
     assert seg.hand_side()[2:].tolist() == seg.hand_side()[:2].tolist()     # the same in both frames
     box = seg.hand_box(1.25)

@@ -108,11 +108,17 @@ def test_tracked_hand_is_cropped_around_the_previous_keypoints(lite_estimator):
     transform = FrameTransform((240, 320), lite_estimator.resolved().input_size)
     kp_net = transform.forward(torch.tensor(first.keypoints_2d[:, ::-1].copy(), dtype=torch.float32)[None])
     box = box_from_keypoints(kp_net)
-    center = transform.inverse(box.center[:, None])[0, 0].numpy()[::-1]
+    assert isinstance(box.center, np.ndarray) and isinstance(box.size, np.ndarray)
+    center = transform.inverse(box.center[:, None])[0, 0][::-1]
     np.testing.assert_allclose(second.center, center, atol=1e-3)
     np.testing.assert_allclose(second.scale, float(crop_scale(box, lite_estimator.architecture.crop_size)[0]),
                                rtol=1e-4)
     assert isinstance(box, HandBox)
+    # the keypoints tracking builds the next box from are host arrays: the hand's, in network-input pixels
+    results, keypoints_net = lite_estimator.run_frames([f], lite_estimator.resolved())
+    assert isinstance(keypoints_net, np.ndarray) and keypoints_net.shape == (1, 21, 2)
+    np.testing.assert_allclose(keypoints_net, kp_net.numpy(), atol=1e-3)
+    np.testing.assert_allclose(results[0].hands[0].keypoints_2d, first.keypoints_2d, atol=1e-4)
 
 
 # -- every hand: ids across frames, lost and new hands, smoothing -------------------------------------

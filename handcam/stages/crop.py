@@ -33,30 +33,32 @@ TRACK_MIN_EXTENT = 8.0
 
 @dataclass(frozen=True)
 class HandBox:
-    """Where a hand is, in network-input pixels: box centre (B x 2, row/col), size (B) and the factor
-    the crop enlarges it by."""
+    """Where a hand is, in network-input pixels: box centre (N x 2, row/col), size (N) and the factor
+    the crop enlarges it by. The pipeline's boxes are host arrays (float32): they are born on the host
+    (``segment.find_hands``' regions, the previous frame's keypoints) and are a few numbers each."""
 
-    center: torch.Tensor
-    size: torch.Tensor
+    center: np.ndarray
+    size: np.ndarray
     factor: float
 
 
-def box_from_keypoints(keypoints_rc: torch.Tensor) -> HandBox:
-    """Keypoints B x 21 x 2 (row, col, network-input pixels) -> the box the next frame is cropped from in
-    tracking: centred on the middle MCP (``TRACK_CENTER``), side twice the largest per-axis distance of a
-    keypoint from it (at least ``TRACK_MIN_EXTENT``) -- the crop PoseNet was trained on -- and
-    ``TRACK_CROP_FACTOR`` to enlarge it by."""
+def box_from_keypoints(keypoints_rc) -> HandBox:
+    """Keypoints N x 21 x 2 (row, col, network-input pixels; an array or a tensor) -> the box the next frame
+    is cropped from in tracking: centred on the middle MCP (``TRACK_CENTER``), side twice the largest
+    per-axis distance of a keypoint from it (at least ``TRACK_MIN_EXTENT``) -- the crop PoseNet was trained
+    on -- and ``TRACK_CROP_FACTOR`` to enlarge it by."""
+    keypoints_rc = G.host_array(keypoints_rc)
     centre = keypoints_rc[:, TRACK_CENTER]
-    side = 2.0 * (keypoints_rc - centre[:, None]).abs().amax(dim=(1, 2))
-    return HandBox(centre, side.clamp_min(TRACK_MIN_EXTENT), TRACK_CROP_FACTOR)
+    side = 2.0 * np.abs(keypoints_rc - centre[:, None]).max(axis=(1, 2))
+    return HandBox(centre, np.maximum(side, np.float32(TRACK_MIN_EXTENT)), TRACK_CROP_FACTOR)
 
 
 @dataclass(frozen=True)
 class Crop:
     """The crops of a batch.
 
-    image:      B x 3 x S x S normalised crop
-    network:    the crop in network-input pixels (its centre and scale)
+    image:      N x 3 x S x S normalised crop (a tensor on the device)
+    network:    the crop in network-input pixels (its centre and scale, host arrays)
     source:     the same crop in the pixels of the image it was cut from
     """
 
@@ -65,7 +67,7 @@ class Crop:
     source: CropTransform
 
 
-def crop_scale(box: HandBox, crop_size: int) -> torch.Tensor:
+def crop_scale(box: HandBox, crop_size: int):
     """Crop pixels per network-input pixel: the release's clipped ``256 / (size * factor)``; a crop of
     another size scales it (the same box)."""
     scale = G.crop_scale(box.size, box.factor)
@@ -75,17 +77,20 @@ def crop_scale(box: HandBox, crop_size: int) -> torch.Tensor:
 
 
 def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: FrameTransform,
-               frame_index: torch.Tensor | None = None) -> Crop:
+               frame_index=None) -> Crop:
     """Cut ``crop_size`` crops around the N boxes from ``source`` (the network input, or the frame when
     ``transform.crop_from_frame``), B x 3 x H x W normalised, or uint8 RGB (the crop's samples are then
     normalised like ``geometry.normalize_image``); outside the image is 0 (normalised). Box i is cut from
-    image ``frame_index[i]`` (default: box i from image i)."""
+    image ``frame_index[i]`` (default: box i from image i). The boxes' geometry is worked out on the host
+    (``box`` may hold tensors: they are copied there); only the N x 4 crop boxes go to a device source."""
+    box = HandBox(G.host_array(box.center), G.host_array(box.size), box.factor)
     network = CropTransform(box.center, crop_scale(box, crop_size), crop_size)
     src = transform.crop_source(network)
     boxes = G.normalize_boxes(src.boxes(), source.shape[-2], source.shape[-1])
-    if frame_index is not None and len(frame_index) == source.shape[0] and \
-            bool((frame_index == torch.arange(len(frame_index), device=frame_index.device)).all()):
-        frame_index = None                               # one hand per frame, in order
+    if frame_index is not None:
+        frame_index = G.host_array(frame_index, np.int64)
+        if len(frame_index) == source.shape[0] and (frame_index == np.arange(len(frame_index))).all():
+            frame_index = None                           # one hand per frame, in order
     if source.is_floating_point():
         image = G.crop_and_resize(source, boxes, (crop_size, crop_size), box_indices=frame_index)
     elif source.device.type == "cpu" and cv2 is not None:
@@ -95,26 +100,34 @@ def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: Fr
     return Crop(image, network, src)
 
 
-def crop_uint8_opencv(frames: torch.Tensor, boxes: torch.Tensor, size: int,
-                      frame_index: torch.Tensor | None = None) -> torch.Tensor:
+#: uint8 -> the normalised float32 value ``geometry.normalize_image`` gives it (its own arithmetic).
+_NORMALIZED = (torch.arange(256, dtype=torch.float32).div_(255.0).sub_(0.5)).numpy()
+
+
+def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) -> torch.Tensor:
     """``geometry.crop_and_resize(frames, boxes, (size, size), normalize=True, box_indices=frame_index)``
-    of CPU uint8 frames
-    (B x 3 x H x W, typically a view of B x H x W x 3 memory) by ``cv2.warpAffine``: the same sample
-    positions (``geometry.crop_sample_positions``) and bilinear weights, in OpenCV's fixed point (1/32
-    pixel) with the crop rounded to uint8 before it is normalised; samples outside the frame are 0
-    (normalised) as in TF. Much cheaper on a CPU than gathering the four neighbours of every sample."""
+    of CPU uint8 frames (B x 3 x H x W, typically a view of B x H x W x 3 memory; boxes and indices host
+    arrays or tensors) by ``cv2.warpAffine``: the same sample positions (``geometry.crop_sample_positions``)
+    and bilinear weights, in OpenCV's fixed point (1/32 pixel) with the crop rounded to uint8 before it is
+    normalised; samples outside the frame are 0 (normalised) as in TF. Much cheaper on a CPU than gathering
+    the four neighbours of every sample; the geometry is numpy on the host."""
     _, c, h, w = frames.shape
     pixels = frames.permute(0, 2, 3, 1).numpy()          # B x H x W x 3 (no copy for a permuted frame)
-    boxes = boxes.to(torch.float32)
+    boxes = G.host_array(boxes)
     b = boxes.shape[0]
-    which = range(b) if frame_index is None else frame_index.tolist()
+    which = range(b) if frame_index is None else G.host_array(frame_index, np.int64).tolist()
     ay, sy, ys = G.crop_sample_positions(boxes[:, 0], boxes[:, 2], h, size)
     ax, sx, xs = G.crop_sample_positions(boxes[:, 1], boxes[:, 3], w, size)
     out = np.empty((b, size, size, c), np.uint8)
     for i, f in enumerate(which):                        # one warp per hand (a batch holds a few)
-        warp = np.array([[float(sx[i]), 0.0, float(ax[i])], [0.0, float(sy[i]), float(ay[i])]])
-        out[i] = cv2.warpAffine(np.ascontiguousarray(pixels[f]), warp, (size, size),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    valid = ((ys >= 0) & (ys <= h - 1))[:, :, None] & ((xs >= 0) & (xs <= w - 1))[:, None, :]
-    image = torch.from_numpy(out).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).sub_(0.5)
-    return image.masked_fill_(~valid[:, None], 0.0)
+        warp = np.array([[sx[i], 0.0, ax[i]], [0.0, sy[i], ay[i]]], np.float64)
+        frame = pixels[f] if pixels[f].flags.c_contiguous else np.ascontiguousarray(pixels[f])
+        cv2.warpAffine(frame, warp, (size, size), dst=out[i],
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    image = _NORMALIZED[out.transpose(0, 3, 1, 2)]       # N x 3 x S x S, normalised in one gather
+    rows_out = (ys < 0) | (ys > h - 1)                   # N x S: sample rows / columns outside the frame
+    cols_out = (xs < 0) | (xs > w - 1)
+    for i in np.flatnonzero(rows_out.any(axis=1) | cols_out.any(axis=1)).tolist():
+        image[i][:, rows_out[i]] = 0.0
+        image[i][:, :, cols_out[i]] = 0.0
+    return torch.from_numpy(image)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .. import geometry as G
 from ..models.layers import tf1_resize_bilinear
@@ -34,25 +33,12 @@ class Keypoints2D:
 
 def detect_keypoints(posenet, crop: torch.Tensor, subpixel: bool = False) -> Keypoints2D:
     """Run PoseNet (a callable: B x 3 x S x S -> list of stages) on normalised crops; ``subpixel``: peaks
-    refined on the maps' own grid instead of the release's argmax of the upsampled maps."""
+    refined on the maps' own grid instead of the release's argmax of the upsampled maps (on a CPU in numpy:
+    a few operations on 21 small maps per hand)."""
     stages = tuple(s.float() for s in posenet(crop))
     side = crop.shape[-1]
     if subpixel:
-        keypoints, scores = G.scoremap_peaks(stages[-1], (side, side))
+        keypoints, scores = G.host_math(G.scoremap_peaks, stages[-1], (side, side))
     else:
         keypoints, scores = G.scoremap_argmax(tf1_resize_bilinear(stages[-1], (side, side)))
     return Keypoints2D(stages, keypoints, scores)
-
-
-class KeypointModule(nn.Module):
-    """PoseNet and the sub-pixel peaks (``detect_keypoints(..., subpixel=True)``) as one module, so that a
-    backend can run the stage as one graph (ONNX Runtime: one call, no tensor operations after it).
-    crop -> (stage 1 maps, ..., last stage's maps, keypoints, scores)."""
-
-    def __init__(self, posenet: nn.Module):
-        super().__init__()
-        self.posenet = posenet
-
-    def forward(self, crop: torch.Tensor):
-        out = detect_keypoints(self.posenet, crop, subpixel=True)
-        return (*out.scoremaps, out.keypoints, out.scores)

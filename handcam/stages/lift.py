@@ -27,26 +27,35 @@ class Pose3D:
 def lift_pose(poseprior, viewpoint, scoremap: torch.Tensor, hand_side: torch.Tensor,
               size: int | None = None) -> Pose3D:
     """Run the two lifting networks (callables: (scoremap B x 21 x s x s, hand side B x 2) -> canonical
-    B x 21 x 3 / axis-angle B x 3) and combine them. ``size``: the side the lifting networks were trained
-    on (``Architecture.scoremap_size``); maps of another side are resized to it first (TF1 bilinear: the
-    same relative positions)."""
+    B x 21 x 3 / axis-angle B x 3) and combine them (``pose_from``). ``size``: the side the lifting networks
+    were trained on (``Architecture.scoremap_size``); maps of another side are resized to it first (TF1
+    bilinear: the same relative positions)."""
+    return pose_from(*_run_networks(poseprior, viewpoint, scoremap, hand_side, size), hand_side)
+
+
+def _run_networks(poseprior, viewpoint, scoremap, hand_side, size):
     if size is not None and tuple(scoremap.shape[-2:]) != (size, size):
         scoremap = tf1_resize_bilinear(scoremap, (size, size))
-    coord_can = poseprior(scoremap, hand_side).float()
-    rot = G.rodrigues(viewpoint(scoremap, hand_side).float())
-    return Pose3D(coord_can, rot, G.from_canonical(coord_can, rot, hand_side))
+    return poseprior(scoremap, hand_side), viewpoint(scoremap, hand_side)
+
+
+def pose_from(coord_can: torch.Tensor, axis_angle: torch.Tensor, hand_side: torch.Tensor) -> Pose3D:
+    """The networks' canonical hand (B x 21 x 3) and viewpoint (axis-angle B x 3) -> the Pose3D: Rodrigues as
+    the release computes it and the inverse canonical transform (on a CPU in numpy: a few operations on
+    21 points per hand)."""
+    coord_can, axis_angle, hand_side = coord_can.float(), axis_angle.float(), hand_side.float()
+    rot = G.host_math(G.rodrigues, axis_angle)
+    return Pose3D(coord_can, rot, G.host_math(G.from_canonical, coord_can, rot, hand_side))
 
 
 class LiftModule(nn.Module):
-    """The whole lift stage (``lift_pose``: the resize to ``size``, both networks, Rodrigues and the
-    canonical inverse) as one module, so that a backend can run it as one graph (ONNX Runtime: one call
-    instead of two networks and a dozen small tensor operations). (scoremap, hand side) ->
-    (coord_can, rot_mat, keypoints), the fields of ``Pose3D``."""
+    """The lift stage's networks (the resize to ``size`` and both networks) as one module, so that a backend
+    can run them as one graph (ONNX Runtime: one call instead of two networks and a resize).
+    (scoremap, hand side) -> (coord_can, axis-angle), what ``pose_from`` takes."""
 
-    def __init__(self, poseprior: nn.Module, viewpoint: nn.Module, size: int | None = None):
+    def __init__(self, poseprior, viewpoint, size: int | None = None):
         super().__init__()
         self.poseprior, self.viewpoint, self.size = poseprior, viewpoint, size
 
     def forward(self, scoremap: torch.Tensor, hand_side: torch.Tensor):
-        pose = lift_pose(self.poseprior, self.viewpoint, scoremap, hand_side, self.size)
-        return pose.coord_can, pose.rot_mat, pose.keypoints
+        return _run_networks(self.poseprior, self.viewpoint, scoremap, hand_side, self.size)

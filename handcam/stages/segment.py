@@ -169,36 +169,38 @@ MAX_OVERLAP = 0.5
 
 @dataclass(frozen=True)
 class Segmentation:
-    """HandSegNet's result for a batch of B frames holding N hands, in network-input pixels.
+    """HandSegNet's result for a batch of B frames holding N hands, in network-input pixels. The maps are
+    tensors on the device; what ``find_hands`` made of them is on the host (numpy): the number of hands is
+    decided there, and the next stages' boxes are worked out there.
 
     logits:       B x C x h x w (background, hand) or (background, left hand, right hand)
     probability:  B x h x w hand probability
     mask:         N x h x w bool, each hand's region (with the release's settings, one per frame: the
                   release's single-object mask)
-    presence:     N, how sure the network is that each hand is there: the peak hand probability of its
-                  region (the region's seed), calibrated when the weights say how (``calibrated_presence``)
-    right:        N, the probability that each hand is a right hand (``right_share``), or None when the
-                  network does not predict sides
-    frame_index:  N, the frame each hand is in (ascending; a frame's hands in the order they were found)
+    presence:     N float32, how sure the network is that each hand is there: the peak hand probability of
+                  its region (the region's seed), calibrated when the weights say how (``calibrated_presence``)
+    right:        N float32, the probability that each hand is a right hand (``right_share``), or None when
+                  the network does not predict sides
+    frame_index:  N int64, the frame each hand is in (ascending; a frame's hands in the order they were found)
     """
 
     logits: torch.Tensor
     probability: torch.Tensor
-    mask: torch.Tensor
-    presence: torch.Tensor
-    right: torch.Tensor | None = None
-    frame_index: torch.Tensor | None = None
+    mask: np.ndarray
+    presence: np.ndarray
+    right: np.ndarray | None = None
+    frame_index: np.ndarray | None = None
 
     def __post_init__(self):
         if self.frame_index is None:      # one hand per frame
-            object.__setattr__(self, "frame_index", torch.arange(self.mask.shape[0], device=self.mask.device))
+            object.__setattr__(self, "frame_index", np.arange(self.mask.shape[0]))
 
-    def hand_side(self) -> torch.Tensor | None:
-        """N x 2 one-hot (left, right) of the predicted sides, or None (no sides predicted)."""
+    def hand_side(self) -> np.ndarray | None:
+        """N x 2 one-hot (left, right) of the predicted sides (float32), or None (no sides predicted)."""
         if self.right is None:
             return None
-        r = (self.right > 0.5).to(torch.float32)
-        return torch.stack([1.0 - r, r], dim=1)
+        r = (self.right > 0.5).astype(np.float32)
+        return np.stack([1.0 - r, r], axis=1)
 
     def hand_box(self, crop_factor: float) -> HandBox:
         """Each mask's bounding box (the release's centre and size; an empty mask gives its fallback)."""
@@ -250,11 +252,10 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     The regions are found on the host (how many hands there are sets the batch of the next stages: one
     copy of the small maps from the device; none on a CPU), each grown by ``method`` as for host arrays
     (``resolve_mask_method`` on the CPU: 'auto' is OpenCV when importable; the same mask either way).
-    Returns torch tensors on the maps' device: (masks N x h x w, presence N, right share N or None, frame
-    index N).
+    ``classes`` may be a tensor (any device) or a host array. Returns host arrays: (masks N x h x w bool,
+    presence N float32, right share N float32 or None, frame index N int64).
     """
-    device = classes.device
-    c = classes.detach().float().cpu().numpy()
+    c = G.host_array(classes)
     prob = _hand_share(c)
     b, h, w = prob.shape
     grow_method = resolve_mask_method(method, torch.device("cpu"))
@@ -277,34 +278,34 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
         masks.append(mask)
         peaks.append(flat[np.arange(b), seed])
         taken = mask if taken is None else taken | mask
-    cand = np.stack(masks, axis=1).reshape(-1, h, w)             # (B*K) x h x w, frame-major
-    peak = np.stack(peaks, axis=1).reshape(-1)
-    frame = np.repeat(np.arange(b), len(masks))
+    if len(masks) == 1:
+        cand, peak, frame = masks[0], peaks[0], np.arange(b)
+    else:
+        cand = np.stack(masks, axis=1).reshape(-1, h, w)         # (B*K) x h x w, frame-major
+        peak = np.stack(peaks, axis=1).reshape(-1)
+        frame = np.repeat(np.arange(b), len(masks))
     parent = np.arange(len(cand))                                # split parts share a parent
     right = None
     if c.shape[1] == 3:
         right = right_share(c, cand, frame)
         if max_hands > 1:
             cand, frame, parent, peak, right = _split_touching(c, prob, cand, frame, parent, peak, right)
-    presence = calibrated_presence(torch.from_numpy(np.ascontiguousarray(peak, np.float32)),
-                                   presence_calibration).numpy()
+    presence = calibrated_presence(peak.astype(np.float32), presence_calibration)
     keep = _select_hands(cand, frame, parent, presence, right, max_hands, min_presence)
-    return (torch.from_numpy(np.ascontiguousarray(cand[keep])).to(device),
-            torch.from_numpy(presence[keep]).to(device),
-            None if right is None else torch.from_numpy(right[keep].astype(np.float32)).to(device),
-            torch.from_numpy(frame[keep]).to(device))
+    if len(keep) == len(cand):         # every candidate (the release: one per frame): no copies
+        return cand, presence, None if right is None else right.astype(np.float32), frame
+    return cand[keep], presence[keep], None if right is None else right[keep].astype(np.float32), frame[keep]
 
 
 def right_share(c: np.ndarray, masks: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """How likely each masked hand is a right hand, M, from the host class probabilities ``c`` (B x 3 x h x w)
     of its frame (``frame``, M) and its mask (M x h x w): the right class's share of the hand probability
     summed over the mask's pixels (over the whole map where a mask is empty)."""
-    weight = masks.astype(np.float32)
-    empty = ~masks.reshape(len(masks), -1).any(axis=1)
-    weight[empty] = 1.0
-    left = (c[frame, 1] * weight).reshape(len(masks), -1).sum(axis=1, dtype=np.float64)
-    right = (c[frame, 2] * weight).reshape(len(masks), -1).sum(axis=1, dtype=np.float64)
-    return right / np.maximum(left + right, 1e-12)
+    sides = np.empty((len(masks), 2))
+    for i, (f, m) in enumerate(zip(frame.tolist(), masks)):    # a few hands: one matrix-vector product each
+        lr = c[f, 1:3].reshape(2, -1)
+        sides[i] = lr.sum(axis=1, dtype=np.float64) if not m.any() else lr @ m.reshape(-1).astype(np.float32)
+    return sides[:, 1] / np.maximum(sides.sum(axis=1), 1e-12)
 
 
 def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -350,6 +351,8 @@ def _split_touching(c, prob, cand, frame, parent, peak, right):
 
 def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_presence: float) -> list[int]:
     """Indices of the candidates kept as hands (``find_hands``'s rules)."""
+    if max_hands == 1 and min_presence <= 0:      # the release: every frame's one candidate
+        return list(range(len(cand)))
     extents = _extents(cand)
     area = cand.reshape(len(cand), -1).sum(axis=1).tolist()
     frame, parent, presence = frame.tolist(), parent.tolist(), presence.tolist()
@@ -371,15 +374,19 @@ def _select_hands(cand, frame, parent, presence, right, max_hands: int, min_pres
     return kept
 
 
-def calibrated_presence(peak: torch.Tensor, calibration: tuple[float, float] | None = None) -> torch.Tensor:
-    """The presence score from the peak hand probability: the peak itself, or with a weights file's
-    ``calibration`` (a, b) Platt's scaling ``sigmoid(a * logit(peak) + b)``, fitted so that the score is the
-    frequency of a hand among photos of that score (``python -m training.calibrate``)."""
+def calibrated_presence(peak, calibration: tuple[float, float] | None = None):
+    """The presence score from the peak hand probability (a tensor or a host array; the result is of its
+    type): the peak itself, or with a weights file's ``calibration`` (a, b) Platt's scaling
+    ``sigmoid(a * logit(peak) + b)``, fitted so that the score is the frequency of a hand among photos of
+    that score (``python -m training.calibrate``)."""
     if calibration is None:
         return peak
     a, b = calibration
-    p = peak.clamp(1e-6, 1 - 1e-6)
-    return torch.sigmoid(a * torch.log(p / (1 - p)) + b)
+    p = peak.clip(1e-6, 1 - 1e-6)
+    if isinstance(p, torch.Tensor):
+        return torch.sigmoid(a * torch.log(p / (1 - p)) + b)
+    z = a * np.log(p / (1 - p)) + b
+    return (1.0 / (1.0 + np.exp(-z))).astype(p.dtype)
 
 
 def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method: str = "auto",
@@ -388,7 +395,10 @@ def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method
     """Run HandSegNet (a callable: B x 3 x h x w normalised image -> B x C x h x w logits, C = 2 or 3) and
     find the hands (``find_hands``: up to ``max_hands`` per frame with presence >= ``min_presence``; the
     defaults give the release's single most confident hand region per frame). The presence score is the
-    peak hand probability, through ``calibrated_presence`` when the weights carry a calibration."""
+    peak hand probability, through ``calibrated_presence`` when the weights carry a calibration.
+
+    The softmax runs in PyTorch also for an ONNX Runtime HandSegNet: ORT's softmax over the class axis of
+    an N x C x H x W map (it transposes) measured about ten times slower than PyTorch's."""
     logits = handsegnet(image).float()
     classes = torch.softmax(logits, dim=1)          # once: the hand probability and the side share it
     mask, presence, right, frame = find_hands(classes, threshold, max_hands, mask_method, presence_calibration,
