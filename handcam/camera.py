@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import geometry as G
 from .skeleton import NUM_KEYPOINTS
 
 __all__ = [
@@ -169,13 +170,12 @@ def _host(x) -> np.ndarray:
 
 def _out_dtype(*xs) -> torch.dtype:
     """The inputs' common floating dtype, at least float32 (the dtype of the result)."""
+    if not any(isinstance(x, torch.Tensor) for x in xs):     # host arrays: numpy's rule, no tensors made
+        wide = any(np.asarray(x).dtype == np.float64 for x in xs)
+        return torch.float64 if wide else torch.float32
     dt = torch.float32
     for x in xs:
-        if isinstance(x, torch.Tensor):
-            t = x.dtype
-        else:
-            kind = np.asarray(x).dtype
-            t = torch.float64 if kind == np.float64 else (torch.float32 if kind.kind == "f" else torch.int64)
+        t = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.zeros(0, np.asarray(x).dtype)).dtype
         if t.is_floating_point:
             dt = torch.promote_types(dt, t)
     return dt
@@ -261,7 +261,7 @@ def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
         cross = (w * (xc * (bx - mbx[:, None]) + yc * (by - mby[:, None]))).sum(axis=1)
         ok = (wsum > 0) & (spread > _MIN_SPREAD * safe)
         tz = -cross / np.where(ok, spread, 1.0)
-    return np.stack([mbx + tz * mx, mby + tz * my, tz], axis=1), ok
+    return G.stack([mbx + tz * mx, mby + tz * my, tz], 1), ok
 
 
 def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
@@ -294,7 +294,7 @@ def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
             g2 = -(wi * (ru * u + rv * v)).sum(1)
             schur = e - b * b / a - d * d / c
             d2 = (-g2 + b * g0 / a + d * g1 / c) / schur
-            delta = np.stack([(-g0 - b * d2) / a, (-g1 - d * d2) / c, d2], axis=1)
+            delta = G.stack([(-g0 - b * d2) / a, (-g1 - d * d2) / c, d2], 1)
         step_ok = (a > 0) & (c > 0) & (np.abs(schur) > 1e-300) & np.isfinite(delta).all(axis=1)
         t = np.where(step_ok[:, None], t + delta, t)
     return t

@@ -184,6 +184,7 @@ class HandPoseEstimator:
         self.uint8_resize = arch_resize if self.runtime.uint8_resize is None else bool(self.runtime.uint8_resize)
         self.settings = settings or PipelineSettings()
         self._constants: dict = {}
+        self._last_resolved: tuple | None = None
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -219,7 +220,10 @@ class HandPoseEstimator:
         s = settings or self.settings
         if s.input_size:
             return s
-        return self._constant(("resolved", s), lambda: s.replace(input_size=self.architecture.input_size))
+        last = self._last_resolved          # the same settings object frame after frame: no hashing
+        if last is None or last[0] is not s:
+            last = self._last_resolved = (s, s.replace(input_size=self.architecture.input_size))
+        return last[1]
 
     def estimate(self, frame: np.ndarray, settings: PipelineSettings | None = None, *,
                  with_mask: bool = False, with_crop: bool = False) -> FrameResult:

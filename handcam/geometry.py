@@ -22,6 +22,20 @@ def array_module(x):
     return torch if isinstance(x, torch.Tensor) else np
 
 
+def stack(parts, axis: int):
+    """``torch.stack`` / ``np.stack`` of ``parts`` along a new ``axis`` (for host arrays by filling one
+    buffer: numpy's own stack costs several times more on the few numbers per hand this module sees)."""
+    if isinstance(parts[0], torch.Tensor):
+        return torch.stack(parts, axis)
+    first = parts[0]
+    axis = axis % (first.ndim + 1)
+    out = np.empty(first.shape[:axis] + (len(parts),) + first.shape[axis:], np.result_type(*parts))
+    lead = (slice(None),) * axis
+    for i, part in enumerate(parts):
+        out[lead + (i,)] = part
+    return out
+
+
 def host_array(x, dtype=np.float32) -> np.ndarray:
     """A tensor (any device) or array-like as a host numpy array of ``dtype`` (no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
@@ -145,13 +159,13 @@ def crop_boxes(center, scale, crop_size: int = CROP_SIZE):
     half = xp.floor(side / 2)
     y1 = center[:, 0] - half
     x1 = center[:, 1] - half
-    return xp.stack([y1, x1, y1 + side, x1 + side], 1)
+    return stack([y1, x1, y1 + side, x1 + side], 1)
 
 
 def normalize_boxes(boxes, height: int, width: int):
     """Pixel boxes (y1, x1, y2, x2) -> TF's normalised boxes (divided by H and W, not H-1)."""
     y1, x1, y2, x2 = (boxes[:, i] for i in range(4))
-    return array_module(boxes).stack([y1 / height, x1 / width, y2 / height, x2 / width], 1)
+    return stack([y1 / height, x1 / width, y2 / height, x2 / width], 1)
 
 
 def crop_sample_positions(lo, hi, n_img: int, n_out: int) -> tuple:
@@ -254,7 +268,7 @@ def scoremap_argmax(scoremaps):
     flat = scoremaps.reshape(b, k, h * w)
     idx = flat.argmax(2)  # first maximum on ties
     peak = _take(flat, idx[..., None], 2)[..., 0]
-    rc = _as_float32(array_module(idx).stack([idx // w, idx % w], 2))
+    rc = _as_float32(stack([idx // w, idx % w], 2))
     return rc, peak
 
 
@@ -287,7 +301,7 @@ def scoremap_peaks(scoremaps, out_size: tuple[int, int]):
     up, down, left, right = row > 0, row < h - 1, col > 0, col < w - 1
     dr = offset(idx - w * up, idx + w * down, up & down)
     dc = offset(idx - 1 * left, idx + 1 * right, left & right)
-    rc = xp.stack([(_as_float32(row) + dr) * (out_size[0] / h), (_as_float32(col) + dc) * (out_size[1] / w)], 2)
+    rc = stack([(_as_float32(row) + dr) * (out_size[0] / h), (_as_float32(col) + dc) * (out_size[1] / w)], 2)
     return rc, peak
 
 
@@ -307,7 +321,9 @@ def resize_points(points, src_hw: tuple[int, int], dst_hw: tuple[int, int]):
     (pixel i covers [i, i+1)): ``p' = (p + 0.5) * dst / src - 0.5`` per axis."""
     sy = _float32_scalar(dst_hw[0] / src_hw[0], points)   # scalars: no host->device copy
     sx = _float32_scalar(dst_hw[1] / src_hw[1], points)
-    return array_module(points).stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], -1)
+    if isinstance(points, np.ndarray):                    # the same arithmetic, both axes in one expression
+        return (points + 0.5) * np.array([sy, sx], points.dtype) - 0.5
+    return stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], -1)
 
 
 def rodrigues(u):
@@ -319,10 +335,10 @@ def rodrigues(u):
     x, y, z = a[:, 0], a[:, 1], a[:, 2]
     c, s = xp.cos(theta), xp.sin(theta)
     t = 1 - c
-    return xp.stack([
-        xp.stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], 1),
-        xp.stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], 1),
-        xp.stack([z * x * t - y * s, z * y * t + x * s, c + z * z * t], 1),
+    return stack([
+        stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], 1),
+        stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], 1),
+        stack([z * x * t - y * s, z * y * t + x * s, c + z * z * t], 1),
     ], 1)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .estimator import KnownHands, as_frames
 from .results import FrameResult
 from .settings import PipelineSettings
 from .stages import box_from_keypoints
@@ -197,8 +198,6 @@ class HandTracker:
         """The hands in ``frame``, tracked from the previous frame when it allows. ``index``/``stream`` say
         where the frame comes from (for the follow-on rule); ``timestamp`` (seconds) is the filters' clock
         (default: ``index``, else the frame count, at ``ASSUMED_FPS``)."""
-        from .estimator import KnownHands, as_frames
-
         est = self.estimator
         frames = as_frames(frame)
         if len(frames) != 1:
@@ -226,7 +225,7 @@ class HandTracker:
         # same hand as another tracked one
         keep, lost = [], False
         for i, hand in enumerate(hands):
-            confident = bool(np.mean(hand.keypoint_scores) >= self.options.min_score)
+            confident = bool(hand.keypoint_scores.mean() >= self.options.min_score)
             duplicate = any(_overlap(hand.keypoints_2d, hands[j].keypoints_2d) >= DUPLICATE_OVERLAP for j in keep)
             if use and (not confident or duplicate):
                 lost = True

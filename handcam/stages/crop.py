@@ -118,13 +118,14 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) 
     which = range(b) if frame_index is None else G.host_array(frame_index, np.int64).tolist()
     ay, sy, ys = G.crop_sample_positions(boxes[:, 0], boxes[:, 2], h, size)
     ax, sx, xs = G.crop_sample_positions(boxes[:, 1], boxes[:, 3], w, size)
-    out = np.empty((b, size, size, c), np.uint8)
+    out = np.empty((size, size, c), np.uint8)
+    image = np.empty((b, c, size, size), np.float32)
     for i, f in enumerate(which):                        # one warp per hand (a batch holds a few)
         warp = np.array([[sx[i], 0.0, ax[i]], [0.0, sy[i], ay[i]]], np.float64)
         frame = pixels[f] if pixels[f].flags.c_contiguous else np.ascontiguousarray(pixels[f])
-        cv2.warpAffine(frame, warp, (size, size), dst=out[i],
+        cv2.warpAffine(frame, warp, (size, size), dst=out,
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    image = _NORMALIZED[out.transpose(0, 3, 1, 2)]       # N x 3 x S x S, normalised in one gather
+        image[i] = cv2.LUT(out, _NORMALIZED).transpose(2, 0, 1)     # normalised by one lookup, then C x S x S
     rows_out = (ys < 0) | (ys > h - 1)                   # N x S: sample rows / columns outside the frame
     cols_out = (xs < 0) | (xs > w - 1)
     for i in np.flatnonzero(rows_out.any(axis=1) | cols_out.any(axis=1)).tolist():
