@@ -15,6 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+try:  # OpenCV is a dependency of handcam; keep the torch path usable without it
+    import cv2
+except ImportError:  # pragma: no cover - exercised only on installs without OpenCV
+    cv2 = None
+
 
 def array_module(x):
     """``torch`` for a tensor, ``numpy`` otherwise: the namespace whose ``stack``, ``floor``, ``clip``,
@@ -69,10 +74,22 @@ EMPTY_CENTER = (160.0, 160.0)
 EMPTY_SIZE = 100.0
 
 
+#: uint8 -> the float32 ``x / 255 - 0.5`` of ``normalize_image`` (PyTorch's own arithmetic, so a lookup gives
+#: the same numbers bit for bit).
+NORMALIZED_UINT8 = torch.arange(256, dtype=torch.float32).div_(255.0).sub_(0.5).numpy()
+
+
 def normalize_image(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 (or float 0..255) B x H x W x 3 RGB -> float B x 3 x H x W, ``rgb / 255 - 0.5``."""
+    """uint8 (or float 0..255) B x H x W x 3 RGB -> float B x 3 x H x W, ``rgb / 255 - 0.5``. CPU uint8
+    frames are looked up in ``NORMALIZED_UINT8`` by OpenCV (one pass instead of three, the same numbers)."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected B x H x W x 3 RGB frames, got shape {tuple(frames.shape)}")
+    if frames.dtype == torch.uint8 and frames.device.type == "cpu" and cv2 is not None:
+        pixels = frames.numpy()
+        out = np.empty((pixels.shape[0], 3) + pixels.shape[1:3], np.float32)
+        for i, frame in enumerate(pixels):
+            out[i] = cv2.LUT(np.ascontiguousarray(frame), NORMALIZED_UINT8).transpose(2, 0, 1)
+        return torch.from_numpy(out)
     # contiguous NCHW: the resize and crop kernels are several times faster on it than on the
     # channels-last strides a bare permute would leave
     # (in place on one fresh buffer: the same arithmetic as ``x / 255 - 0.5`` without two more
@@ -283,26 +300,22 @@ def scoremap_peaks(scoremaps, out_size: tuple[int, int]):
     gives these peaks before refinement, quantised to ``out / in`` pixels."""
     xp = array_module(scoremaps)
     b, k, h, w = scoremaps.shape
-    values = scoremaps.reshape(-1)                     # one flat gather per neighbour (cheaper than per-map ones)
-    idx = scoremaps.reshape(b, k, h * w).argmax(2)     # first maximum on ties
-    base = xp.arange(b * k).reshape(b, k) * (h * w)
-    if isinstance(base, torch.Tensor):
-        base = base.to(idx.device)
-    peak = values[base + idx]
+    flat = scoremaps.reshape(b * k, h * w)
+    idx = flat.argmax(1)                               # first maximum on ties
     row, col = idx // w, idx % w
-
-    def offset(before_idx, after_idx, inside):
-        before, after = values[base + before_idx], values[base + after_idx]
-        curve = before - 2.0 * peak + after
-        ok = inside & (curve < 0)
-        step = 0.5 * (before - after) / xp.where(ok, curve, xp.ones_like(curve))
-        return xp.where(ok, step.clip(-0.5, 0.5), xp.zeros_like(step))
-
     up, down, left, right = row > 0, row < h - 1, col > 0, col < w - 1
-    dr = offset(idx - w * up, idx + w * down, up & down)
-    dc = offset(idx - 1 * left, idx + 1 * right, left & right)
-    rc = stack([(_as_float32(row) + dr) * (out_size[0] / h), (_as_float32(col) + dc) * (out_size[1] / w)], 2)
-    return rc, peak
+    # the peak and its four neighbours (the peak itself where a neighbour is off the map) in one gather
+    near = stack([idx, idx - w * up, idx + w * down, idx - 1 * left, idx + 1 * right], 1)
+    maps = np.arange(b * k) if xp is np else torch.arange(b * k, device=idx.device)
+    values = flat[maps[:, None], near]
+    peak, before, after = values[:, 0:1], values[:, 1::2], values[:, 2::2]   # (row, col) axes
+    curve = before - 2.0 * peak + after
+    ok = stack([up & down, left & right], 1) & (curve < 0)
+    step = 0.5 * (before - after) / xp.where(ok, curve, xp.ones_like(curve))
+    step = xp.where(ok, step.clip(-0.5, 0.5), xp.zeros_like(step))
+    rc = stack([(_as_float32(row) + step[:, 0]) * (out_size[0] / h),
+                (_as_float32(col) + step[:, 1]) * (out_size[1] / w)], 1)
+    return rc.reshape(b, k, 2), peak.reshape(b, k)
 
 
 def crop_to_image(points_rc, center, scale, crop_size: int = CROP_SIZE):
@@ -326,15 +339,28 @@ def resize_points(points, src_hw: tuple[int, int], dst_hw: tuple[int, int]):
     return stack([(points[..., 0] + 0.5) * sy - 0.5, (points[..., 1] + 0.5) * sx - 0.5], -1)
 
 
+#: [a]x = a @ _CROSS (as 3 x 9): the cross-product matrix of a 3-vector (minus the Levi-Civita symbol).
+_CROSS = -np.array([[[0, 0, 0], [0, 0, 1], [0, -1, 0]], [[0, 0, -1], [0, 0, 0], [1, 0, 0]],
+                    [[0, 1, 0], [-1, 0, 0], [0, 0, 0]]], np.float32).reshape(3, 9)
+_DIAGONAL = [0, 1, 2]
+
+
 def rodrigues(u):
     """Axis-angle vectors B x 3 (a tensor or a host array) -> rotation matrices B x 3 x 3, as the release
     computes them: theta = sqrt(|u|^2 + 1e-8), axis = u / theta."""
     xp = array_module(u)
     theta = xp.sqrt((u * u).sum(1) + 1e-8)
     a = u / theta[:, None]
-    x, y, z = a[:, 0], a[:, 1], a[:, 2]
     c, s = xp.cos(theta), xp.sin(theta)
     t = 1 - c
+    if isinstance(u, np.ndarray):
+        # R = c I + t a a^T + s [a]x, in a dozen array operations: the same products and sums as the
+        # element-wise form below (its zeros add nothing), bit for bit
+        skew = (a @ _CROSS).reshape(-1, 3, 3)                     # [a]x, B x 3 x 3
+        rot = t[:, None, None] * (a[:, :, None] * a[:, None, :]) + s[:, None, None] * skew
+        rot[:, _DIAGONAL, _DIAGONAL] += c[:, None]
+        return rot
+    x, y, z = a[:, 0], a[:, 1], a[:, 2]
     return stack([
         stack([c + x * x * t, x * y * t - z * s, x * z * t + y * s], 1),
         stack([y * x * t + z * s, c + y * y * t, y * z * t - x * s], 1),

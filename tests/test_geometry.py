@@ -211,3 +211,78 @@ def test_mask_box_numpy_and_tensor_rules_agree():
     assert torch.equal(c, ct) and torch.equal(s, st)
     np.testing.assert_array_equal(c[3].numpy(), [7, 11])
     assert float(s[3]) == 0.0
+
+
+# -- host arrays: the box and point functions take numpy arrays and give the tensors' numbers -----------
+def _random_boxes(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    center = torch.rand(5, 2, generator=g) * 300
+    size = torch.rand(5, generator=g) * 400 + 5      # some scales clip at 0.25 and 5
+    return center, size
+
+
+def test_box_functions_give_tensors_numbers_for_host_arrays():
+    center, size = _random_boxes()
+    scale = G.crop_scale(size, 1.25)
+    host_scale = G.crop_scale(size.numpy(), 1.25)
+    assert isinstance(host_scale, np.ndarray) and host_scale.dtype == np.float32
+    np.testing.assert_array_equal(host_scale, scale.numpy())
+    boxes = G.crop_boxes(center, scale, 96)
+    host_boxes = G.crop_boxes(center.numpy(), host_scale, 96)
+    np.testing.assert_array_equal(host_boxes, boxes.numpy())
+    np.testing.assert_array_equal(G.normalize_boxes(host_boxes, 480, 640), G.normalize_boxes(boxes, 480, 640).numpy())
+    for got, want in zip(G.crop_sample_positions(host_boxes[:, 0], host_boxes[:, 2], 480, 96),
+                         G.crop_sample_positions(boxes[:, 0], boxes[:, 2], 480, 96)):
+        np.testing.assert_array_equal(got, want.numpy())
+    points = torch.rand(5, 21, 2, generator=torch.Generator().manual_seed(1)) * 96
+    np.testing.assert_array_equal(G.crop_to_image(points.numpy(), center.numpy(), host_scale, 96),
+                                  G.crop_to_image(points, center, scale, 96).numpy())
+    for src, dst in (((480, 640), (120, 160)), ((97, 131), (240, 320))):
+        host = G.resize_points(points.numpy(), src, dst)
+        assert isinstance(host, np.ndarray) and host.dtype == np.float32
+        np.testing.assert_array_equal(host, G.resize_points(points, src, dst).numpy())
+
+
+def test_stack_fills_one_buffer_like_numpy_and_torch():
+    parts = [np.arange(6, dtype=np.float32).reshape(2, 3) + i for i in range(4)]
+    for axis in (0, 1, 2, -1):
+        out = G.stack(parts, axis)
+        np.testing.assert_array_equal(out, np.stack(parts, axis))
+        assert out.dtype == np.float32
+    assert G.stack([np.zeros(2, np.float32), np.ones(2)], 0).dtype == np.float64     # numpy's dtype rule
+    torch.testing.assert_close(G.stack([torch.from_numpy(p) for p in parts], 1), torch.from_numpy(np.stack(parts, 1)))
+
+
+def test_rodrigues_and_from_canonical_on_host_arrays():
+    g = torch.Generator().manual_seed(3)
+    u = torch.randn(16, 3, generator=g) * 2
+    u[0] = 0.0                                        # the release's epsilon keeps theta > 0
+    host = G.rodrigues(u.numpy())
+    assert isinstance(host, np.ndarray) and host.dtype == np.float32
+    np.testing.assert_allclose(host, G.rodrigues(u).numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(host @ host.transpose(0, 2, 1), np.broadcast_to(np.eye(3), host.shape), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.det(host), 1.0, atol=1e-5)
+    coords = torch.randn(16, 21, 3, generator=g)
+    side = G.hand_side_onehot(["left", "right"] * 8)
+    np.testing.assert_allclose(G.from_canonical(coords.numpy(), host, side.numpy()),
+                               G.from_canonical(coords, G.rodrigues(u), side).numpy(), rtol=0, atol=1e-5)
+
+
+def test_host_math_runs_cpu_tensors_in_numpy_and_returns_tensors():
+    m = torch.rand(2, 21, 12, 12, generator=torch.Generator().manual_seed(4))
+    rc, peak = G.host_math(G.scoremap_peaks, m, (96, 96))
+    assert isinstance(rc, torch.Tensor) and rc.dtype == torch.float32 and rc.shape == (2, 21, 2)
+    want_rc, want_peak = G.scoremap_peaks(m, (96, 96))
+    assert torch.equal(rc, want_rc) and torch.equal(peak, want_peak)
+    assert isinstance(G.host_math(G.rodrigues, torch.zeros(1, 3)), torch.Tensor)
+
+
+def test_normalize_image_lookup_equals_the_arithmetic():
+    g = torch.Generator().manual_seed(5)
+    frames = torch.randint(0, 256, (2, 7, 9, 3), dtype=torch.uint8, generator=g)
+    frames[0, 0, 0] = torch.tensor([0, 128, 255], dtype=torch.uint8)
+    want = frames.permute(0, 3, 1, 2).to(torch.float32).div(255.0).sub(0.5)
+    assert torch.equal(G.normalize_image(frames), want)
+    assert torch.equal(G.normalize_image(frames.float()), want)                    # the tensor path
+    view = frames.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+    assert torch.equal(G.normalize_image(view), want)                               # a channels-last view

@@ -100,10 +100,6 @@ def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: Fr
     return Crop(image, network, src)
 
 
-#: uint8 -> the normalised float32 value ``geometry.normalize_image`` gives it (its own arithmetic).
-_NORMALIZED = (torch.arange(256, dtype=torch.float32).div_(255.0).sub_(0.5)).numpy()
-
-
 def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) -> torch.Tensor:
     """``geometry.crop_and_resize(frames, boxes, (size, size), normalize=True, box_indices=frame_index)``
     of CPU uint8 frames (B x 3 x H x W, typically a view of B x H x W x 3 memory; boxes and indices host
@@ -125,7 +121,7 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) 
         frame = pixels[f] if pixels[f].flags.c_contiguous else np.ascontiguousarray(pixels[f])
         cv2.warpAffine(frame, warp, (size, size), dst=out,
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        image[i] = cv2.LUT(out, _NORMALIZED).transpose(2, 0, 1)     # normalised by one lookup, then C x S x S
+        image[i] = cv2.LUT(out, G.NORMALIZED_UINT8).transpose(2, 0, 1)     # normalised by one lookup, then C x S x S
     rows_out = (ys < 0) | (ys > h - 1)                   # N x S: sample rows / columns outside the frame
     cols_out = (xs < 0) | (xs > w - 1)
     for i in np.flatnonzero(rows_out.any(axis=1) | cols_out.any(axis=1)).tolist():
