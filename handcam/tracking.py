@@ -240,4 +240,6 @@ class HandTracker:
         self._state = _State(key, stream, index, tracks, lost, (st.since_detect + 1) if use else 0)
         self.frames += 1
         self.detections += 0 if use else 1
+        if len(out) == len(results[0].hands) and all(a is b for a, b in zip(out, results[0].hands)):
+            return results[0]            # the hands as the estimator made them (no new ids, no smoothing)
         return dataclasses.replace(results[0], hands=out)

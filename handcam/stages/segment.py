@@ -93,30 +93,33 @@ def _grow_opencv_host(seeds: np.ndarray, binary: np.ndarray, n: int) -> np.ndarr
     """The OpenCV growth on host arrays: B seeds (flat index), B x H x W bool -> B x H x W bool."""
     b, h, w = binary.shape
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (GROW_FILTER, GROW_FILTER))
-    bin_np = binary.astype(np.uint8)
+    bin_np = binary.view(np.uint8) if binary.dtype == bool else binary.astype(np.uint8)
     out = np.zeros((b, h, w), dtype=bool)
     for i in range(b):
         # Work inside the bounding box of the foreground pixels and the seed: outside it the mask is
         # 0 after every pass (it is AND-ed with the foreground), and cv2.dilate treats pixels beyond
         # the window as 0 too, so the window gives the same mask as the full map.
         seed_r, seed_c = divmod(int(seeds[i]), w)
-        rows = np.flatnonzero(bin_np[i].any(axis=1))
-        cols = np.flatnonzero(bin_np[i].any(axis=0))
-        if rows.size == 0 or n == 0:
+        x, y, bw, bh = cv2.boundingRect(bin_np[i])
+        if bw == 0 or n == 0:
             out[i, seed_r, seed_c] = n == 0  # no passes: the seed; no foreground: empty
             continue
-        r0, r1 = min(rows[0], seed_r), max(rows[-1], seed_r) + 1
-        c0, c1 = min(cols[0], seed_c), max(cols[-1], seed_c) + 1
+        r0, r1 = min(y, seed_r), max(y + bh, seed_r + 1)
+        c0, c1 = min(x, seed_c), max(x + bw, seed_c + 1)
         fg = bin_np[i, r0:r1, c0:c1]
-        obj = np.zeros_like(fg)
+        obj = np.zeros(fg.shape, np.uint8)
         obj[seed_r - r0, seed_c - c0] = 1
-        for _ in range(n):
-            new = cv2.dilate(obj, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-            np.bitwise_and(new, fg, out=new)
-            if np.array_equal(new, obj):
-                break  # a fixed point: the remaining passes cannot change it
-            obj = new
-        out[i, r0:r1, c0:c1] = obj.astype(bool)
+        count = -1
+        for k in range(n):
+            obj = cv2.dilate(obj, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            np.bitwise_and(obj, fg, out=obj)
+            # from the first pass on the mask lies inside the foreground, and a dilation keeps it: each
+            # pass adds pixels or none, so an unchanged count is a fixed point (further passes change nothing)
+            grown = cv2.countNonZero(obj)
+            if grown == count:
+                break
+            count = grown
+        out[i, r0:r1, c0:c1] = obj.view(bool)
     return out
 
 
@@ -235,7 +238,8 @@ def _grow_host(seeds: np.ndarray, binary: np.ndarray, n: int, method: str) -> np
 
 
 def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1, method: str = "auto",
-               presence_calibration: tuple[float, float] | None = None, min_presence: float = 0.0):
+               presence_calibration: tuple[float, float] | None = None, min_presence: float = 0.0,
+               probability=None):
     """The hand regions of each frame from HandSegNet's class probabilities (B x C x h x w).
 
     The first region of a frame is the release's single-object mask (``grow_object_mask``: grown from the
@@ -252,11 +256,13 @@ def find_hands(classes: torch.Tensor, threshold: float = 0.5, max_hands: int = 1
     The regions are found on the host (how many hands there are sets the batch of the next stages: one
     copy of the small maps from the device; none on a CPU), each grown by ``method`` as for host arrays
     (``resolve_mask_method`` on the CPU: 'auto' is OpenCV when importable; the same mask either way).
-    ``classes`` may be a tensor (any device) or a host array. Returns host arrays: (masks N x h x w bool,
-    presence N float32, right share N float32 or None, frame index N int64).
+    ``classes`` may be a tensor (any device) or a host array; ``probability``, their hand probability when the
+    caller has it (``_hand_share``: B x h x w). Returns host arrays: (masks N x h x w bool, presence N float32,
+    right share N float32 or None, frame index N int64).
     """
     c = G.host_array(classes)
-    prob = _hand_share(c)
+    on_device = isinstance(probability, torch.Tensor) and probability.device.type != "cpu"
+    prob = _hand_share(c) if probability is None or on_device else G.host_array(probability)  # one copy at most
     b, h, w = prob.shape
     grow_method = resolve_mask_method(method, torch.device("cpu"))
     binary = prob > threshold
@@ -401,6 +407,7 @@ def segment(handsegnet, image: torch.Tensor, threshold: float = 0.5, mask_method
     an N x C x H x W map (it transposes) measured about ten times slower than PyTorch's."""
     logits = handsegnet(image).float()
     classes = torch.softmax(logits, dim=1)          # once: the hand probability and the side share it
+    probability = _hand_share(classes)
     mask, presence, right, frame = find_hands(classes, threshold, max_hands, mask_method, presence_calibration,
-                                              min_presence)
-    return Segmentation(logits, _hand_share(classes), mask, presence, right, frame)
+                                              min_presence, probability=probability)
+    return Segmentation(logits, probability, mask, presence, right, frame)
