@@ -242,15 +242,28 @@ def _scale(bone_length, b: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # The solver
 
+def _finite(*arrays) -> bool:
+    """Whether every entry is finite: then keypoints of weight 0 contribute 0 to every weighted sum without
+    being masked (masking them changes no number)."""
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+def _where(keep, x, clean: bool):
+    """``np.where(keep, x, 0.0)``, skipped where it can change nothing (``clean``: the caller knows ``x`` is
+    finite and only multiplies it by weights that are 0 where ``keep`` is False)."""
+    return x if clean else np.where(keep, x, 0.0)
+
+
 def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
     """The closed-form weighted least-squares T (B x 3) and which hands are solvable (B, bool)."""
     fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
+    clean = _finite(p, uv)
     with np.errstate(invalid="ignore", divide="ignore"):
         # keypoints of weight 0 are ignored, even when NaN
-        xn = np.where(used, (uv[..., 0] - cx) / fx, 0.0)
-        yn = np.where(used, (uv[..., 1] - cy) / fy, 0.0)
-        pu = np.where(used[..., None], p, 0.0)
+        xn = _where(used, (uv[..., 0] - cx) / fx, clean)
+        yn = _where(used, (uv[..., 1] - cy) / fy, clean)
+        pu = _where(used[..., None], p, clean)
         bx = s[:, None] * (xn * pu[..., 2] - pu[..., 0])
         by = s[:, None] * (yn * pu[..., 2] - pu[..., 1])
         wsum = w.sum(axis=1)
@@ -271,18 +284,21 @@ def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
     [[a, 0, b], [0, c, d], [b, d, e]]: solved in closed form (eliminate the first two unknowns)."""
     fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
-    uvu = np.where(used[..., None], uv, 0.0)
-    pu = np.where(used[..., None], p, 0.0)
+    finite = _finite(p, uv)
+    uvu = _where(used[..., None], uv, finite)
+    pu = _where(used[..., None], p, finite)
     for _ in range(steps):
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             x = s[:, None, None] * pu + t[:, None, :]
             # a keypoint at or behind the camera plane has no reprojection error: left out of this step
-            front = used & (x[..., 2] > 1e-6)
-            iz = 1.0 / np.where(front, x[..., 2], 1.0)
-            ws = np.where(front, w, 0.0)
+            ahead = x[..., 2] > 1e-6
+            front = used & ahead
+            clean = finite and bool(ahead.all()) and bool(np.isfinite(x).all())   # nothing to leave out
+            iz = 1.0 / (x[..., 2] if clean else np.where(front, x[..., 2], 1.0))
+            ws = _where(front, w, clean)
             u, v = fx * x[..., 0] * iz, fy * x[..., 1] * iz          # projections minus the principal point
-            ru = np.where(front, u + cx - uvu[..., 0], 0.0)          # B x 21 pixels
-            rv = np.where(front, v + cy - uvu[..., 1], 0.0)
+            ru = _where(front, u + cx - uvu[..., 0], clean)          # B x 21 pixels
+            rv = _where(front, v + cy - uvu[..., 1], clean)
             wi = ws * iz
             a = (wi * iz).sum(1) * fx[:, 0] ** 2
             c = (wi * iz).sum(1) * fy[:, 0] ** 2
@@ -295,7 +311,8 @@ def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
             schur = e - b * b / a - d * d / c
             d2 = (-g2 + b * g0 / a + d * g1 / c) / schur
             delta = G.stack([(-g0 - b * d2) / a, (-g1 - d * d2) / c, d2], 1)
-        step_ok = (a > 0) & (c > 0) & (np.abs(schur) > 1e-300) & np.isfinite(delta).all(axis=1)
+        # a step needs two keypoints in front of the camera (one gives a singular system: 2 equations, 3 unknowns)
+        step_ok = ((ws > 0).sum(1) >= 2) & (a > 0) & (c > 0) & (np.abs(schur) > 1e-300) & np.isfinite(delta).all(axis=1)
         t = np.where(step_ok[:, None], t + delta, t)
     return t
 

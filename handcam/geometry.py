@@ -188,7 +188,8 @@ def normalize_boxes(boxes, height: int, width: int):
 def crop_sample_positions(lo, hi, n_img: int, n_out: int) -> tuple:
     """TF ``crop_and_resize``'s sample positions along one axis for normalised box edges ``lo``, ``hi``
     (B, tensors or arrays) on an image axis of ``n_img`` pixels: (start B, step B, positions B x n_out),
-    sample i at ``start + i * step``; one sample is the box centre (step 0)."""
+    sample i at ``start + i * step``; one sample is the box centre (step 0). Host arrays may hold both axes
+    (B x 2, with ``n_img`` a float32 array of the two sizes): positions B x 2 x n_out."""
     if isinstance(lo, torch.Tensor):
         idx = torch.arange(n_out, device=lo.device, dtype=torch.float32)
     else:
@@ -197,7 +198,7 @@ def crop_sample_positions(lo, hi, n_img: int, n_out: int) -> tuple:
         start, step = lo * (n_img - 1), (hi - lo) * (n_img - 1) / (n_out - 1)
     else:
         start, step = 0.5 * (lo + hi) * (n_img - 1), array_module(lo).zeros_like(lo)
-    return start, step, start[:, None] + idx[None, :] * step[:, None]
+    return start, step, start[..., None] + idx * step[..., None]
 
 
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[int, int],

@@ -155,6 +155,24 @@ def test_zero_weights_remove_outliers():
     np.testing.assert_allclose(camera_keypoints(p, bad, K, float(s), w).numpy(), xyz.numpy(), atol=1e-6)
 
 
+def test_a_nan_keypoint_of_weight_zero_changes_no_number():
+    # finite inputs take the solver's unmasked arithmetic, a NaN keypoint the masked one: the same numbers
+    xyz = _hand(5)
+    uv = project_points(xyz, K)
+    uv[7:10] += torch.tensor([4.0, -3.0], dtype=torch.float64)      # noise: the refinement has work to do
+    p, s = normalize_xyz(xyz)
+    w = torch.linspace(0.2, 1.0, 21, dtype=torch.float64)
+    w[3] = 0.0
+    for steps in (0, 1, 3):
+        finite = camera_keypoints(p, uv, K, float(s), w, refine_steps=steps)
+        spoiled_uv, spoiled_p = uv.clone(), p.clone()
+        spoiled_uv[3], spoiled_p[3] = float("nan"), float("inf")
+        masked = camera_keypoints(spoiled_p, spoiled_uv, K, float(s), w, refine_steps=steps)
+        keep = torch.arange(21) != 3
+        assert torch.isfinite(finite).all()
+        np.testing.assert_allclose(masked[keep].numpy(), finite[keep].numpy(), rtol=0, atol=1e-12)
+
+
 def test_batch_equals_per_item():
     hands = [_hand(i, offset=(0.1 * i - 0.1, 0.05 * i, 0.4 + 0.2 * i)) for i in range(4)]
     ks = torch.tensor([[512.0, 498.0, 171.25, 149.5], [300.0, 300.0, 160.0, 120.0],

@@ -112,8 +112,10 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) 
     boxes = G.host_array(boxes)
     b = boxes.shape[0]
     which = range(b) if frame_index is None else G.host_array(frame_index, np.int64).tolist()
-    ay, sy, ys = G.crop_sample_positions(boxes[:, 0], boxes[:, 2], h, size)
-    ax, sx, xs = G.crop_sample_positions(boxes[:, 1], boxes[:, 3], w, size)
+    hw = np.array([h, w], np.float32)
+    start, step, positions = G.crop_sample_positions(boxes[:, :2], boxes[:, 2:], hw, size)   # both axes at once
+    (ay, ax), (sy, sx) = start.T, step.T
+    outside = (positions < 0) | (positions > (hw - 1)[:, None])         # N x 2 x S: rows / columns off the frame
     out = np.empty((size, size, c), np.uint8)
     image = np.empty((b, c, size, size), np.float32)
     for i, f in enumerate(which):                        # one warp per hand (a batch holds a few)
@@ -122,9 +124,7 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) 
         cv2.warpAffine(frame, warp, (size, size), dst=out,
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         image[i] = cv2.LUT(out, G.NORMALIZED_UINT8).transpose(2, 0, 1)     # normalised by one lookup, then C x S x S
-    rows_out = (ys < 0) | (ys > h - 1)                   # N x S: sample rows / columns outside the frame
-    cols_out = (xs < 0) | (xs > w - 1)
-    for i in np.flatnonzero(rows_out.any(axis=1) | cols_out.any(axis=1)).tolist():
-        image[i][:, rows_out[i]] = 0.0
-        image[i][:, :, cols_out[i]] = 0.0
+    for i in np.flatnonzero(outside.any(axis=(1, 2))).tolist():
+        image[i][:, outside[i, 0]] = 0.0
+        image[i][:, :, outside[i, 1]] = 0.0
     return torch.from_numpy(image)
