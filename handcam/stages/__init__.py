@@ -1,5 +1,6 @@
 """The paper's pipeline as four stages, along the data flow; each is a pure function over batched
-tensors that returns a frozen result:
+tensors (images, maps: on the device) and host arrays (regions, boxes, crop geometry) that returns a
+frozen result:
 
     segment.segment            network-input image -> Segmentation (mask, presence) -> HandBox
     crop.box_from_keypoints    previous keypoints  -> HandBox            (tracking's first stage)
