@@ -15,11 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-try:  # OpenCV is a dependency of handcam; keep the torch path usable without it
-    import cv2
-except ImportError:  # pragma: no cover - exercised only on installs without OpenCV
-    cv2 = None
-
 
 def array_module(x):
     """``torch`` for a tensor, ``numpy`` otherwise: the namespace whose ``stack``, ``floor``, ``clip``,
@@ -75,21 +70,14 @@ EMPTY_SIZE = 100.0
 
 
 #: uint8 -> the float32 ``x / 255 - 0.5`` of ``normalize_image`` (PyTorch's own arithmetic, so a lookup gives
-#: the same numbers bit for bit).
+#: the same numbers bit for bit: the OpenCV crop normalises by it).
 NORMALIZED_UINT8 = torch.arange(256, dtype=torch.float32).div_(255.0).sub_(0.5).numpy()
 
 
 def normalize_image(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 (or float 0..255) B x H x W x 3 RGB -> float B x 3 x H x W, ``rgb / 255 - 0.5``. CPU uint8
-    frames are looked up in ``NORMALIZED_UINT8`` by OpenCV (one pass instead of three, the same numbers)."""
+    """uint8 (or float 0..255) B x H x W x 3 RGB -> float B x 3 x H x W, ``rgb / 255 - 0.5``."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected B x H x W x 3 RGB frames, got shape {tuple(frames.shape)}")
-    if frames.dtype == torch.uint8 and frames.device.type == "cpu" and cv2 is not None:
-        pixels = frames.numpy()
-        out = np.empty((pixels.shape[0], 3) + pixels.shape[1:3], np.float32)
-        for i, frame in enumerate(pixels):
-            out[i] = cv2.LUT(np.ascontiguousarray(frame), NORMALIZED_UINT8).transpose(2, 0, 1)
-        return torch.from_numpy(out)
     # contiguous NCHW: the resize and crop kernels are several times faster on it than on the
     # channels-last strides a bare permute would leave
     # (in place on one fresh buffer: the same arithmetic as ``x / 255 - 0.5`` without two more
