@@ -336,3 +336,46 @@ def test_smoothing_bench_flags(smoothing_bench, capsys):
     out = capsys.readouterr().out
     for flag in ("--frames", "--fps", "--photo", "--speeds", "--out", "--weights", "--threads"):
         assert flag in out
+
+
+@pytest.fixture
+def glue_floor(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import glue_floor
+
+    return glue_floor
+
+
+def test_glue_floor_computes_what_the_estimator_computes(glue_floor):
+    """The floor is the estimator's arithmetic without its orchestration: the same camera-space hand."""
+    import numpy as np
+    from conftest import synthetic_frame
+
+    from handcam.estimator import HandPoseEstimator
+    from handcam.settings import PipelineSettings
+
+    # random lite networks whose hands on these frames lie in front of the camera (a camera-space hand to compare)
+    est = HandPoseEstimator.random(seed=0, device="cpu", arch="lite", settings=PipelineSettings.release())
+    frames = [synthetic_frame(240, 320, seed=s) for s in range(3)]
+    floor = glue_floor.Floor(est, frames[0].shape[:2])
+    compared = 0
+    for frame in frames:
+        hand = est.estimate(frame).hands[0]
+        got = floor(frame)
+        if hand.keypoints_3d_camera is None:
+            assert not np.isfinite(got).all()
+        else:
+            np.testing.assert_array_equal(got[0], hand.keypoints_3d_camera.astype(np.float32))
+            compared += 1
+    assert compared >= 2
+    with pytest.raises(ValueError, match="lite family"):
+        glue_floor.Floor(HandPoseEstimator.random(seed=0, device="cpu", arch="paper"), (240, 320))
+
+
+def test_glue_floor_short_run_writes_its_ratios(glue_floor, tmp_path):
+    out = tmp_path / "floor.json"
+    assert glue_floor.main(["--json", str(out), "--synthetic", "--frames", "2", "--warmup", "1"]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["ms"]) == {"floor", "estimator", "raw"} and r["ms"]["floor"]["n"] == 2
+    assert r["floor_ratio"] == pytest.approx(r["ms"]["floor"]["median"] / r["ms"]["raw"]["median"])
+    assert r["floor_ratio"] > 0 and r["estimator_ratio"] > 0
