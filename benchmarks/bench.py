@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import PREFERRED_VIDEO, VIDEO_DIR, default_video, parse_frame_args, read_video, stats, write_result
+from common import PREFERRED_VIDEO, VIDEO_DIR, default_video, parse_frame_args, read_video, run_and_write, stats
 
 from handcam.estimator import HandPoseEstimator
 from handcam.models.layers import tf1_resize_bilinear
@@ -333,13 +333,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        result = run(args)
-    except ValueError as e:          # an unreadable video
-        print(f"bench.py: {e}", file=sys.stderr)
-        return 2
-    write_result(args.json, result, table(result))
-    return 0
+    return run_and_write("bench.py", run, args, args.json, table)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ MediaPipe's own venv."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,19 @@ def write_result(path, result: dict, table: str) -> None:
     out.write_text(json.dumps(result, indent=2))
     print(table)
     print(f"wrote {out}")
+
+
+def run_and_write(name: str, run, args, path, table, errors: tuple = (ValueError,)) -> int:
+    """A benchmark's ``main`` after its arguments: ``run(args)``, then ``write_result`` -> 0; one of ``errors``
+    (bad input: an unreadable video, weights of the wrong family) is printed as one line naming the
+    benchmark -> 2."""
+    try:
+        result = run(args)
+    except errors as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    write_result(path, result, table(result))
+    return 0
 
 
 def parse_frame_args(parser, argv=None):

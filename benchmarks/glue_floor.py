@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench import RawNetworks, machine_info, synthetic_frames
-from common import default_video, parse_frame_args, read_video, stats, write_result
+from common import default_video, parse_frame_args, read_video, run_and_write, stats
 
 from handcam import camera as C
 from handcam import geometry as G
@@ -87,7 +87,7 @@ def run(args) -> dict:
     else:
         est = HandPoseEstimator.random(seed=0, device="cpu", arch="lite", settings=settings)
     if est.backend != "onnxruntime":
-        raise SystemExit(f"error: the floor times the ONNX Runtime backend (the estimator got {est.backend}; "
+        raise ValueError(f"the floor times the ONNX Runtime backend (the estimator got {est.backend}; "
                          f"pip install onnxruntime onnx)")
     count = args.warmup + args.frames
     video = None if args.synthetic else (Path(args.video) if args.video else default_video())
@@ -135,9 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5, help="frames run first, not timed")
     p.add_argument("--threads", type=int, help="intra-op threads (default: handcam's thread rule)")
     args = parse_frame_args(p, argv)
-    result = run(args)
-    write_result(args.json, result, table(result))
-    return 0
+    return run_and_write("glue_floor.py", run, args, args.json, table)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from common import write_result  # benchmarks/common.py, beside this file
+from common import run_and_write  # benchmarks/common.py, beside this file
 
 log = logging.getLogger("smoothing")
 
@@ -535,13 +535,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        result = run(args)
-    except ValueError as e:
-        print(f"smoothing.py: {e}", file=sys.stderr)
-        return 2
-    write_result(args.out, result, table(result))
-    return 0
+    return run_and_write("smoothing.py", run, args, args.out, table)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 from bench import _git_commit, machine_info  # benchmarks/bench.py, beside this file
-from common import default_video, write_result
+from common import default_video, run_and_write
 
 from handcam.compat import preload_triton
 from handcam.sources import FrameSource, VideoSource
@@ -623,13 +623,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())
-    try:
-        result = run(args)
-    except (ValueError, RuntimeError, OSError) as e:
-        print(f"soak.py: {e}", file=sys.stderr)
-        return 2
-    write_result(args.out, result, table(result))
-    return 0
+    return run_and_write("soak.py", run, args, args.out, table, errors=(ValueError, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

@@ -161,13 +161,6 @@ def _as_tensor(x, name: str, device=None) -> torch.Tensor:
     return t if device is None else t.to(device)
 
 
-def _host(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        return (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x).cpu().numpy()
-    return np.asarray(x)
-
-
 def _out_dtype(*xs) -> torch.dtype:
     """The inputs' common floating dtype, at least float32 (the dtype of the result)."""
     if not any(isinstance(x, torch.Tensor) for x in xs):     # host arrays: numpy's rule, no tensors made
@@ -184,7 +177,7 @@ def _out_dtype(*xs) -> torch.dtype:
 def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
     """Batched float64 host arrays (B x 21 x 3, B x 21 x 2, B x 4, B x 21), whether the inputs were a single
     hand (21 x 3), and the result's dtype and device."""
-    p = _host(keypoints_3d).astype(np.float64)
+    p = G.host_array(keypoints_3d, np.float64)
     single = p.ndim == 2
     if single:
         p = p[None]
@@ -193,7 +186,7 @@ def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
                          f"got shape {tuple(p.shape)}")
     b = p.shape[0]
     device = keypoints_3d.device if isinstance(keypoints_3d, torch.Tensor) else torch.device("cpu")
-    uv = _host(keypoints_2d).astype(np.float64)
+    uv = G.host_array(keypoints_2d, np.float64)
     if single and uv.ndim == 2:
         uv = uv[None]
     if tuple(uv.shape) != (b, NUM_KEYPOINTS, 2):
@@ -203,7 +196,7 @@ def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
     if isinstance(intrinsics, Intrinsics):
         k = np.array([intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy])
     else:
-        k = _host(intrinsics).astype(np.float64)
+        k = G.host_array(intrinsics, np.float64)
         typed.append(intrinsics)
     if k.ndim == 1:
         k = k[None]
@@ -213,7 +206,7 @@ def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
     if weights is None:
         w = np.ones((b, NUM_KEYPOINTS))
     else:
-        w = _host(weights).astype(np.float64)
+        w = G.host_array(weights, np.float64)
         typed.append(weights)
         if single and w.ndim == 1:
             w = w[None]
@@ -227,7 +220,7 @@ def _scale(bone_length, b: int) -> np.ndarray:
     """Bone lengths as a B array: a Python number must be positive (ValueError); a tensor's entries that
     are not positive and finite give NaN (the hand's rows come back NaN)."""
     if isinstance(bone_length, (torch.Tensor, np.ndarray)):
-        s = _host(bone_length).astype(np.float64)
+        s = G.host_array(bone_length, np.float64)
         if s.ndim == 0:
             s = np.full(b, float(s))
         if tuple(s.shape) != (b,):
@@ -254,11 +247,11 @@ def _where(keep, x, clean: bool):
     return x if clean else np.where(keep, x, 0.0)
 
 
-def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
-    """The closed-form weighted least-squares T (B x 3) and which hands are solvable (B, bool)."""
+def _linear_translation(p, uv, k, w, s, clean: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The closed-form weighted least-squares T (B x 3) and which hands are solvable (B, bool); ``clean``:
+    ``p`` and ``uv`` are finite (``_finite``)."""
     fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
-    clean = _finite(p, uv)
     with np.errstate(invalid="ignore", divide="ignore"):
         # keypoints of weight 0 are ignored, even when NaN
         xn = _where(used, (uv[..., 0] - cx) / fx, clean)
@@ -277,14 +270,13 @@ def _linear_translation(p, uv, k, w, s) -> tuple[np.ndarray, np.ndarray]:
     return G.stack([mbx + tz * mx, mby + tz * my, tz], 1), ok
 
 
-def _gauss_newton(t, p, uv, k, w, s, steps: int) -> np.ndarray:
+def _gauss_newton(t, p, uv, k, w, s, steps: int, finite: bool) -> np.ndarray:
     """``steps`` Gauss-Newton updates of T on the weighted squared reprojection error in pixels.
 
     With d(u)/dT = fx (1/z, 0, -x/z^2) and d(v)/dT = fy (0, 1/z, -y/z^2) the normal matrix is
     [[a, 0, b], [0, c, d], [b, d, e]]: solved in closed form (eliminate the first two unknowns)."""
     fx, fy, cx, cy = (k[:, i, None] for i in range(4))
     used = w > 0
-    finite = _finite(p, uv)
     uvu = _where(used[..., None], uv, finite)
     pu = _where(used[..., None], p, finite)
     for _ in range(steps):
@@ -323,9 +315,10 @@ def _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights, refine_
         raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps!r}")
     p, uv, k, w, single, dtype, device = _prepare(keypoints_3d, keypoints_2d, intrinsics, weights)
     s = _scale(bone_length, p.shape[0])
-    t, ok = _linear_translation(p, uv, k, w, s)
+    finite = _finite(p, uv)
+    t, ok = _linear_translation(p, uv, k, w, s, finite)
     if refine_steps:
-        t = _gauss_newton(t, p, uv, k, w, s, int(refine_steps))
+        t = _gauss_newton(t, p, uv, k, w, s, int(refine_steps), finite)
     ok = ok & np.isfinite(s) & np.isfinite(t).all(axis=1) & (t[:, 2] > 0)
     t = np.where(ok[:, None], t, np.nan)
     if log.isEnabledFor(logging.DEBUG):
@@ -358,13 +351,13 @@ def camera_keypoints(keypoints_3d, keypoints_2d, intrinsics, bone_length: float 
                      weights=None, *, refine_steps: int = 0) -> torch.Tensor:
     """The hand in metres in the camera frame (x right, y down, z forward): ``bone_length * keypoints_3d
     + T`` with ``T`` from :func:`solve_translation` (same arguments). B x 21 x 3 (or 21 x 3 for a single
-    hand); a degenerate hand is all NaN. A host array ``keypoints_3d`` gives a host array (its floating dtype,
-    at least float32), a tensor a tensor."""
+    hand); a degenerate hand is all NaN. A host array ``keypoints_3d`` gives a host array, a tensor a tensor
+    (of the inputs' floating dtype, at least float32)."""
     t, p, s, single, dtype, device = _solve(keypoints_3d, keypoints_2d, intrinsics, bone_length, weights,
                                             refine_steps)
     out = s[:, None, None] * p + t[:, None, :]
     if isinstance(keypoints_3d, np.ndarray):       # host arrays in: a host array out (no tensor round trip)
-        out = out.astype(np.result_type(keypoints_3d.dtype, np.float32), copy=False)
+        out = out.astype(np.float64 if dtype == torch.float64 else np.float32, copy=False)
     else:
         out = torch.from_numpy(out).to(device=device, dtype=dtype)
     return out[0] if single else out

@@ -37,9 +37,13 @@ def stack(parts, axis: int):
 
 
 def host_array(x, dtype=np.float32) -> np.ndarray:
-    """A tensor (any device) or array-like as a host numpy array of ``dtype`` (no copy when it already is one)."""
+    """A tensor (any device, any precision: bf16/fp16 come as float32) or array-like as a host numpy array of
+    ``dtype`` (None: its own; no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach()
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
+        x = x.cpu().numpy()
     return np.asarray(x, dtype=dtype)
 
 
@@ -256,26 +260,28 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size: tuple[i
     return torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
-def _take(x, idx, axis: int):
-    """``x``'s values at ``idx`` along ``axis`` (``gather`` / ``take_along_axis``)."""
-    if isinstance(x, torch.Tensor):
-        return x.gather(axis, idx)
-    return np.take_along_axis(x, idx, axis)
-
-
 def _as_float32(x):
     return x.float() if isinstance(x, torch.Tensor) else x.astype(np.float32)
+
+
+def _flat_argmax(scoremaps):
+    """B x K x h x w maps -> (the maps as BK x hw rows, each row's index BK x 1, each row's argmax BK: the
+    first maximum on ties)."""
+    b, k, h, w = scoremaps.shape
+    flat = scoremaps.reshape(b * k, h * w)
+    idx = flat.argmax(1)
+    rows = torch.arange(b * k, device=idx.device) if isinstance(idx, torch.Tensor) else np.arange(b * k)
+    return flat, rows[:, None], idx
 
 
 def scoremap_argmax(scoremaps):
     """Per-channel argmax of B x K x H x W maps (a tensor or a host array) -> (row, col) B x K x 2 (float32)
     and the peak value B x K. Ties go to the first pixel in row-major order."""
     b, k, h, w = scoremaps.shape
-    flat = scoremaps.reshape(b, k, h * w)
-    idx = flat.argmax(2)  # first maximum on ties
-    peak = _take(flat, idx[..., None], 2)[..., 0]
-    rc = _as_float32(stack([idx // w, idx % w], 2))
-    return rc, peak
+    flat, rows, idx = _flat_argmax(scoremaps)
+    peak = flat[rows[:, 0], idx]
+    rc = _as_float32(stack([idx // w, idx % w], 1))
+    return rc.reshape(b, k, 2), peak.reshape(b, k)
 
 
 def scoremap_peaks(scoremaps, out_size: tuple[int, int]):
@@ -289,14 +295,12 @@ def scoremap_peaks(scoremaps, out_size: tuple[int, int]):
     gives these peaks before refinement, quantised to ``out / in`` pixels."""
     xp = array_module(scoremaps)
     b, k, h, w = scoremaps.shape
-    flat = scoremaps.reshape(b * k, h * w)
-    idx = flat.argmax(1)                               # first maximum on ties
+    flat, rows, idx = _flat_argmax(scoremaps)
     row, col = idx // w, idx % w
     up, down, left, right = row > 0, row < h - 1, col > 0, col < w - 1
     # the peak and its four neighbours (the peak itself where a neighbour is off the map) in one gather
     near = stack([idx, idx - w * up, idx + w * down, idx - 1 * left, idx + 1 * right], 1)
-    maps = np.arange(b * k) if xp is np else torch.arange(b * k, device=idx.device)
-    values = flat[maps[:, None], near]
+    values = flat[rows, near]
     peak, before, after = values[:, 0:1], values[:, 1::2], values[:, 2::2]   # (row, col) axes
     curve = before - 2.0 * peak + after
     ok = stack([up & down, left & right], 1) & (curve < 0)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .geometry import host_array
 from .settings import BACKENDS
 
 log = logging.getLogger(__name__)
@@ -112,17 +113,8 @@ class OrtNetwork:
         return self._sessions[key]
 
     def __call__(self, *inputs: torch.Tensor):
-        arrays = tuple(_float32_array(x) for x in inputs)
+        arrays = tuple(np.ascontiguousarray(host_array(x)) for x in inputs)   # float32, no copy when it is one
         sess, names, as_list = self._session(arrays)
         outs = [torch.from_numpy(o) for o in sess.run(None, dict(zip(names, arrays)))]
         return outs if as_list else outs[0]
 
-
-def _float32_array(x) -> np.ndarray:
-    """An input as the C-contiguous float32 host array ONNX Runtime reads (no copy when it already is one)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        if x.dtype != torch.float32 or x.device.type != "cpu":
-            x = x.to("cpu", torch.float32)
-        x = x.numpy()
-    return np.ascontiguousarray(x, dtype=np.float32)

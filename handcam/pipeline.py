@@ -17,6 +17,7 @@ from .runtime import Clock
 from .settings import PipelineSettings
 from .skeleton import NUM_KEYPOINTS
 from .stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, crop_hands, detect_keypoints, lift_pose, segment
+from .stages.crop import in_frame_order
 from .stages.lift import pose_from
 from .transform import FrameTransform
 
@@ -136,9 +137,8 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
             if hand_side is None:
                 raise ValueError("hand_side=None reads the side from the mask: it needs a HandSegNet that "
                                  "predicts sides and no given box")
-        elif seg is not None and not _in_order(frame_index, len(hand_side)):
-            hand_side = hand_side[torch.as_tensor(frame_index, device=hand_side.device)
-                                  if isinstance(hand_side, torch.Tensor) else frame_index]  # each hand's frame's side
+        elif seg is not None and not in_frame_order(frame_index, len(hand_side)):
+            hand_side = hand_side[frame_index]      # the frames' given side for each of their hands
         hand_side = torch.as_tensor(hand_side, dtype=torch.float32, device=device)
         tick("handsegnet")
         crop = crop_hands(source, box, crop_size, transform, frame_index)
@@ -157,11 +157,6 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
                              lifting_size)
         tick("lifting")
     return PipelineOutput(seg, box, crop, keypoints, pose, hand_side, frame_index)
-
-
-def _in_order(frame_index: np.ndarray, frames: int) -> bool:
-    """Whether the hands are one per frame, in frame order (hand i in frame i)."""
-    return len(frame_index) == frames and bool((frame_index == np.arange(frames)).all())
 
 
 def _no_keypoints(crops: torch.Tensor) -> Keypoints2D:

@@ -379,3 +379,11 @@ def test_glue_floor_short_run_writes_its_ratios(glue_floor, tmp_path):
     assert set(r["ms"]) == {"floor", "estimator", "raw"} and r["ms"]["floor"]["n"] == 2
     assert r["floor_ratio"] == pytest.approx(r["ms"]["floor"]["median"] / r["ms"]["raw"]["median"])
     assert r["floor_ratio"] > 0 and r["estimator_ratio"] > 0
+
+
+def test_glue_floor_bad_input_is_one_line_and_exit_2(glue_floor, tmp_path, capsys):
+    out = tmp_path / "floor.json"
+    assert glue_floor.main(["--json", str(out), "--video", str(tmp_path / "missing.mp4"), "--frames", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("glue_floor.py: ") and "missing.mp4" in err and "\n" not in err
+    assert not out.exists()

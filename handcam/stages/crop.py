@@ -87,10 +87,8 @@ def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: Fr
     network = CropTransform(box.center, crop_scale(box, crop_size), crop_size)
     src = transform.crop_source(network)
     boxes = G.normalize_boxes(src.boxes(), source.shape[-2], source.shape[-1])
-    if frame_index is not None:
-        frame_index = G.host_array(frame_index, np.int64)
-        if len(frame_index) == source.shape[0] and (frame_index == np.arange(len(frame_index))).all():
-            frame_index = None                           # one hand per frame, in order
+    if frame_index is not None and in_frame_order(G.host_array(frame_index, np.int64), source.shape[0]):
+        frame_index = None                               # one hand per frame, in order
     if source.is_floating_point():
         image = G.crop_and_resize(source, boxes, (crop_size, crop_size), box_indices=frame_index)
     elif source.device.type == "cpu" and cv2 is not None:
@@ -98,6 +96,11 @@ def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: Fr
     else:
         image = G.crop_and_resize(source, boxes, (crop_size, crop_size), normalize=True, box_indices=frame_index)
     return Crop(image, network, src)
+
+
+def in_frame_order(frame_index: np.ndarray, frames: int) -> bool:
+    """Whether the hands of ``frame_index`` are one per frame of ``frames``, in frame order (hand i in frame i)."""
+    return len(frame_index) == frames and bool((frame_index == np.arange(frames)).all())
 
 
 def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) -> torch.Tensor:
@@ -120,8 +123,7 @@ def crop_uint8_opencv(frames: torch.Tensor, boxes, size: int, frame_index=None) 
     image = np.empty((b, c, size, size), np.float32)
     for i, f in enumerate(which):                        # one warp per hand (a batch holds a few)
         warp = np.array([[sx[i], 0.0, ax[i]], [0.0, sy[i], ay[i]]], np.float64)
-        frame = pixels[f] if pixels[f].flags.c_contiguous else np.ascontiguousarray(pixels[f])
-        cv2.warpAffine(frame, warp, (size, size), dst=out,
+        cv2.warpAffine(np.ascontiguousarray(pixels[f]), warp, (size, size), dst=out,
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         image[i] = cv2.LUT(out, G.NORMALIZED_UINT8).transpose(2, 0, 1)     # normalised by one lookup, then C x S x S
     for i in np.flatnonzero(outside.any(axis=(1, 2))).tolist():

@@ -110,7 +110,7 @@ def _grow_opencv_host(seeds: np.ndarray, binary: np.ndarray, n: int) -> np.ndarr
         obj = np.zeros(fg.shape, np.uint8)
         obj[seed_r - r0, seed_c - c0] = 1
         count = -1
-        for k in range(n):
+        for _ in range(n):
             obj = cv2.dilate(obj, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
             np.bitwise_and(obj, fg, out=obj)
             # from the first pass on the mask lies inside the foreground, and a dilation keeps it: each
