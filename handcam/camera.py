@@ -292,8 +292,9 @@ def _gauss_newton(t, p, uv, k, w, s, steps: int, finite: bool) -> np.ndarray:
             ru = _where(front, u + cx - uvu[..., 0], clean)          # B x 21 pixels
             rv = _where(front, v + cy - uvu[..., 1], clean)
             wi = ws * iz
-            a = (wi * iz).sum(1) * fx[:, 0] ** 2
-            c = (wi * iz).sum(1) * fy[:, 0] ** 2
+            wii = (wi * iz).sum(1)                                   # the weight of 1/z^2, shared by a and c
+            a = wii * fx[:, 0] ** 2
+            c = wii * fy[:, 0] ** 2
             b = -(wi * iz * u).sum(1) * fx[:, 0]
             d = -(wi * iz * v).sum(1) * fy[:, 0]
             e = (ws * iz * iz * (u * u + v * v)).sum(1)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from handcam.geometry import host_array
 from handcam.models import registry
 from handcam.models.layers import tf1_resize_bilinear
 from handcam.pipeline import run_pipeline
@@ -198,7 +199,7 @@ def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch
     crop = crop_hands(source, seg.hand_box(settings.crop_factor), arch.crop_size, transform)
     keypoints = detect_keypoints(nets["posenet"], crop.image, arch.subpixel_keypoints).keypoints
     # the crop's geometry is on the host (``Crop.source``): map the keypoints there, then back to the batch's device
-    xy = torch.from_numpy(transform.crop_to_frame(crop.source, keypoints.detach().cpu().numpy())).to(keypoints.device)
+    xy = torch.from_numpy(transform.crop_to_frame(crop.source, host_array(keypoints))).to(keypoints.device)
     if not transform.crop_from_frame and tuple(net_hw) != tuple(FULL_SIZE):
         # a smaller family's pixels -> the 240x320 evaluation frame
         xy = xy * xy.new_tensor([FULL_SIZE[0] / net_hw[0], FULL_SIZE[1] / net_hw[1]])
