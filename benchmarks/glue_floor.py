@@ -50,7 +50,7 @@ class Floor:
                              f"from the mask); {arch.name} has another")
         self.nets = est.runnable_networks
         self.net_hw = tuple(arch.input_size)
-        self.size = arch.crop_size
+        self.size, self.max_scale = arch.crop_size, arch.max_crop_scale
         self.transform = FrameTransform(tuple(frame_hw), self.net_hw, crop_from_frame=True)
         self.passes = segment_module.grow_passes(*self.net_hw)
         self.intrinsics = C.Intrinsics.from_fov(frame_hw, PipelineSettings().fov_deg)
@@ -63,7 +63,8 @@ class Floor:
             mask = segment_module._grow_opencv_host(prob.reshape(1, -1).argmax(1), prob > 0.5, self.passes)
             centre, extent = G.mask_center_and_size(mask)
             # the crop in frame pixels: centre and scale through the frame transform, then TF's sample grid
-            scale = G.crop_scale(extent, PipelineSettings().crop_factor) * (self.size / G.CROP_SIZE)
+            scale = G.crop_scale(extent, PipelineSettings().crop_factor, max_scale=self.max_scale) * (
+                self.size / G.CROP_SIZE)
             scale = scale / self.transform.frame_per_net()
             centre = self.transform.inverse(centre[:, None])[:, 0]
             boxes = G.normalize_boxes(G.crop_boxes(centre, scale, self.size), *self.transform.frame_hw)

@@ -34,7 +34,7 @@ from .skeleton import HAND_SIDES
 from .stages import HandBox
 from .stages.segment import resolve_mask_method
 from .transform import FrameTransform
-from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights
+from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights, metadata_flag
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,8 @@ CAMERA_REFINE_STEPS = 1
 
 #: The weights-file metadata key of the presence calibration: "a b" of ``stages.segment.calibrated_presence``.
 PRESENCE_CALIBRATION_KEY = "presence_calibration"
+#: The weights-file metadata flag (``weights.metadata_flag``): the PoseNet was trained for ``stages.refine``.
+REFINE_CROPS_KEY = "refine_crops"
 
 
 def parse_calibration(value) -> tuple[float, float] | None:
@@ -173,6 +175,7 @@ class HandPoseEstimator:
         self.runtime = runtime or RuntimeOptions()
         self.metadata = MappingProxyType(dict(metadata or {}))
         self.presence_calibration = parse_calibration(self.metadata.get(PRESENCE_CALIBRATION_KEY))
+        self.refine_trained = metadata_flag(self.metadata.get(REFINE_CROPS_KEY), REFINE_CROPS_KEY)
         modules, self._calls, self.backend, self.channels_last = prepare_networks(
             networks, self.architecture, self.device, self.runtime)
         self.networks = MappingProxyType(modules)
@@ -303,9 +306,11 @@ class HandPoseEstimator:
                            box=None if known is None else known.box, clock=clock,
                            frame_index=None if known is None else np.zeros(len(known.sides), np.int64),
                            mask_method=self.mask_method, crop_size=self.architecture.crop_size,
+                           max_crop_scale=self.architecture.max_crop_scale,
                            presence_calibration=self.presence_calibration,
                            subpixel_keypoints=self.architecture.subpixel_keypoints,
-                           lifting_size=self.architecture.scoremap_size)
+                           lifting_size=self.architecture.scoremap_size,
+                           refine=known is None and settings.refines(self.refine_trained))
         hands, keypoints_net = self._results(out, transform, settings, with_mask, with_crop, known)
         clock.mark("postprocess")
         timings = clock.elapsed_ms()
@@ -334,7 +339,7 @@ class HandPoseEstimator:
         host["scale"] = crop.network.scale
         host["frame"] = out.frame_index
         # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
-        keypoints_net = transform.forward(host["kp"]) if transform.crop_from_frame else crop.network.inverse(kp_crop)
+        keypoints_net = transform.crop_to_network(crop.source, kp_crop)
         seg = out.segmentation
         if seg is not None:
             host["presence"] = seg.presence

@@ -154,10 +154,10 @@ def _mask_center_and_size_numpy(mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return center, size
 
 
-def crop_scale(size, crop_factor: float = 1.25, crop_size: int = CROP_SIZE):
+def crop_scale(size, crop_factor: float = 1.25, crop_size: int = CROP_SIZE, max_scale: float = SCALE_MAX):
     """Scale (crop pixels per image pixel) for a hand box of ``size`` (B, tensor or array): 256 / (size *
-    factor), clipped to [0.25, 5]."""
-    return (crop_size / (size * crop_factor)).clip(SCALE_MIN, SCALE_MAX)
+    factor), clipped to [0.25, ``max_scale``] (the release: 5, a crop at least 51.2 pixels wide)."""
+    return (crop_size / (size * crop_factor)).clip(SCALE_MIN, max_scale)
 
 
 def crop_boxes(center, scale, crop_size: int = CROP_SIZE):

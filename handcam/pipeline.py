@@ -3,7 +3,7 @@ networks' outputs stay tensors on the device; the hands' regions, boxes and crop
 numbers per hand) are host arrays (the estimator maps frames onto it and results back).
 
     frames --prepare_frames--> image --segment--> HandBox --crop_hands--> Crop
-           --detect_keypoints--> Keypoints2D --lift_pose--> Pose3D
+           --detect_keypoints--> Keypoints2D [--refine_crops--> Keypoints2D] --lift_pose--> Pose3D
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .skeleton import NUM_KEYPOINTS
 from .stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, crop_hands, detect_keypoints, lift_pose, segment
 from .stages.crop import in_frame_order
 from .stages.lift import pose_from
+from .stages.refine import refine_crops
 from .transform import FrameTransform
 
 #: The stages the estimator times, in order (``timings_ms`` keys, with 'total').
@@ -37,6 +38,8 @@ class PipelineOutput:
     hand_side:    N x 2 one-hot (left, right) the lifting networks were given (the side seen in the image;
                   a tensor on the device)
     frame_index:  N int64 host array, the frame of each hand
+    refined:      N bool host array, the hands cropped again around their first keypoints (``stages.refine``;
+                  ``box``, ``crop`` and ``keypoints`` hold the second crop's)
     """
 
     segmentation: Segmentation | None
@@ -46,6 +49,7 @@ class PipelineOutput:
     pose: Pose3D
     hand_side: torch.Tensor
     frame_index: np.ndarray
+    refined: np.ndarray
 
     # the release's names for the intermediates
     @property
@@ -93,9 +97,10 @@ def prepare_frames(frames: torch.Tensor, transform: FrameTransform, uint8_resize
 def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Tensor | None, settings: PipelineSettings,
                  transform: FrameTransform | None = None, crop_source: torch.Tensor | None = None,
                  box: HandBox | None = None, clock: Clock | None = None, mask_method: str = "auto",
-                 crop_size: int = G.CROP_SIZE, presence_calibration: tuple[float, float] | None = None,
+                 crop_size: int = G.CROP_SIZE, max_crop_scale: float = G.SCALE_MAX,
+                 presence_calibration: tuple[float, float] | None = None,
                  subpixel_keypoints: bool = False, lifting_size: int | None = None,
-                 frame_index=None) -> PipelineOutput:
+                 frame_index=None, refine: bool = False) -> PipelineOutput:
     """The paper's pipeline on normalised B x 3 x h x w network-input images (None when ``box`` and
     ``crop_source`` are given: HandSegNet does not run).
 
@@ -109,10 +114,13 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
     gets it) or N x 2 per given box (a tensor, or a host array), or None to read each hand's side from the
     segmentation (a 3-class HandSegNet; needs ``box`` None).
     ``clock`` is marked after each stage; ``presence_calibration`` maps the peak hand probability to the
-    presence score (``stages.segment.calibrated_presence``). ``subpixel_keypoints`` and ``lifting_size``:
-    the family's keypoint rule and lifting input side (``Architecture``; see ``detect_keypoints`` and
-    ``lift_pose``). ``networks`` may hold a backend's fusion ``"lift"``: both lifting networks as one
-    callable (``LiftModule``).
+    presence score (``stages.segment.calibrated_presence``). ``subpixel_keypoints``, ``lifting_size`` and
+    ``max_crop_scale``: the family's keypoint rule, lifting input side and crop scale limit
+    (``Architecture``; see ``detect_keypoints`` and ``lift_pose``). ``networks`` may hold a backend's fusion
+    ``"lift"``: both lifting networks as one callable (``LiftModule``). ``refine``: hands found by HandSegNet whose
+    first keypoints disagree with their box are cropped again around those keypoints and PoseNet runs again on them
+    (``stages.refine``; timed as 'posenet'); the lifting sees the final scoremaps. A given ``box`` (tracking) is not
+    refined.
     """
     tick = clock.mark if clock else (lambda name: None)
     if image is None and (box is None or crop_source is None):
@@ -141,12 +149,16 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
             hand_side = hand_side[frame_index]      # the frames' given side for each of their hands
         hand_side = torch.as_tensor(hand_side, dtype=torch.float32, device=device)
         tick("handsegnet")
-        crop = crop_hands(source, box, crop_size, transform, frame_index)
+        crop = crop_hands(source, box, crop_size, transform, frame_index, max_crop_scale)
         tick("crop")
         if len(frame_index) == 0:       # no hand in any frame: nothing for the other networks
             keypoints, pose = _no_keypoints(crop.image), _no_pose(crop.image)
         else:
             keypoints = detect_keypoints(networks["posenet"], crop.image, subpixel_keypoints)
+        refined = np.zeros(len(frame_index), bool)
+        if refine and seg is not None and len(frame_index):
+            box, crop, keypoints, refined = refine_crops(networks["posenet"], source, box, crop, keypoints, crop_size,
+                                                         transform, frame_index, subpixel_keypoints, max_crop_scale)
         tick("posenet")
         if len(frame_index) == 0:
             pass
@@ -156,7 +168,7 @@ def run_pipeline(networks: dict, image: torch.Tensor | None, hand_side: torch.Te
             pose = lift_pose(networks["poseprior"], networks["viewpoint"], keypoints.scoremap, hand_side,
                              lifting_size)
         tick("lifting")
-    return PipelineOutput(seg, box, crop, keypoints, pose, hand_side, frame_index)
+    return PipelineOutput(seg, box, crop, keypoints, pose, hand_side, frame_index, refined)
 
 
 def _no_keypoints(crops: torch.Tensor) -> Keypoints2D:

@@ -22,6 +22,8 @@ MASK_METHODS = ("auto", "torch", "opencv")
 SIDE_CHOICES = ("auto",) + HAND_SIDES
 #: The side "auto" gives when the weights cannot tell (2-class HandSegNet: the paper family).
 FALLBACK_SIDE = "left"
+#: refine_crops values: as the weights say (their metadata), always, never.
+REFINE_CHOICES = ("auto", "on", "off")
 
 
 
@@ -71,6 +73,11 @@ class PipelineSettings:
     bone_length_m: float = _setting(DEFAULT_BONE_LENGTH, "assumed length in metres of the hand's middle-finger "
                                     "MCP-PIP bone (the normalised 3D's unit), which sets the camera-space 3D's "
                                     "scale and depth", range=(0.02, 0.08))
+    refine_crops: str = _setting("auto", "re-crop a detected hand around its first keypoints (the crop tracking "
+                                 "would use) and run PoseNet again when that crop and the mask's disagree in size "
+                                 "or centre (a mask over a forearm or a face); auto: when the weights say their "
+                                 "PoseNet was trained for it, on/off: always/never; tracked frames never re-crop",
+                                 choices=REFINE_CHOICES)
 
     def __post_init__(self):
         if not (0.0 < self.mask_threshold < 1.0):
@@ -85,6 +92,8 @@ class PipelineSettings:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
         if self.hand_side not in SIDE_CHOICES:
             raise ValueError(f"hand_side must be one of {SIDE_CHOICES}, got {self.hand_side!r}")
+        if self.refine_crops not in REFINE_CHOICES:
+            raise ValueError(f"refine_crops must be one of {REFINE_CHOICES}, got {self.refine_crops!r}")
         if not (0.0 <= self.presence_threshold <= 1.0):
             raise ValueError(f"presence_threshold must be in [0, 1], got {self.presence_threshold}")
         if not (isinstance(self.max_hands, int) and self.max_hands >= 1):
@@ -101,8 +110,14 @@ class PipelineSettings:
 
     @classmethod
     def release(cls, **changes) -> "PipelineSettings":
-        """The original release's behaviour: one hand per frame, always reported (whatever its presence)."""
-        return cls(**{"max_hands": 1, "presence_threshold": 0.0, **changes})
+        """The original release's behaviour: one hand per frame, always reported (whatever its presence),
+        cropped once (around the mask)."""
+        return cls(**{"max_hands": 1, "presence_threshold": 0.0, "refine_crops": "off", **changes})
+
+    def refines(self, trained: bool) -> bool:
+        """Whether detected hands are re-cropped around their first keypoints: ``refine_crops`` "on" or
+        "off", or for "auto" ``trained`` (the weights' PoseNet was trained for it)."""
+        return self.refine_crops == "on" or (self.refine_crops == "auto" and bool(trained))
 
     def replace(self, **changes) -> "PipelineSettings":
         return dataclasses.replace(self, **changes)

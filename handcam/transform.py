@@ -105,6 +105,12 @@ class FrameTransform:
         src = crop.inverse(points)
         return src if self.crop_from_frame else self.inverse(src)
 
+    def crop_to_network(self, crop: CropTransform, points):
+        """Crop points -> network-input points, for a crop in its source's pixels (``crop_source``): a crop
+        from the frame maps through the frame's points (per axis)."""
+        src = crop.inverse(points)
+        return self.forward(src) if self.crop_from_frame else src
+
     def box_in_frame(self, crop: CropTransform):
         """B x 4 (y1, x1, y2, x2) frame pixels of a crop in its source's pixels."""
         boxes = crop.boxes()

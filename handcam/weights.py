@@ -87,6 +87,22 @@ def atomic_save(obj, path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+#: How a weights file's metadata spells a flag (text, compared case-insensitively; ``save_weights`` writes
+#: a bool as "True" / "False").
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+def metadata_flag(value, key: str) -> bool:
+    """A flag of a weights file's metadata (``TRUE_WORDS`` / ``FALSE_WORDS``, or a bool) -> bool; absent (None)
+    is False; any other value is a WeightsError naming ``key``."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise WeightsError(f"the weights' {key} is {value!r}; expected true or false")
+    return word in TRUE_WORDS
+
+
 def load_weights(path) -> tuple[dict, dict]:
     """Read a handcam weights file safely -> (state dicts by network key, metadata)."""
     path = Path(path)

@@ -86,40 +86,51 @@ class RingPoseNet(nn.Module):
     on a ring around it that a tracked crop (``box_from_keypoints``) fits exactly: the crop keeps its size.
     Each map peaks at 1 when a tenth of the crop or more shows a ``two_hand_frame`` hand colour
     (confident), lower in proportion (a crop that lost its hand is not). ``stride``: crop pixels per
-    scoremap pixel (lite 4, paper 8)."""
+    scoremap pixel (lite 4, paper 8). ``right_spread``: the ring's radius is this many times as large in
+    crops where the right hand's colour outnumbers the left's (below 1: those keypoints fit a smaller crop);
+    ``graded``: each map peaks at the share of the crop the hand colours cover (another crop of the same hand:
+    other maps)."""
 
-    def __init__(self, stride: int = 4):
+    def __init__(self, stride: int = 4, right_spread: float = 1.0, graded: bool = False):
         super().__init__()
         self.stride = stride
+        self.right_spread = right_spread
+        self.graded = graded
 
     def forward(self, x: torch.Tensor):
         s = x.shape[-1] // self.stride
         angle = torch.arange(21, dtype=torch.float32) * (2 * np.pi / 20)
+        d2 = torch.stack([(x - (torch.tensor(c, dtype=x.dtype) / 255.0 - 0.5)[None, :, None, None]).square().sum(1)
+                          for c in (LEFT_COLOR, RIGHT_COLOR)])
+        left, right = (d2 < 0.02).float().flatten(2).mean(2)
+        spread = torch.where(right > left, self.right_spread, 1.0)
         radius = torch.full((21,), s / (2 * TRACK_CROP_FACTOR))
         radius[TRACK_CENTER] = 0.0
+        radius = radius[None] * spread[:, None]                                  # B x 21
         centre = (s - 1) / 2
         rows, cols = centre + radius * torch.sin(angle), centre + radius * torch.cos(angle)
         grid = torch.arange(s, dtype=torch.float32)
-        maps = torch.exp(-((grid[None, :, None] - rows[:, None, None]) ** 2 +
-                           (grid[None, None, :] - cols[:, None, None]) ** 2) / 2.0)
-        maps = (maps / maps.flatten(1).amax(1)[:, None, None])[None]
-        d2 = torch.stack([(x - (torch.tensor(c, dtype=x.dtype) / 255.0 - 0.5)[None, :, None, None]).square().sum(1)
-                          for c in (LEFT_COLOR, RIGHT_COLOR)]).amin(0)
-        seen = (10.0 * (d2 < 0.02).float().flatten(1).mean(1)).clamp(max=1.0)
+        maps = torch.exp(-((grid[None, None, :, None] - rows[..., None, None]) ** 2 +
+                           (grid[None, None, None, :] - cols[..., None, None]) ** 2) / 2.0)
+        maps = maps / maps.flatten(2).amax(2)[..., None, None]
+        share = (d2.amin(0) < 0.02).float().flatten(1).mean(1)
+        seen = share if self.graded else (10.0 * share).clamp(max=1.0)
         maps = maps * seen[:, None, None, None]
         return [maps.to(x.dtype), maps.to(x.dtype)]
 
 
-def two_hand_estimator(arch: str = "lite", seed: int = 0, ring_keypoints: bool = False,
-                       **runtime) -> HandPoseEstimator:
+def two_hand_estimator(arch: str = "lite", seed: int = 0, ring_keypoints: bool = False, right_spread: float = 1.0,
+                       metadata: dict | None = None, **runtime) -> HandPoseEstimator:
     """An estimator (torch backend unless told) whose segmentation finds ``two_hand_frame``'s hands and sides
-    (and, with ``ring_keypoints``, whose PoseNet is ``RingPoseNet``: steady, confident keypoints)."""
+    (and, with ``ring_keypoints``, whose PoseNet is ``RingPoseNet``: steady, confident keypoints; its
+    ``right_spread``), with weights ``metadata``."""
     runtime.setdefault("backend", "torch")
     nets = registry.get(arch).build(seed=seed)
     nets["handsegnet"] = TwoSidedBlobSegNet()
     if ring_keypoints:
-        nets["posenet"] = RingPoseNet(4 if arch == "lite" else 8)
-    return HandPoseEstimator(nets, architecture=arch, device="cpu", runtime=RuntimeOptions(**runtime))
+        nets["posenet"] = RingPoseNet(4 if arch == "lite" else 8, right_spread)
+    return HandPoseEstimator(nets, architecture=arch, device="cpu", runtime=RuntimeOptions(**runtime),
+                             metadata=metadata)
 
 
 def blob_networks(arch: str = "lite", seed: int = 0, side: str | None = None) -> dict:

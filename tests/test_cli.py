@@ -185,6 +185,19 @@ def test_settings_given_on_the_command_line_are_explicit():
     assert not hasattr(build_parser().parse_args([]), "input_size")  # no flag for it
 
 
+def test_refine_crops_flag(capsys):
+    """--refine-crops comes from the settings field: its choices, its help, unset unless given."""
+    help_text = build_parser().format_help()
+    assert "--refine-crops {auto,on,off}" in help_text and "first keypoints" in help_text
+    for value in ("auto", "on", "off"):
+        c = config("--refine-crops", value)
+        assert c.settings.refine_crops == value and c.explicit == {"refine_crops"}
+    assert config().settings.refine_crops == "auto" and "refine_crops" not in config().explicit
+    with pytest.raises(SystemExit) as e:
+        config("--refine-crops", "always")
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
 def test_sources_and_devices():
     assert config().source == SourceSpec("camera", 0)
     assert config("--camera", "2").source == SourceSpec("camera", 2)

@@ -506,3 +506,57 @@ def test_estimate_video_keeps_each_hands_id(two_hands):
     assert [h.side for h in two_hands.estimate(frames[-1]).hands] == ["right", "left"]
     ids = [{h.side: h.id for h in r.hands} for r in two_hands.estimate_video(frames, batch_size=2)]
     assert all(i == ids[0] for i in ids) and sorted(ids[0].values()) == [0, 1]
+
+
+# -- re-cropping around the first keypoints ----------------------------------------------------------
+def _refine_frame() -> np.ndarray:
+    """Two hands large enough that half a crop around one is still above the smallest crop."""
+    return two_hand_frame(left=(0.5, 0.25), right=(0.5, 0.75), size=0.22)
+
+
+def _posenet_batches(est: HandPoseEstimator, frame: np.ndarray, settings: PipelineSettings):
+    """(the result, the batch size of each PoseNet call)."""
+    batches = []
+    hook = est.runnable_networks["posenet"].module.register_forward_pre_hook(
+        lambda m, a: batches.append(len(a[0])))
+    try:
+        result = est.estimate(frame, settings)
+    finally:
+        hook.remove()
+    return result, batches
+
+
+@pytest.mark.parametrize("meta, settings, batches", [
+    (None, PipelineSettings(), [2]),                                        # auto, weights without the key: off
+    ({"refine_crops": "True"}, PipelineSettings(), [2, 1]),                 # auto, weights trained for it: on
+    ({"refine_crops": "false"}, PipelineSettings(), [2]),
+    ({"refine_crops": "True"}, PipelineSettings(refine_crops="off"), [2]),
+    (None, PipelineSettings(refine_crops="on"), [2, 1]),
+    ({"refine_crops": "True"}, PipelineSettings.release(), [1]),           # the release's settings: off
+    ({"refine_crops": "True"}, PipelineSettings.release(max_hands=2), [2]),
+])
+def test_refine_crops_auto_follows_the_weights(meta, settings, batches):
+    """The right hand's keypoints span half its crop (``RingPoseNet``'s right_spread): it is re-cropped when
+    refinement is on; the left hand's fit theirs and are not."""
+    est = two_hand_estimator(ring_keypoints=True, right_spread=0.5, metadata=meta, layout="contiguous")
+    assert est.refine_trained is (meta is not None and meta["refine_crops"] == "True")
+    result, seen = _posenet_batches(est, _refine_frame(), settings)
+    assert seen == batches and len(result.hands) == batches[0]
+
+
+def test_refined_hands_report_the_second_crop():
+    est = two_hand_estimator(ring_keypoints=True, right_spread=0.5, layout="contiguous")
+    frame = _refine_frame()
+    off = {h.side: h for h in est.estimate(frame, PipelineSettings(refine_crops="off")).hands}
+    on = {h.side: h for h in est.estimate(frame, PipelineSettings(refine_crops="on")).hands}
+    np.testing.assert_array_equal(on["left"].box, off["left"].box)
+    np.testing.assert_array_equal(on["left"].keypoints_2d, off["left"].keypoints_2d)
+    width_on, width_off = (hands["right"].box[2] - hands["right"].box[0] for hands in (on, off))
+    assert width_on == pytest.approx(width_off / 2, rel=0.1)
+    np.testing.assert_allclose(on["right"].center, off["right"].keypoints_2d[12], atol=1.0)
+    assert on["right"].scale == pytest.approx(2 * off["right"].scale, rel=0.1)
+
+
+def test_a_malformed_refine_flag_is_a_weights_error():
+    with pytest.raises(WeightsError, match="refine_crops"):
+        two_hand_estimator(metadata={"refine_crops": "perhaps"})

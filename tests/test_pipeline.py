@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import synthetic_frame
-from core_fakes import blob_networks
+from core_fakes import RingPoseNet, TwoSidedBlobSegNet, blob_networks, two_hand_frame
 
 from handcam import geometry as G
 from handcam.estimator import HandPoseEstimator
@@ -11,7 +11,17 @@ from handcam.models import registry
 from handcam.pipeline import STAGES, PipelineOutput, prepare_frames, run_pipeline
 from handcam.runtime import Clock
 from handcam.settings import PipelineSettings, RuntimeOptions
-from handcam.stages import Crop, HandBox, Keypoints2D, Pose3D, Segmentation, box_from_keypoints, crop_hands
+from handcam.stages import (
+    Crop,
+    HandBox,
+    Keypoints2D,
+    Pose3D,
+    Segmentation,
+    box_from_keypoints,
+    crop_hands,
+    lift_pose,
+)
+from handcam.stages.refine import box_disagreement
 from handcam.transform import FrameTransform
 
 
@@ -161,3 +171,86 @@ def test_prepare_frames_without_the_network_image_and_run_pipeline_needs_one():
     assert image is None and torch.equal(source, G.normalize_image(frames))
     with pytest.raises(ValueError, match="network-input image"):
         run_pipeline({}, None, None, PipelineSettings())
+
+
+class CountingPoseNet:
+    """A PoseNet wrapper that records the crops of each call."""
+
+    def __init__(self, net):
+        self.net, self.calls = net, []
+
+    def __call__(self, crops: torch.Tensor):
+        self.calls.append(crops)
+        return self.net(crops)
+
+
+@pytest.fixture
+def refining_nets():
+    """Lite lifting networks, a segmentation that finds ``two_hand_frame``'s hands and sides, and a
+    PoseNet (counted) whose keypoints fit the left hand's crop and span half the right hand's."""
+    nets = registry.LITE.build(seed=0)
+    nets["handsegnet"] = TwoSidedBlobSegNet()
+    nets["posenet"] = CountingPoseNet(RingPoseNet(4, right_spread=0.5, graded=True))
+    return {k: n.eval() if isinstance(n, torch.nn.Module) else n for k, n in nets.items()}
+
+
+LITE_KW = dict(crop_size=registry.LITE.crop_size, subpixel_keypoints=registry.LITE.subpixel_keypoints,
+               lifting_size=registry.LITE.scoremap_size)
+
+
+def test_refinement_recrops_the_hands_whose_keypoints_disagree(refining_nets):
+    posenet = refining_nets["posenet"]
+    image = G.normalize_image(torch.from_numpy(two_hand_frame())[None])
+    transform = FrameTransform((240, 320), (240, 320))
+    s = PipelineSettings()
+    today = run_pipeline(refining_nets, image, None, s, **LITE_KW)
+    off = run_pipeline(refining_nets, image, None, s, refine=False, **LITE_KW)
+    assert [len(c) for c in posenet.calls] == [2, 2]
+    for a, b in ((today.crop.image, off.crop.image), (today.keypoints.keypoints, off.keypoints.keypoints),
+                 (today.keypoints.scoremap, off.keypoints.scoremap), (today.keypoints_3d, off.keypoints_3d)):
+        assert torch.equal(a, b)
+    assert today.refined.tolist() == off.refined.tolist() == [False, False] and today.refined.dtype == bool
+    posenet.calls.clear()
+    on = run_pipeline(refining_nets, image, None, s, refine=True, **LITE_KW)
+    right = int(on.hand_side[:, 1].argmax())
+    left = 1 - right
+    assert on.refined.tolist() == [i == right for i in range(2)]
+    # one more PoseNet call, on the right hand only, on the crop of its keypoint box
+    assert [len(c) for c in posenet.calls] == [2, 1]
+    tracked = box_from_keypoints(transform.crop_to_network(off.crop.source, off.keypoints.keypoints.numpy()))
+    ratio, shift = box_disagreement(off.box, tracked)
+    assert ratio[right] == pytest.approx(2.0, rel=0.1) and ratio[left] < 1.1 and shift.max() < 0.05
+    expected = crop_hands(image, HandBox(tracked.center[[right]], tracked.size[[right]], tracked.factor),
+                          LITE_KW["crop_size"], transform, off.frame_index[[right]])
+    np.testing.assert_array_equal(on.crop.network.center[right], expected.network.center[0])
+    np.testing.assert_allclose(on.crop.network.scale[right], expected.network.scale[0], rtol=1e-6)
+    np.testing.assert_allclose(on.crop.network.boxes()[right], expected.network.boxes()[0], rtol=1e-6)
+    torch.testing.assert_close(on.crop.image[right], expected.image[0])
+    torch.testing.assert_close(posenet.calls[1][0], expected.image[0])
+    np.testing.assert_array_equal(on.box.center[right], tracked.center[right])
+    assert on.box.size[right] * on.box.factor == pytest.approx(tracked.size[right] * tracked.factor, rel=1e-6)
+    # the right hand's keypoints and maps are the second call's, the lifting ran on them; the left hand's are the first
+    second = RingPoseNet(4, right_spread=0.5, graded=True)(expected.image)[-1][0]
+    torch.testing.assert_close(on.keypoints.scoremap[right], second)
+    assert not torch.equal(on.keypoints.scoremap[right], off.keypoints.scoremap[right])   # a tighter crop
+    with torch.inference_mode():
+        pose = lift_pose(refining_nets["poseprior"], refining_nets["viewpoint"], on.keypoints.scoremap,
+                         on.hand_side, LITE_KW["lifting_size"])
+    torch.testing.assert_close(on.keypoints_3d, pose.keypoints)
+    assert not torch.allclose(on.keypoints_3d[right], off.keypoints_3d[right])
+    for a, b in ((on.crop.image, off.crop.image), (on.keypoints.keypoints, off.keypoints.keypoints),
+                 (on.keypoints.scoremap, off.keypoints.scoremap)):
+        assert torch.equal(a[left], b[left])
+    torch.testing.assert_close(on.keypoints_3d[left], off.keypoints_3d[left])
+    assert on.box.size[left] == off.box.size[left] and on.crop.network.scale[left] == off.crop.network.scale[left]
+
+
+def test_a_given_box_is_not_refined(refining_nets):
+    """Tracking's boxes already come from keypoints: with ``refine`` PoseNet still runs once."""
+    posenet = refining_nets["posenet"]
+    image = G.normalize_image(torch.from_numpy(two_hand_frame())[None])
+    box = HandBox(np.array([[120, 224], [120, 96]], np.float32), np.array([90, 90], np.float32), 1.25)
+    out = run_pipeline(refining_nets, None, G.hand_side_onehot(["right", "left"]), PipelineSettings(),
+                       FrameTransform((240, 320), (240, 320)), image, box=box, frame_index=[0, 0], refine=True,
+                       **LITE_KW)
+    assert [len(c) for c in posenet.calls] == [2] and out.refined.tolist() == [False, False] and out.box is box

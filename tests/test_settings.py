@@ -9,6 +9,7 @@ from handcam.settings import (
     LAYOUTS,
     MASK_METHODS,
     PRECISIONS,
+    REFINE_CHOICES,
     RESIZE_MODES,
     SIDE_CHOICES,
     PipelineSettings,
@@ -58,7 +59,8 @@ def test_replace_returns_a_validated_copy():
 def test_field_metadata():
     fields = setting_fields()
     assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side",
-                            "presence_threshold", "max_hands", "mirrored", "fov_deg", "intrinsics", "bone_length_m"]
+                            "presence_threshold", "max_hands", "mirrored", "fov_deg", "intrinsics", "bone_length_m",
+                            "refine_crops"]
     for name, f in fields.items():
         assert setting_help(name) and f.metadata["help"] == setting_help(name)
         assert setting_default(name) == getattr(PipelineSettings(), name)
@@ -74,6 +76,26 @@ def test_field_metadata():
     assert setting_default("max_hands") == 2 and setting_range("max_hands") == (1, 4)
     assert setting_default("mirrored") is False and fields["intrinsics"].metadata["nargs"] == 4
     assert fields["input_size"].metadata["flag"] is False  # not a command-line flag
+
+
+def test_refine_crops_setting():
+    fields = setting_fields()
+    assert fields["refine_crops"].metadata["choices"] == REFINE_CHOICES == ("auto", "on", "off")
+    assert setting_default("refine_crops") == "auto" and "keypoints" in setting_help("refine_crops")
+    for value in REFINE_CHOICES:
+        s = PipelineSettings(refine_crops=value)
+        assert s.refine_crops == value and s.replace(crop_factor=1.5).refine_crops == value
+        assert PipelineSettings(**dataclasses.asdict(s)) == s                         # round trip
+    with pytest.raises(ValueError, match="refine_crops.*auto.*on.*off"):
+        PipelineSettings(refine_crops="always")
+    with pytest.raises(ValueError, match="refine_crops"):
+        PipelineSettings().replace(refine_crops=True)
+    # auto follows what the weights say; on / off force it; the release's settings keep it off
+    assert [PipelineSettings(refine_crops=v).refines(True) for v in REFINE_CHOICES] == [True, True, False]
+    assert [PipelineSettings(refine_crops=v).refines(False) for v in REFINE_CHOICES] == [False, True, False]
+    release = PipelineSettings.release()
+    assert release.refine_crops == "off" and not release.refines(True)
+    assert PipelineSettings.release(refine_crops="on").refines(False)
 
 
 def test_runtime_options():

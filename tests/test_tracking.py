@@ -249,3 +249,21 @@ def test_changing_what_decides_the_hands_starts_afresh():
     assert [h.side for h in by_x] == ["right", "left"]               # the image's left blob: a left hand, mirrored
     one = tracker.process(frame, est.settings.replace(mirrored=True, max_hands=1), index=3)
     assert len(one.hands) == 1 and not one.hands[0].tracked
+
+
+def test_tracked_frames_are_not_refined():
+    """With refinement on, a detected frame runs PoseNet again on the hand whose keypoints disagree with its
+    box; a tracked frame (boxes from the keypoints already) runs it once."""
+    est = two_hand_estimator(ring_keypoints=True, right_spread=0.5, metadata={"refine_crops": "True"},
+                             layout="contiguous")
+    batches = []
+    hook = est.runnable_networks["posenet"].module.register_forward_pre_hook(lambda m, a: batches.append(len(a[0])))
+    tracker = est.tracker(redetect_every=0)
+    frame = two_hand_frame(left=(0.5, 0.25), right=(0.5, 0.75), size=0.22)
+    try:
+        first = tracker.process(frame, index=0)
+        assert batches == [2, 1] and not any(h.tracked for h in first.hands)
+        second = tracker.process(frame, index=1)
+    finally:
+        hook.remove()
+    assert batches == [2, 1, 2] and len(second.hands) == 2 and all(h.tracked for h in second.hands)

@@ -173,3 +173,15 @@ def test_main_end_to_end_with_random_lite_weights(tmp_path, capsys):
     assert report["metrics"]["recall"] == 1.0 and report["metrics"]["precision"] == 1.0
     assert report["metrics"]["hand_free_reported"] == 1.0
     assert report["counts"]["pck@0.1"][1] == 21 * report["matched_hands"] == 63
+
+    # two label files pool their images (a source's valid and test splits); the refinement choice is recorded
+    lines_b = [line.replace("frames/img", "../frames/img") for line in lines[:2]]
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "labels.jsonl").write_text("\n".join(lines_b) + "\n")
+    rc = ER.main(["--weights", str(weights), "--labels", str(tmp_path / "labels.jsonl"),
+                  str(tmp_path / "b" / "labels.jsonl"), "--boxes", str(tmp_path / "boxes.json"),
+                  "--presence-threshold", "0", "--device", "cpu", "--refine-crops", "on", "--json", str(out)])
+    assert rc == 0
+    pooled = json.loads(out.read_text())
+    assert pooled["images"] == 5 and pooled["images_with_boxes"] == 5 and pooled["refine_crops"] == "on"
+    assert pooled["counts"]["recall"][1] == 5          # every box of both files counted

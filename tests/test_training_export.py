@@ -53,3 +53,22 @@ def test_export_half_and_metadata(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([str(src), "--out", str(out), "--meta", "no-equals-sign"])
     assert e.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_export_writes_the_refine_flag(tmp_path, capsys):
+    from handcam.estimator import REFINE_CROPS_KEY
+    from handcam.models import lite
+
+    src = tmp_path / "posenet.pt"
+    weights.save_weights(src, {"poseprior": lite.PosePrior().state_dict()}, {}, architecture="lite")
+    for text, stored in (("true", "True"), ("True", "True"), ("yes", "True"), ("0", "False"), ("off", "False")):
+        out = tmp_path / f"{text}.pt"
+        assert main([str(src), "--out", str(out), "--meta", f"{REFINE_CROPS_KEY}={text}"]) == 0
+        meta = weights.load_weights(out)[1]
+        assert meta[REFINE_CROPS_KEY] == stored
+        assert weights.metadata_flag(meta[REFINE_CROPS_KEY], REFINE_CROPS_KEY) is (stored == "True")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(src), "--out", str(tmp_path / "bad.pt"), "--meta", f"{REFINE_CROPS_KEY}=perhaps"])
+    assert e.value.code == 2 and "refine_crops" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from rhd_tiny import make_frame, rhd_root_fixture  # noqa: F401  (the rhd_root fixture)
-from training_support import run_config
+from training_support import ArrayFrames, run_config
 
 from handcam import weights
 from handcam.models import registry
@@ -23,7 +23,6 @@ from training.mixed import (
     LEFT,
     MIN_VISIBLE,
     RIGHT,
-    FrameSource,
     Geometric,
     Hand,
     HandCrops,
@@ -41,28 +40,6 @@ from training.tasks import HandSegOptions, HandSegTask, PoseNetTask
 
 NO_GEOMETRY = Geometric(scale=0, rotate=0, flip=0)
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 200, 0)
-
-
-class ArrayFrames(FrameSource):
-    """Frames held in memory (the FrameSource interface, for hand-made cases)."""
-
-    def __init__(self, images, masks=None, hands=None, name="arrays"):
-        self.images = list(images)
-        self.masks = masks if masks is not None else [np.zeros(im.shape[:2], np.uint8) for im in self.images]
-        self.hand_lists = hands if hands is not None else [[] for _ in self.images]
-        self.name = name
-
-    def __len__(self):
-        return len(self.images)
-
-    def image(self, i):
-        return self.images[i]
-
-    def side_mask(self, i):
-        return self.masks[i]
-
-    def hands(self, i):
-        return self.hand_lists[i]
 
 
 def _write_rgb(path, rgb) -> None:
@@ -200,6 +177,29 @@ def test_teacher_frames(tmp_path):
             # keypoint 0: the midpoint of the wrist (x0, y0) and keypoint 12 (x0 + 12, y0 + 24)
             np.testing.assert_allclose(h.uv[0], (x0 + 6, y0 + 12))
             np.testing.assert_allclose(h.uv[1:], _kp(x0, y0)[1:])
+
+
+def test_teacher_frames_leave_out_photos_without_a_hand_or_with_two_of_one_side(tmp_path):
+    labels, masks = _teacher_set(tmp_path, n_masked=3, n_plain=0)
+    records = [json.loads(line) for line in labels.read_text().splitlines()]
+    records[0]["hands"] = []                                 # the teacher found none: not known hand-free
+    records[2]["hands"][1]["side"] = "left"                  # two left hands: one side is wrong
+    labels.write_text("".join(json.dumps(r) + "\n" for r in records))
+    frames = TeacherFrames(labels)
+    assert len(frames) == 1
+    np.testing.assert_array_equal(frames.side_mask(0), masks[1])
+
+
+def test_teacher_frames_ignore_human_boxes_the_teacher_missed(tmp_path):
+    labels, masks = _teacher_set(tmp_path, n_masked=1, n_plain=0)
+    # hand 0's keypoints centre on (15, 21): the first box holds it; the second box holds no teacher hand
+    boxes = {"photos/p0.png": [(10.0, 15.0, 20.0, 25.0), (40.0, 30.0, 50.0, 40.0)]}
+    m = TeacherFrames(labels, boxes).side_mask(0)
+    expected = masks[0].copy()
+    window = expected[29:41, 39:51]                          # the missed box grown by a tenth of its size
+    window[window == 0] = IGNORE
+    np.testing.assert_array_equal(m, expected)
+    np.testing.assert_array_equal(TeacherFrames(labels).side_mask(0), masks[0])
 
 
 def test_teacher_frames_errors(tmp_path):

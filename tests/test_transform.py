@@ -104,3 +104,16 @@ def test_crop_to_frame_and_box_in_frame():
     frame_pts = pts([10.0, 20.0], [300.0, 400.0])
     in_crop = crop.forward(faithful.forward(frame_pts))
     torch.testing.assert_close(faithful.crop_to_frame(crop, in_crop), frame_pts, rtol=0, atol=1e-3)
+
+
+def test_crop_to_network():
+    crop = CropTransform(np.array([[100.0, 50.0]], np.float32), np.array([2.0], np.float32), 256)
+    p = np.array([[[128, 128], [0, 0], [256, 64]]], np.float32)
+    faithful = FrameTransform((480, 640), (240, 320), False)
+    # cut from the network input: (p - 128) / 2 + c
+    np.testing.assert_allclose(faithful.crop_to_network(crop, p), [[[100, 50], [36, -14], [164, 18]]])
+    # cut from the frame (a frame of another aspect: per axis): via the frame's points
+    frame = FrameTransform((480, 960), (240, 320), True)
+    src = frame.crop_source(crop)
+    np.testing.assert_allclose(frame.crop_to_network(src, p), frame.forward(frame.crop_to_frame(src, p)))
+    np.testing.assert_allclose(frame.crop_to_network(src, p)[0, 0], [100, 50], atol=1e-4)

@@ -217,3 +217,33 @@ def test_the_bundled_weights_find_rendered_hands():
     assert tried == 8
     assert on_hand >= tried - 1, f"{on_hand} of {tried} rendered hands localised"
     assert found >= tried // 2, f"{found} of {tried} rendered hands found"
+
+
+@pytest.mark.parametrize("value, flag", [(None, False), (True, True), (False, False), ("True", True),
+                                         ("False", False), ("true", True), (" YES ", True), ("on", True),
+                                         ("1", True), ("0", False), ("no", False), ("off", False), ("", False)])
+def test_metadata_flags(value, flag):
+    assert W.metadata_flag(value, "refine_crops") is flag
+
+
+def test_a_malformed_metadata_flag_names_its_key():
+    for value in ("maybe", "2", "yes please"):
+        with pytest.raises(WeightsError, match="refine_crops"):
+            W.metadata_flag(value, "refine_crops")
+
+
+def test_the_refine_flag_round_trips_through_a_weights_file(tmp_path, lite_estimator):
+    """A bool in the metadata is stored as text and read back by the estimator as a bool."""
+    from handcam.estimator import REFINE_CROPS_KEY
+    from handcam.settings import RuntimeOptions
+
+    assert REFINE_CROPS_KEY == "refine_crops"
+    runtime = RuntimeOptions(backend="torch", layout="contiguous")
+    for value in (True, False):
+        path = W.save_weights(tmp_path / f"{value}.pt", dict(lite_estimator.networks), {REFINE_CROPS_KEY: value},
+                              architecture="lite")
+        assert W.load_weights(path)[1][REFINE_CROPS_KEY] == str(value)
+        est = HandPoseEstimator.load(path, device="cpu", runtime=runtime)
+        assert est.refine_trained is value
+    path = W.save_weights(tmp_path / "none.pt", dict(lite_estimator.networks), {}, architecture="lite")
+    assert HandPoseEstimator.load(path, device="cpu", runtime=runtime).refine_trained is False

@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from training import loop
 from training.config import TrainConfig
+from training.mixed import FrameSource
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +36,25 @@ def subprocess_env() -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+class ArrayFrames(FrameSource):
+    """Frames held in memory (the FrameSource interface, for hand-made cases)."""
+
+    def __init__(self, images, masks=None, hands=None, name="arrays"):
+        self.images = list(images)
+        self.masks = masks if masks is not None else [np.zeros(im.shape[:2], np.uint8) for im in self.images]
+        self.hand_lists = hands if hands is not None else [[] for _ in self.images]
+        self.name = name
+
+    def __len__(self):
+        return len(self.images)
+
+    def image(self, i):
+        return self.images[i]
+
+    def side_mask(self, i):
+        return self.masks[i]
+
+    def hands(self, i):
+        return self.hand_lists[i]

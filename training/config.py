@@ -39,6 +39,12 @@ class TrainConfig:
     real:               teacher label files (``python -m training.teacher --masks``) trained on beside ``data``
     hand_free:          folders of photos without hands (HandSegNet: every pixel background)
     real_repeat, hand_free_repeat: how many times each real / hand-free frame is in an epoch
+    real_boxes:         human hand-box files of the ``real`` photos (``training.labels.read_boxes``): boxes without
+                        a teacher hand are hands the teacher missed, not trained on
+    composite:          composited frames per epoch (:mod:`training.composite`: the renders' and ``real`` hands
+                        pasted onto the ``hand_free`` photos, wallpapers and procedural backgrounds); 0 = none
+    box_jitter:         PoseNet: share of crops cut around a wrong box (too large, too small, off-centre, with
+                        the forearm: :func:`training.mixed.jittered_box`)
     geometric:          random scale / rotation / mirror of :mod:`training.mixed` (None: the release recipe's
                         own crops); the mixed data is used with it, with ``real`` / ``hand_free``, and for a
                         3-class HandSegNet
@@ -67,12 +73,15 @@ class TrainConfig:
     hand_free: tuple[str, ...] = ()
     real_repeat: int = 1
     hand_free_repeat: int = 1
+    real_boxes: tuple[str, ...] = ()
+    composite: int = 0
+    box_jitter: float = 0.0
     geometric: Geometric | None = None
 
     @property
     def mixed(self) -> bool:
         """Whether the run trains on :mod:`training.mixed`'s sources instead of the release's RHD crops."""
-        return bool(self.real or self.hand_free or self.geometric is not None)
+        return bool(self.real or self.hand_free or self.composite or self.geometric is not None)
 
     @classmethod
     def for_task(cls, task, data, out, **changes) -> TrainConfig:

@@ -193,10 +193,12 @@ def _on_frames(nets, arch: registry.Architecture, batch, three_d: bool) -> torch
         source, transform = image, FrameTransform(net_hw, net_hw)
     if three_d:
         return run_pipeline(nets, image, batch["hand_side"], settings, transform, source, crop_size=arch.crop_size,
+                            max_crop_scale=arch.max_crop_scale,
                             subpixel_keypoints=arch.subpixel_keypoints,
                             lifting_size=arch.scoremap_size).keypoints_3d
     seg = segment(nets["handsegnet"], image, settings.mask_threshold)
-    crop = crop_hands(source, seg.hand_box(settings.crop_factor), arch.crop_size, transform)
+    crop = crop_hands(source, seg.hand_box(settings.crop_factor), arch.crop_size, transform,
+                      max_scale=arch.max_crop_scale)
     keypoints = detect_keypoints(nets["posenet"], crop.image, arch.subpixel_keypoints).keypoints
     # the crop's geometry is on the host (``Crop.source``): map the keypoints there, then back to the batch's device
     xy = torch.from_numpy(transform.crop_to_frame(crop.source, host_array(keypoints))).to(keypoints.device)

@@ -1,4 +1,4 @@
-"""``python -m training.evaluate_real --weights W.pt --labels LABELS.jsonl [--boxes BOXES.json]
+"""``python -m training.evaluate_real --weights W.pt --labels LABELS.jsonl [...] [--boxes BOXES.json]
 [--hand-free DIR ...] [--synthetic RENDERS_DIR] [--presence-threshold T] [--device cpu] [--json OUT.json]``
 
 Any handcam weights file on real photos: the teacher's labels (``training/teacher.py``'s JSONL), the
@@ -200,19 +200,20 @@ def reported_hands(est, frame, threshold: float) -> list[dict]:
 
 
 def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold: float = 0.5,
-                  device="auto") -> dict:
-    """Run ``weights`` over the labelled (and hand-free) images -> {"metrics", "counts", ...}."""
+                  device="auto", refine_crops: str = "auto") -> dict:
+    """Run ``weights`` over the labelled (and hand-free) images -> {"metrics", "counts", ...}. ``labels``:
+    one teacher JSONL or several (their images pooled)."""
     from handcam.estimator import HandPoseEstimator
     from handcam.sources import load_image
 
-    labels_path = Path(labels)
-    records = read_labels(labels_path)
+    label_files = [Path(labels)] if isinstance(labels, (str, Path)) else [Path(p) for p in labels]
+    records = [(r, path) for path in label_files for r in read_labels(path)]
     box_map = read_boxes(boxes) if boxes is not None else None
     free = hand_free_images(hand_free)
-    est = HandPoseEstimator.load(weights, device=device,
-                                 settings=PipelineSettings(presence_threshold=presence_threshold))
+    settings = PipelineSettings(presence_threshold=presence_threshold, refine_crops=refine_crops)
+    est = HandPoseEstimator.load(weights, device=device, settings=settings)
     tally = Tally()
-    for n, r in enumerate(records, 1):
+    for n, (r, labels_path) in enumerate(records, 1):
         img_boxes = None
         if box_map is not None:
             img_boxes = boxes_for(r["image"], box_map)
@@ -226,7 +227,8 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
         raise ValueError(f"no labelled image has an entry in {boxes}; is it the boxes file of these images?")
     for p in free:
         tally.add_hand_free(len(reported_hands(est, load_image(p), presence_threshold)))
-    return {"weights": str(weights), "architecture": est.architecture.name, "labels": str(labels),
+    return {"weights": str(weights), "architecture": est.architecture.name,
+            "labels": ", ".join(str(p) for p in label_files), "refine_crops": refine_crops,
             "boxes": None if boxes is None else str(boxes), "hand_free": [str(d) for d in hand_free],
             "presence_threshold": presence_threshold, "images": tally.images,
             "images_with_boxes": tally.with_boxes if box_map is not None else None,
@@ -274,11 +276,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate_real", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", required=True, help="a handcam weights file")
-    p.add_argument("--labels", required=True, help="teacher labels (JSONL of training/teacher.py)")
+    p.add_argument("--labels", required=True, nargs="+", help="teacher labels (JSONL of training/teacher.py); "
+                   "several files pool their images (e.g. a source's valid and test splits)")
     p.add_argument("--boxes", help="human hand boxes (JSON: relative image path -> [{box_xyxy}, ...])")
     p.add_argument("--hand-free", nargs="+", default=[], metavar="DIR", help="folders of photos without hands")
     p.add_argument("--presence-threshold", type=float, default=0.5, help="a hand is reported at presence >= T")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA if available")
+    p.add_argument("--refine-crops", default="auto", choices=["auto", "on", "off"], help="re-crop each hand around "
+                   "its first keypoints when they disagree with its box (auto: as the weights file says)")
     p.add_argument("--synthetic", metavar="DIR", help="also the full-frame 2D and 3D evaluation on the evaluation "
                    "split of this RHD-layout folder (held-out renders: python -m training.synth --set evaluation)")
     p.add_argument("--synthetic-limit", type=int, help="only the first N frames of --synthetic")
@@ -286,7 +291,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = evaluate_real(args.weights, args.labels, args.boxes, args.hand_free, args.presence_threshold,
-                           args.device)
+                           args.device, args.refine_crops)
     if args.synthetic:
         report["synthetic"] = evaluate_synthetic(args.weights, args.synthetic, args.device, args.synthetic_limit)
     print(format_table(report))

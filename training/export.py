@@ -1,6 +1,8 @@
 """``python -m training.export --out W.pt A.pt B.pt ...``: merge the networks of several handcam
 weights files (e.g. the ``weights.pt`` of the three training runs, or a converted official file) into
-one file the app and ``HandPoseEstimator.load`` read. Later files win for a network present twice."""
+one file the app and ``HandPoseEstimator.load`` read. Later files win for a network present twice.
+``--meta KEY=VALUE`` stores metadata, e.g. ``--meta refine_crops=true`` for a PoseNet trained for the
+second crop around its first keypoints (flags are checked and stored as "True" / "False")."""
 from __future__ import annotations
 
 import argparse
@@ -8,11 +10,15 @@ import logging
 import sys
 
 from handcam.errors import WeightsError
-from handcam.weights import load_weights, save_weights
+from handcam.estimator import REFINE_CROPS_KEY
+from handcam.weights import load_weights, metadata_flag, save_weights
 
 from .errors import cli_main
 
 log = logging.getLogger(__name__)
+
+#: The metadata keys that are flags (``handcam.weights.metadata_flag``): checked, and stored as "True" / "False".
+FLAG_KEYS = (REFINE_CROPS_KEY,)
 
 
 def merge(paths, out, half: bool = False, metadata: dict | None = None) -> dict:
@@ -41,13 +47,19 @@ def main(argv=None) -> int:
     p.add_argument("--half", action="store_true", help="store the floating-point tensors as float16 (half the "
                    "size; the networks still run in float32)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata to store in the "
-                   "file (e.g. --meta presence_threshold=0.5); repeatable")
+                   "file (e.g. --meta presence_calibration='2 -1', --meta refine_crops=true); repeatable")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     bad = [m for m in a.meta if "=" not in m]
     if bad:
         p.error(f"--meta takes KEY=VALUE, got {bad[0]!r}")
     meta = dict(m.split("=", 1) for m in a.meta)
+    for key in FLAG_KEYS:
+        if key in meta:
+            try:
+                meta[key] = str(metadata_flag(meta[key], key))
+            except WeightsError as e:
+                p.error(f"--meta {key}=...: {e}")
     for k, v in merge(a.inputs, a.out, half=a.half, metadata=meta).items():
         print(f"{k:<11} <- {v}")
     return 0

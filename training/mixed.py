@@ -43,7 +43,7 @@ from handcam.sources import image_files
 
 from . import augment as A
 from .errors import TrainingError
-from .labels import read_labels, resolve_image, teacher_to_palm
+from .labels import boxes_for, read_labels, resolve_image, teacher_to_palm
 from .rhd import RHD, select_hand
 from .rhd_format import LEFT_LABELS, RIGHT_LABELS
 
@@ -97,6 +97,11 @@ class FrameSource:
     def hands(self, i: int) -> list[Hand]:
         raise NotImplementedError
 
+    def hand_count(self, i: int) -> int:
+        """How many hands ``hands(i)`` holds (a source whose frames are costly to make may say it without
+        making them; :class:`HandCrops` then copes with a frame that holds fewer)."""
+        return len(self.hands(i))
+
 
 class RenderFrames(FrameSource):
     """An RHD-layout folder (``python -m training.synth`` renders, or RHD)."""
@@ -124,10 +129,25 @@ class RenderFrames(FrameSource):
         return out
 
 
+def missed_boxes(record: dict, boxes: dict[str, list]) -> list[tuple[int, int, int, int]]:
+    """The human boxes of ``record``'s photo that hold no teacher hand's keypoint centre (hands the teacher
+    missed), as integer pixel windows (x0, y0, x1, y1) grown by a tenth of their size."""
+    out = []
+    centres = [np.asarray(h["keypoints_2d"], np.float64).mean(0) for h in record["hands"]]
+    for x0, y0, x1, y1 in boxes_for(record["image"], boxes) or []:
+        if any(x0 <= c[0] <= x1 and y0 <= c[1] <= y1 for c in centres):
+            continue
+        mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+        out.append((max(0, int(x0 - mx)), max(0, int(y0 - my)), int(np.ceil(x1 + mx)), int(np.ceil(y1 + my))))
+    return out
+
+
 class TeacherFrames(FrameSource):
     """Real photos labelled by ``python -m training.teacher --masks`` (keypoints, sides, derived masks)."""
 
-    def __init__(self, labels):
+    def __init__(self, labels, boxes: dict[str, list] | None = None):
+        """``boxes``: human hand boxes (``training.labels.read_boxes``) of the same photos: a box that holds
+        no teacher hand is a hand the teacher missed, and its pixels are not trained on (255)."""
         self.path = Path(labels)
         self.name = str(labels)
         try:
@@ -136,17 +156,21 @@ class TeacherFrames(FrameSource):
             raise TrainingError(str(e)) from None
         if not any(r.get("mask") for r in self.records):
             raise TrainingError(f"{labels} has no masks: label the photos with python -m training.teacher --masks")
-        # a photo where the teacher found no hand has no mask: it is not known to be hand-free, so it is left out
-        skipped = sum(1 for r in self.records if not r.get("mask"))
-        if skipped:
-            log.info("%s: %d photos without a teacher hand left out", labels, skipped)
-        self.records = [r for r in self.records if r.get("mask")]
+        # a photo where the teacher found no hand is not known to be hand-free (the teacher misses hands), and
+        # two hands of one side mean one side is wrong: both are left out
+        keep = [r for r in self.records if r.get("mask") and r["hands"]
+                and len({h["side"] for h in r["hands"]}) == len(r["hands"])]
+        if len(keep) < len(self.records):
+            log.info("%s: %d photos without a teacher hand or with two hands of one side left out", labels,
+                     len(self.records) - len(keep))
+        self.records = keep
         sides = {"left": 0, "right": 1}
         odd = next((h["side"] for r in self.records for h in r["hands"] if h["side"] not in sides), None)
         if odd is not None:
             raise TrainingError(f"{labels}: a hand's side is {odd!r}; the teacher writes 'left' or 'right'")
         self._hands = [[Hand(teacher_to_palm(h["keypoints_2d"]).astype(np.float32), np.ones(NUM_KEYPOINTS, bool),
                              sides[h["side"]]) for h in r["hands"]] for r in self.records]
+        self._missed = [missed_boxes(r, boxes) if boxes else [] for r in self.records]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -159,6 +183,9 @@ class TeacherFrames(FrameSource):
         m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if m is None:
             raise TrainingError(f"cannot read the mask {path}")
+        for x0, y0, x1, y1 in self._missed[i]:
+            window = m[y0:y1, x0:x1]
+            window[window == BACKGROUND] = IGNORE
         return m
 
     def hands(self, i):
@@ -303,16 +330,46 @@ class SegmentationFrames(Dataset):
         return {"image": torch.from_numpy(A.normalize(img)), "hand_mask": torch.from_numpy(np.ascontiguousarray(lab))}
 
 
+#: The wrong boxes :func:`jittered_box` draws, with their shares.
+BOX_ERRORS = {"large": 0.3, "small": 0.2, "off_centre": 0.2, "forearm": 0.3}
+
+
+def jittered_box(rng: np.random.Generator, hand: Hand, centre, side: float) -> tuple[np.ndarray, float]:
+    """A wrong crop box around ``hand`` (centre, side), like the ones a segmentation gives: too large
+    (x1.3-2.2), too small (x0.6-0.85), off-centre (by 0.15-0.35 of the side), or the hand with its forearm
+    (the keypoints' box grown towards the wrist by 1-3 palm lengths, the crop square around it)."""
+    kind = rng.choice(list(BOX_ERRORS), p=list(BOX_ERRORS.values()))
+    centre = np.asarray(centre, np.float64)
+    if kind == "large":
+        return centre, side * float(rng.uniform(1.3, 2.2))
+    if kind == "small":
+        return centre, side * float(rng.uniform(0.6, 0.85))
+    if kind == "off_centre":
+        a = rng.uniform(0, 2 * np.pi)
+        return centre + side * float(rng.uniform(0.15, 0.35)) * np.array([np.cos(a), np.sin(a)]), side
+    pts = hand.uv[hand.vis].astype(np.float64)
+    palm = (hand.uv[0] - hand.uv[CENTER_KEYPOINT]).astype(np.float64)     # palm centre - middle MCP: towards the wrist
+    length = 2.0 * float(np.linalg.norm(palm))
+    if length < 1e-6:
+        return centre, side * float(rng.uniform(1.3, 2.2))
+    elbow = hand.uv[0] + palm / (length / 2) * length * float(rng.uniform(1.0, 3.0))
+    box = np.vstack([pts, elbow[None]])
+    lo, hi = box.min(0), box.max(0)
+    return (lo + hi) / 2, float(max(hi - lo)) * float(rng.uniform(1.0, 1.3))
+
+
 class HandCrops(Dataset):
     """PoseNet samples, one per labelled hand: ``{"image": 3 x S x S, "uv": 21 x 2 crop pixels, "vis": 21,
     "hand_side": 2}``."""
 
     def __init__(self, mixture: Mixture, frame_width: int, size: int, geometric: Geometric = Geometric(),
-                 center_noise: float = 0.1, low_res: float = 0.5, hue: float = 0.1, extras: A.Extras = A.Extras()):
+                 center_noise: float = 0.1, low_res: float = 0.5, hue: float = 0.1, extras: A.Extras = A.Extras(),
+                 box_jitter: float = 0.0):
         self.mixture, self.frame_width, self.size = mixture, frame_width, size
         self.geometric, self.center_noise, self.low_res, self.hue, self.extras = (
             geometric, center_noise, low_res, hue, extras)
-        self.items = [(k, j) for k, (s, i) in enumerate(mixture.items) for j in range(len(s.hands(i)))]
+        self.box_jitter = box_jitter
+        self.items = [(k, j) for k, (s, i) in enumerate(mixture.items) for j in range(s.hand_count(i))]
         if not self.items:
             raise TrainingError(f"no labelled hands in {mixture.describe()}")
 
@@ -323,7 +380,12 @@ class HandCrops(Dataset):
         n, rng = _seeded(key)
         k, j = self.items[n]
         source, i = self.mixture.items[k]
-        hand = source.hands(i)[j]
+        hands = source.hands(i)
+        while not hands:                    # a composite that came out with fewer hands than drawn: the next frame
+            k = (k + 1) % len(self.mixture.items)
+            source, i = self.mixture.items[k]
+            hands = source.hands(i)
+        hand = hands[j % len(hands)]
         image = source.image(i)
         h, w = image.shape[:2]
         pts = hand.uv[hand.vis]
@@ -333,6 +395,8 @@ class HandCrops(Dataset):
         s, deg, flip = self.geometric.draw(rng)
         side = side * s
         centre = centre + A.truncated_normal(rng, self.center_noise * side / 2, 2)
+        if self.box_jitter > 0 and rng.random() < self.box_jitter:
+            centre, side = jittered_box(rng, hand, centre, side)
         if rng.random() < self.low_res and w > self.frame_width:  # cut from the frame at the network's size
             f = self.frame_width / w
             image = cv2.resize(image, (self.frame_width, max(1, round(h * f))), interpolation=cv2.INTER_AREA)

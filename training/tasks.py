@@ -23,6 +23,7 @@ from . import augment as A
 from . import mixed as M
 from .data import CropDataset, HandSegDataset
 from .errors import TrainingError
+from .labels import read_boxes
 from .targets import gaussian_scoremaps, lifting_loss, pooled_gaussian_scoremaps, posenet_loss, segmentation_loss
 
 
@@ -68,11 +69,29 @@ def classes_of(arch_name: str) -> int:
 
 
 def mixture(config, with_hand_free: bool) -> M.Mixture:
-    """``config.data`` (an RHD-layout folder) + its teacher-labelled and hand-free sources."""
-    sources = [(M.RenderFrames(config.data, "training"), 1)]
-    sources += [(M.TeacherFrames(p), config.real_repeat) for p in config.real]
+    """``config.data`` (an RHD-layout folder) + its teacher-labelled and hand-free sources, and
+    ``config.composite`` composites of their hands on the hand-free photos, wallpapers and procedural
+    backgrounds."""
+    renders = M.RenderFrames(config.data, "training")
+    boxes = {}
+    for path in config.real_boxes:
+        try:
+            boxes.update(read_boxes(path))
+        except ValueError as e:
+            raise TrainingError(f"--real-boxes: {e}") from None
+    real = [M.TeacherFrames(p, boxes or None) for p in config.real]
+    hand_free = [M.HandFreeFrames(p) for p in config.hand_free]
+    sources = [(renders, 1)] + [(s, config.real_repeat) for s in real]
     if with_hand_free:
-        sources += [(M.HandFreeFrames(p), config.hand_free_repeat) for p in config.hand_free]
+        sources += [(s, config.hand_free_repeat) for s in hand_free]
+    if config.composite:
+        from .composite import CompositeFrames, CompositeOptions
+        from .synth.backgrounds import BackgroundBank, find_photos
+
+        photos = BackgroundBank(find_photos()).images()
+        sources.append((CompositeFrames([(s, 1.0) for s in [renders, *real]], hand_free,
+                                        CompositeOptions(frames=config.composite), seed=config.seed,
+                                        extra_photos=photos), 1))
     return M.Mixture(sources)
 
 
@@ -206,7 +225,7 @@ class PoseNetTask(Task):
         if config.mixed:
             return M.HandCrops(mixture(config, with_hand_free=False), registry.get(config.arch).input_size[1],
                                self.crop_size(config), geometric=config.geometric or M.Geometric(),
-                               extras=config.extras)
+                               extras=config.extras, box_jitter=config.box_jitter)
         return CropDataset(config.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(config),
                            with_image=True, extras=config.extras)
 

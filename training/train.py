@@ -67,10 +67,19 @@ def add_training_flags(p: argparse.ArgumentParser, recipe: tasks.Recipe) -> None
     r = p.add_argument_group("real photos (HandSegNet, PoseNet; any of these trains on training.mixed's sources)")
     r.add_argument("--real", action="append", default=[], metavar="LABELS", help="teacher labels with masks "
                    "(python -m training.teacher --masks ...; JSONL) to train on beside --data; repeatable")
+    r.add_argument("--real-boxes", action="append", default=[], metavar="BOXES", help="human hand boxes of the "
+                   "--real photos (real_train/*/boxes.json); a box without a teacher hand is a hand the teacher "
+                   "missed, and its pixels are not trained on; repeatable")
     r.add_argument("--real-repeat", type=int, default=1, help="times each real photo appears per epoch")
     r.add_argument("--hand-free", action="append", default=[], metavar="DIR", help="folder of photos without "
                    "hands (python -m training.handfree); HandSegNet only; repeatable")
     r.add_argument("--hand-free-repeat", type=int, default=1, help="times each hand-free photo appears per epoch")
+    r.add_argument("--composite", type=int, default=0, metavar="N", help="also N composited frames per epoch "
+                   "(training.composite): the renders' and --real hands cut out and pasted at every scale onto the "
+                   "--hand-free photos, wallpapers and procedural backgrounds, with camera degradations")
+    r.add_argument("--box-jitter", type=float, default=0.0, help="PoseNet: share of crops cut around a wrong box "
+                   "(too large, too small, off-centre, or with the forearm), so that a bad first box still gives "
+                   "the hand's keypoints")
     r.add_argument("--scale", type=float, default=None, help="random scale: factor in [1/(1+s), 1+s] "
                    "(default with the mixed sources: 0.25)")
     r.add_argument("--rotate", type=float, default=None, help="random rotation in +- degrees (default with the "
@@ -107,8 +116,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         arch=args.arch, workers=args.workers, seed=args.seed, device=args.device, amp=args.amp, resume=args.resume,
         init=args.init, log_every=args.log_every, progress=not args.no_progress,
         extras=Extras(color_jitter=args.color_jitter, blur=args.blur, noise=args.noise, flip=args.flip),
-        real=tuple(args.real), hand_free=tuple(args.hand_free), real_repeat=args.real_repeat,
-        hand_free_repeat=args.hand_free_repeat, geometric=_geometric(args),
+        real=tuple(args.real), real_boxes=tuple(args.real_boxes),
+        hand_free=tuple(args.hand_free), real_repeat=args.real_repeat,
+        hand_free_repeat=args.hand_free_repeat, composite=args.composite, box_jitter=args.box_jitter,
+        geometric=_geometric(args),
     )
 
 

@@ -43,6 +43,9 @@ class Architecture:
     crop_from_frame: cut PoseNet's crop from the full-resolution frame in 'faithful' mode too (one resampling
                      of the camera's pixels, from the uint8 frame on a CPU) instead of from the squashed
                      network input ('aspect' mode always does)
+    max_crop_scale:  the largest crop scale (crop pixels per network-input pixel, for a 256 crop): the smallest
+                     crop is 256 / max_crop_scale network-input pixels wide (the release: 5, 51.2 of the
+                     paper's 320; the lite family's 160-wide input needs a larger one for small hands)
     description:     one line for ``--help`` and model cards
     bundled:         file name of this family's weights shipped in the repository's ``weights/`` folder
                      (found by the default search after the official weights), or None
@@ -61,6 +64,7 @@ class Architecture:
     subpixel_keypoints: bool = False
     crop_from_frame: bool = False
     bundled: str | None = None
+    max_crop_scale: float = 5.0
 
     def classes(self) -> dict:
         """Network key -> class (imported on first use: the lite family needs torchvision)."""
@@ -99,7 +103,7 @@ LITE = Architecture(
     posenet_stages=2, official=False, uint8_resize=True, probe_layout=True,
     description="EfficientNet-Lite0 trunks, a left/right hand mask, the same interfaces; real time on a CPU",
     bundled="handcam-lite.pt", subpixel_keypoints=True,
-    crop_from_frame=True)
+    crop_from_frame=True, max_crop_scale=20.0)
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (PAPER, LITE)}
 

@@ -6,6 +6,7 @@ frozen result:
     crop.box_from_keypoints    previous keypoints  -> HandBox            (tracking's first stage)
     crop.crop_hands            HandBox             -> Crop
     keypoints.detect_keypoints Crop                -> Keypoints2D
+    refine.refine_crops        Keypoints2D         -> HandBox, Crop, Keypoints2D (again, where they disagree)
     lift.lift_pose             Keypoints2D         -> Pose3D
 
 ``handcam.pipeline`` composes them; ``handcam.estimator`` maps frames onto them and back.
@@ -13,7 +14,8 @@ frozen result:
 from .crop import Crop, HandBox, box_from_keypoints, crop_hands
 from .keypoints import Keypoints2D, detect_keypoints
 from .lift import Pose3D, lift_pose
+from .refine import refine_crops
 from .segment import Segmentation, segment, single_object_mask
 
 __all__ = ["Segmentation", "segment", "single_object_mask", "HandBox", "Crop", "box_from_keypoints",
-           "crop_hands", "Keypoints2D", "detect_keypoints", "Pose3D", "lift_pose"]
+           "crop_hands", "Keypoints2D", "detect_keypoints", "refine_crops", "Pose3D", "lift_pose"]

@@ -67,24 +67,25 @@ class Crop:
     source: CropTransform
 
 
-def crop_scale(box: HandBox, crop_size: int):
-    """Crop pixels per network-input pixel: the release's clipped ``256 / (size * factor)``; a crop of
-    another size scales it (the same box)."""
-    scale = G.crop_scale(box.size, box.factor)
+def crop_scale(box: HandBox, crop_size: int, max_scale: float = G.SCALE_MAX):
+    """Crop pixels per network-input pixel: the release's clipped ``256 / (size * factor)`` (at most
+    ``max_scale``, ``Architecture.max_crop_scale``); a crop of another size scales it (the same box)."""
+    scale = G.crop_scale(box.size, box.factor, max_scale=max_scale)
     if crop_size != G.CROP_SIZE:
         scale = scale * (crop_size / G.CROP_SIZE)
     return scale
 
 
 def crop_hands(source: torch.Tensor, box: HandBox, crop_size: int, transform: FrameTransform,
-               frame_index=None) -> Crop:
+               frame_index=None, max_scale: float = G.SCALE_MAX) -> Crop:
     """Cut ``crop_size`` crops around the N boxes from ``source`` (the network input, or the frame when
     ``transform.crop_from_frame``), B x 3 x H x W normalised, or uint8 RGB (the crop's samples are then
     normalised like ``geometry.normalize_image``); outside the image is 0 (normalised). Box i is cut from
     image ``frame_index[i]`` (default: box i from image i). The boxes' geometry is worked out on the host
-    (``box`` may hold tensors: they are copied there); only the N x 4 crop boxes go to a device source."""
+    (``box`` may hold tensors: they are copied there); only the N x 4 crop boxes go to a device source.
+    ``max_scale``: the family's crop scale limit (``Architecture.max_crop_scale``)."""
     box = HandBox(G.host_array(box.center), G.host_array(box.size), box.factor)
-    network = CropTransform(box.center, crop_scale(box, crop_size), crop_size)
+    network = CropTransform(box.center, crop_scale(box, crop_size, max_scale), crop_size)
     src = transform.crop_source(network)
     boxes = G.normalize_boxes(src.boxes(), source.shape[-2], source.shape[-1])
     if frame_index is not None and in_frame_order(G.host_array(frame_index, np.int64), source.shape[0]):

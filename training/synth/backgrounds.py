@@ -136,6 +136,10 @@ class BackgroundBank:
         for i in range(len(self.photos)):
             self._get(i)
 
+    def images(self) -> list[np.ndarray]:
+        """Every readable photo, decoded (RGB uint8, longer side at most ``max_side``)."""
+        return [img for img in (self._get(i) for i in range(len(self.photos))) if img is not None]
+
     def sample(self, rng: np.random.Generator, size: int, p_photo: float = 0.55) -> tuple[np.ndarray, str]:
         """An sRGB float background (size, size, 3) in [0, 1] and where it came from."""
         if self.photos and rng.uniform() < p_photo:
