@@ -133,7 +133,8 @@ def run(args) -> dict:
                              compile=args.compile, backend=args.backend)
     # the release's settings: every frame's most confident region is its one hand, so that all networks run
     # once per frame, as the raw networks are timed (several hands: --hands-video, with the defaults)
-    release = PipelineSettings.release()
+    release = PipelineSettings.release().replace(refine_crops=args.refine_crops,
+                                                 input_size=tuple(args.input_size) if args.input_size else None)
     if args.weights:
         est = HandPoseEstimator.load(args.weights, device=device, runtime=runtime, settings=release)
     else:
@@ -190,7 +191,8 @@ def run(args) -> dict:
                    "backend": est.backend, "mask_method": est.mask_method,
                    "threads": torch.get_num_threads(), "frames": args.frames, "warmup": args.warmup,
                    "frame_size": [h, w], "network_input": list(net_hw),
-                   "crop_size": est.architecture.crop_size,
+                   "crop_size": est.architecture.crop_size, "refine_crops": settings.refine_crops,
+                   "refines": settings.refines(est.refine_trained),
                    "weights": args.weights or "random(seed=0)", "source": source, "tracking": args.tracking},
         "machine": machine_info(device),
         "pipeline": {"end_to_end_ms": stats(rows["e2e"]),
@@ -326,6 +328,11 @@ def parse_args(argv=None):
                    "(one- and two-hand frames: make one with benchmarks/two_hand_clip.py make --one-hand N)")
     p.add_argument("--synthetic", action="store_true", help="generated frames even when a video is present")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize frames to H x W first")
+    p.add_argument("--refine-crops", default="auto", choices=["auto", "on", "off"], help="re-crop a hand around its "
+                   "first keypoints when they disagree with its box (auto: as the weights file says); its second "
+                   "PoseNet call is part of the end-to-end time, not of the raw networks'")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="HandSegNet's input size (default: "
+                   "the family's)")
     p.add_argument("-v", "--verbose", action="store_true")
     return parse_frame_args(p, argv)
 

@@ -13,6 +13,8 @@ Targets (each read from the JSON it applies to; a target with no matching JSON i
   cpu-lite-two-hands         CPU, lite networks, --hands-video: two-hand frames <= 1.6 x one-hand frames
   cpu-lite-vs-mediapipe      CPU, lite networks, --tracking: tracked median <= MediaPipe Hands' lite model
                              median (``mediapipe_bench.py`` JSON given with --mediapipe; ratio <= 1)
+  cpu-lite-vs-mediapipe-full CPU, lite networks: end-to-end median (every frame detected) <= MediaPipe Hands'
+                             full model median (the same JSON, when it holds the full model; ratio <= 1)
   gpu-paper                  CUDA, paper networks: end-to-end median <= 2 ms
   soak-memory-growth         the app's live path (``soak.py`` JSON given with --soak): resident memory at the end
                              of the soak vs after its warm-up, growth < 5 %
@@ -100,6 +102,11 @@ def check(results: list[tuple[str, dict]], mediapipe: dict | None = None,
         lite_ms = mediapipe["models"]["lite"]["end_to_end_ms"]["median"]
         targets.append(("cpu-lite-vs-mediapipe", f"lite tracked / MediaPipe lite ({lite_ms:.2f} ms) <= 1", 1.0,
                         _lite_tracking, lambda r: r["tracking"]["end_to_end_ms"]["median"] / lite_ms))
+        if "full" in mediapipe["models"]:
+            full_ms = mediapipe["models"]["full"]["end_to_end_ms"]["median"]
+            targets.append(("cpu-lite-vs-mediapipe-full", f"lite end to end / MediaPipe full ({full_ms:.2f} ms) <= 1",
+                            1.0, lambda c: c["device"] == "cpu" and c["arch"] == "lite",
+                            lambda r: r["pipeline"]["end_to_end_ms"]["median"] / full_ms))
     rows = []
     for name, what, limit, applies, value in targets:
         measured = [(v, src) for src, r in results if applies(r["config"]) and (v := value(r)) is not None]

@@ -8,8 +8,9 @@ to that frame, so x points right, y down and z forward (away from the camera, in
 RHD's camera coordinates and the renders of ``training.synth`` (``u = fx x / z + cx``). No axis
 conversion is needed.
 
-The hand in metres is ``X = s P + T`` with ``s = bone_length`` (the assumed length of bone 12-11, in
-metres) and ``T`` the root's position, chosen so that ``X`` projects onto the 2D keypoints ``(u, v)``.
+The hand in metres is ``X = s P + T`` with ``s = bone_length`` (the length of bone 12-11, in metres: the
+pipeline's choice of it, fitted to a mean hand or from the user's hand length, is ``handcam.handsize``'s)
+and ``T`` the root's position, chosen so that ``X`` projects onto the 2D keypoints ``(u, v)``.
 Pinhole projection ``u = fx X_x / X_z + cx`` gives, per keypoint, two equations linear in ``T``::
 
     (s P_x + T_x) - x_n (s P_z + T_z) = 0,      x_n = (u - cx) / fx

@@ -39,7 +39,7 @@ def add_setting_flags(group) -> None:
             kw.update(type=float, nargs=meta["nargs"], metavar="X")
         else:
             kw["type"] = type(f.default)
-            kw["metavar"] = "X"
+            kw["metavar"] = meta.get("metavar") or "X"
         group.add_argument("--" + name.replace("_", "-"), **kw)
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from . import geometry as G
 from .camera import Intrinsics, camera_keypoints
 from .errors import InputError, WeightsError, WeightsNotFoundError
+from .handsize import hand_scales, scale_source
 from .models import registry
 from .pipeline import PipelineOutput, prepare_frames, run_pipeline
 from .results import FrameResult, HandPose
@@ -257,14 +258,16 @@ class HandPoseEstimator:
                        with_mask: bool = False, with_crop: bool = False):
         """Offline video: yields one FrameResult per frame of the iterable, in order, running up to
         ``batch_size`` consecutive frames of one size as one batch (every frame detected); hand ids follow
-        the hands from frame to frame (``tracking.HandIdentities``)."""
+        the hands from frame to frame (``tracking.HandIdentities``), each with its camera-space scale held
+        steady (``handsize.SteadyScales``)."""
         from .tracking import HandIdentities
 
         kw = dict(settings=settings, with_mask=with_mask, with_crop=with_crop)
         identities = HandIdentities()      # ids follow the hands from frame to frame (no smoothing)
+        sizes = scale_source(settings or self.settings)      # each hand's scale held steady over its frames
         for batch in iter_batches((as_frames(f)[0] for f in frames), batch_size):
             for result in self.estimate_batch(batch, **kw):
-                yield dataclasses.replace(result, hands=identities.update(result.hands, 0.0)[0])
+                yield dataclasses.replace(result, hands=identities.update(result.hands, 0.0, size_key=sizes)[0])
 
     def tracker(self, **options):
         """A stateful ``HandTracker`` over this estimator (see ``handcam.tracking``)."""
@@ -351,10 +354,10 @@ class HandPoseEstimator:
             if with_mask:
                 host["mask"] = seg.mask if transform.identity else upsample_masks(seg.mask, transform.frame_hw)
         if len(host["kp"]):      # on the host: a few dozen operations on 21-point arrays
+            host["size"] = hand_scales(host["xyz"], settings.hand_size, settings.bone_length_m)
             host["xyz_cam"] = camera_keypoints(host["xyz"], host["kp"][..., ::-1],
                                                self.intrinsics(transform.frame_hw, settings),
-                                               settings.bone_length_m, host["scores"],
-                                               refine_steps=CAMERA_REFINE_STEPS)
+                                               host["size"], host["scores"], refine_steps=CAMERA_REFINE_STEPS)
         hands = []
         count = [0] * (int(host["frame"].max()) + 1 if len(host["frame"]) else 0)   # ids 0.. per frame
         for i in range(len(host["kp"])):
@@ -369,12 +372,14 @@ class HandPoseEstimator:
             side = image_side(HAND_SIDES[int(host["side"][i] > 0.5)], settings.mirrored)
             f = int(host["frame"][i])
             count[f] += 1
+            solved = bool(np.isfinite(host["xyz_cam"][i]).all())
             hands.append((f, HandPose(
                 id=count[f] - 1, side=side, side_score=score, presence=seen,
                 box=np.array([x1, y1, x2, y2]), center=host["center"][i, ::-1], scale=float(host["scale"][i]),
                 keypoints_2d=host["kp"][i, :, ::-1], keypoint_scores=host["scores"][i],
                 keypoints_3d=host["xyz"][i], keypoints_crop=host["kp_crop"][i, :, ::-1],
-                keypoints_3d_camera=host["xyz_cam"][i] if np.isfinite(host["xyz_cam"][i]).all() else None,
+                keypoints_3d_camera=host["xyz_cam"][i] if solved else None,
+                camera_scale=float(host["size"][i]) if solved else None,
                 mask=host["mask"][i] if "mask" in host else None,
                 mask_area=int(host["area"][i]) if "area" in host else 0,
                 crop=host["crop"][i] if "crop" in host else None, tracked=seg is None)))

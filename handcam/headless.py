@@ -1,7 +1,8 @@
 """Headless video processing: ``python main.py --video PATH --headless --json OUT.jsonl
 [--out-video OUT.mp4] [--smooth]``. Every frame of the file is processed (none dropped), with a progress
 bar, then a summary (frames, fps, milliseconds per stage). Hand ids follow the hands from frame to frame
-(``handcam.tracking.HandIdentities``), with ``--smooth`` through a One Euro filter each. No Qt, no display.
+(``handcam.tracking.HandIdentities``), each with its camera-space scale held steady, and with ``--smooth``
+through a One Euro filter each. No Qt, no display.
 
 Errors (missing or undecodable video, missing weights, unwritable output) end the run with a
 non-zero exit status and one line on stderr; outputs are checked before the weights are loaded.
@@ -17,6 +18,7 @@ from collections import defaultdict
 from .config import RunConfig, load_estimator
 from .errors import HandcamError, print_error
 from .estimator import iter_batches
+from .handsize import scale_source
 from .recording import Recorder
 from .smoothing import SmoothingOptions
 from .tracking import HandIdentities
@@ -80,6 +82,7 @@ def run_video(config: RunConfig, estimator=None) -> int:
         if estimator is None:
             estimator = load_estimator(config)
         identities = HandIdentities(SmoothingOptions() if config.smooth else None)
+        sizes = scale_source(config.settings)        # each hand's camera-space scale held steady
         stage_ms: dict = defaultdict(float)
         t0 = time.perf_counter()
         batch_size = config.batch_size or default_batch(estimator)
@@ -89,7 +92,8 @@ def run_video(config: RunConfig, estimator=None) -> int:
                 results = estimator.estimate_batch([frame for _, frame in batch], config.settings,
                                                    with_mask=outputs.video is not None)  # drawn on the video
                 for (index, frame), result in zip(batch, results):
-                    result = dataclasses.replace(result, hands=identities.update(result.hands, index / fps)[0])
+                    hands, _ = identities.update(result.hands, index / fps, size_key=sizes)
+                    result = dataclasses.replace(result, hands=hands)
                     recorder.write(index, index / fps, frame, result)
                     for k, v in result.timings_ms.items():
                         stage_ms[k] += float(v)

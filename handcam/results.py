@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 
 #: Version of the JSON written by ``FrameResult.to_json`` (2: a list of hands per frame; 3: only hands that
-#: are there, every hand of the frame, camera-space 3D).
+#: are there, every hand of the frame, camera-space 3D; later added: each hand's ``camera_scale``).
 SCHEMA_VERSION = 3
 
 
@@ -54,6 +54,9 @@ class HandPose:
     keypoints_3d_camera: (21, 3) metres in the camera frame (x right, y down, z forward; of the image as
                       given, mirrored or not), or None where it cannot be solved (``handcam.camera``:
                       the hand would lie behind the camera, or its keypoints have no spread)
+    camera_scale:     metres per unit of keypoints_3d in keypoints_3d_camera (the length of bone 12-11 in
+                      metres: the hand's size, from the settings' hand_size, see ``handcam.handsize``; held
+                      steady over a tracked hand's frames); None when keypoints_3d_camera is None
     mask:             (H, W) bool hand mask in frame pixels, or None (not asked for, or tracked)
     mask_area:        number of hand pixels of the mask in frame pixels (0 when HandSegNet did not run)
     crop:             (S, S, 3) uint8 RGB, what PoseNet saw, or None (not asked for)
@@ -76,6 +79,7 @@ class HandPose:
     mask_area: int = 0
     crop: np.ndarray | None = None
     tracked: bool = False
+    camera_scale: float | None = None
 
     def __post_init__(self):
         for name in ("box", "center", "keypoints_2d", "keypoint_scores", "keypoints_3d", "keypoints_crop",
@@ -87,6 +91,8 @@ class HandPose:
             object.__setattr__(self, "mask", frozen_array(self.mask, bool))
         if self.crop is not None:
             object.__setattr__(self, "crop", frozen_array(self.crop, np.uint8))
+        if self.camera_scale is not None:
+            object.__setattr__(self, "camera_scale", float(self.camera_scale))
 
     def to_json(self) -> dict:
         """The numbers (no images) under the field names."""
@@ -105,6 +111,7 @@ class HandPose:
                                     else _rounded(self.keypoints_3d_camera, 5)),
             "mask_area": int(self.mask_area),
             "tracked": bool(self.tracked),
+            "camera_scale": None if self.camera_scale is None else round(float(self.camera_scale), 6),
         }
 
 

@@ -8,9 +8,12 @@ its own help text, command-line flag and (for the sliders) range in its metadata
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 
 from .camera import DEFAULT_BONE_LENGTH, DEFAULT_FOV_DEG
+from .handsize import HAND_SIZE_MODES
 from .skeleton import HAND_SIDES
 
 RESIZE_MODES = ("faithful", "aspect")
@@ -24,15 +27,39 @@ SIDE_CHOICES = ("auto",) + HAND_SIDES
 FALLBACK_SIDE = "left"
 #: refine_crops values: as the weights say (their metadata), always, never.
 REFINE_CHOICES = ("auto", "on", "off")
+#: The hand lengths (metres, wrist crease to middle fingertip) ``hand_size`` takes: a child's to a large
+#: adult's hand (adults are about 0.16-0.21 m).
+HAND_SIZE_RANGE = (0.08, 0.30)
 
 
+def parse_hand_size(value) -> str | float:
+    """A ``hand_size`` value: one of ``HAND_SIZE_MODES``, or a hand length in metres within
+    ``HAND_SIZE_RANGE`` (a number or its text, e.g. from the command line or a settings file) as a float;
+    ValueError otherwise."""
+    if isinstance(value, str):
+        if value.strip() in HAND_SIZE_MODES:
+            return value.strip()
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"hand_size must be one of {HAND_SIZE_MODES} or a hand length in metres, "
+                             f"got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"hand_size must be one of {HAND_SIZE_MODES} or a hand length in metres, got {value!r}")
+    lo, hi = HAND_SIZE_RANGE
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"hand_size is a hand length in metres (wrist crease to middle fingertip, {lo}-{hi}), "
+                         f"got {value}")
+    return float(value)
 
 
 def _setting(default, help: str, *, range: tuple | None = None, choices: tuple | None = None,
-             flag: bool = True, nargs: int | None = None):
-    """A settings field with its help text, slider range and choices (for argparse and the GUI)."""
+             flag: bool = True, nargs: int | None = None, metavar: str | None = None, parse=None):
+    """A settings field with its help text, slider range and choices (for argparse and the GUI); ``metavar``
+    names its value on the command line, ``parse`` (text or value -> value, ValueError) reads a value that
+    is not one type (the command line's text, a saved setting)."""
     return field(default=default, metadata={"help": help, "range": range, "choices": choices, "flag": flag,
-                                            "nargs": nargs})
+                                            "nargs": nargs, "metavar": metavar, "parse": parse})
 
 
 @dataclass(frozen=True)
@@ -71,8 +98,16 @@ class PipelineSettings:
     intrinsics: tuple[float, float, float, float] | None = _setting(
         None, "camera intrinsics fx fy cx cy in pixels of the frame (overrides fov_deg)", nargs=4)
     bone_length_m: float = _setting(DEFAULT_BONE_LENGTH, "assumed length in metres of the hand's middle-finger "
-                                    "MCP-PIP bone (the normalised 3D's unit), which sets the camera-space 3D's "
-                                    "scale and depth", range=(0.02, 0.08))
+                                    "MCP-PIP bone (the normalised 3D's unit): with hand_size 'bone' it sets the "
+                                    "camera-space 3D's scale and depth, with 'auto' the size of the mean hand the "
+                                    "whole hand is fitted to; a given hand length does not use it",
+                                    range=(0.02, 0.08))
+    hand_size: str | float = _setting(
+        "bone", "the hand's size, which sets the camera-space 3D's scale and depth: auto fits all the hand's bone "
+        "lengths to a mean adult hand (whose middle-finger MCP-PIP bone is bone_length_m), held steady per hand "
+        "over a video; bone: that one bone is bone_length_m; or your hand length in metres, from the crease "
+        "where the hand meets the wrist to the tip of the middle finger, hand flat (adults: about 0.16-0.21)",
+        range=HAND_SIZE_RANGE, metavar="auto|bone|METRES", parse=parse_hand_size)
     refine_crops: str = _setting("auto", "re-crop a detected hand around its first keypoints (the crop tracking "
                                  "would use) and run PoseNet again when that crop and the mask's disagree in size "
                                  "or centre (a mask over a forearm or a face); auto: when the weights say their "
@@ -102,6 +137,7 @@ class PipelineSettings:
             raise ValueError(f"fov_deg must be in (0, 180) degrees, got {self.fov_deg}")
         if not (self.bone_length_m > 0):
             raise ValueError(f"bone_length_m must be positive (metres), got {self.bone_length_m}")
+        object.__setattr__(self, "hand_size", parse_hand_size(self.hand_size))
         if self.intrinsics is not None:
             k = tuple(float(v) for v in self.intrinsics)
             if len(k) != 4 or not (k[0] > 0 and k[1] > 0):

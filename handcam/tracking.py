@@ -14,9 +14,10 @@ lost or none was there, and whenever the frame does not follow on from the previ
 size, resize, mirror, hand side, max-hands or presence setting, another ``stream``, an ``index`` that
 steps back or jumps more than ``max_gap`` frames; frames dropped in between are fine). Detected hands take
 the ids of the hands they continue (the nearest previous hand within its own extent), new hands the
-smallest free id. With smoothing, each hand's keypoints go through a One Euro filter
-(``handcam.smoothing``), fresh for a new hand, dropped when its hand is lost or the stream does not follow
-on; the crops follow the unfiltered keypoints.
+smallest free id. Each hand's camera-space scale (its size, ``handcam.handsize``) is held steady over its
+frames: the running median of its per-frame scales, fresh for a new hand. With smoothing, each hand's
+keypoints go through a One Euro filter (``handcam.smoothing``), fresh for a new hand, dropped when its hand
+is lost or the stream does not follow on; the crops follow the unfiltered keypoints.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from .errors import InputError
 from .estimator import KnownHands, as_frames
+from .handsize import SteadyScales, rescaled, scale_source
 from .results import FrameResult
 from .settings import PipelineSettings
 from .stages import box_from_keypoints
@@ -118,8 +120,9 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 class HandIdentities:
     """Ids that follow hands from frame to frame (``match_hands`` against the previous frame's hands; a new
-    hand takes the smallest id not in use, so ids stay small and a hand's colour by id stays put), and each
-    id's One Euro filter (``smoothing``: a ``SmoothingOptions``, or None for none). One stream at a time;
+    hand takes the smallest id not in use, so ids stay small and a hand's colour by id stays put), each
+    id's steady camera-space scale, and its One Euro filter (``smoothing``: a ``SmoothingOptions``, or None
+    for none). One stream at a time;
     ``reset`` on a seek or another source. The tracker uses it; so can a caller that detects every frame
     (``HandPoseEstimator.estimate_batch`` over a video)."""
 
@@ -127,30 +130,46 @@ class HandIdentities:
         self.smoothing = smoothing
         self._last: dict[int, np.ndarray] = {}        # id -> the frame keypoints it was last seen with
         self._smoothers: dict = {}
+        self._scales = SteadyScales()
 
     def reset(self) -> None:
-        """Forget every hand: the next ones get new ids and fresh filters."""
+        """Forget every hand: the next ones get new ids, fresh filters and fresh scales."""
         self._last.clear()
         self._smoothers.clear()
+        self._scales.reset()
 
-    def update(self, hands, t: float, ids: list[int] | None = None) -> tuple[tuple, list[int]]:
+    def update(self, hands, t: float, ids: list[int] | None = None, *, size_key=None) -> tuple[tuple, list[int]]:
         """(the frame's hands with their ids, smoothed, ordered by id; the ids in the order given). The ids
         are ``ids`` when the caller knows them, else each hand is matched to the previous frame's hands; new
-        hands get new ids. A hand not seen in this frame is forgotten (its filter too)."""
+        hands get new ids. A hand not seen in this frame is forgotten (its filter and scale too).
+
+        size_key: what the hands' ``camera_scale`` came from (``handsize.scale_source(settings)``); given, each
+        id's camera-space hand is resized to its steady scale (``handsize.SteadyScales``, afresh for a new id
+        and whenever ``size_key`` changes); None: the hands keep the scales they came with."""
         if ids is None:
             previous = list(self._last.items())
             matched = match_hands([kp for _, kp in previous], [h.keypoints_2d for h in hands])
             ids = [previous[matched[i]][0] if i in matched else None for i in range(len(hands))]
             free = (n for n in itertools.count() if n not in ids)     # a new hand: the smallest free id
             new = [next(free) if i is None else None for i in ids]
-            for i in new:                       # ... and a fresh filter (not the one of a hand lost before)
+            # ... and a fresh filter and scale (not those of a hand lost before)
+            self._scales.forget(new)
+            for i in new:
                 self._smoothers.pop(i, None)
             ids = [n if i is None else i for i, n in zip(ids, new)]
         self._last = {i: np.asarray(h.keypoints_2d) for i, h in zip(ids, hands)}
         for gone in set(self._smoothers) - set(ids):
             del self._smoothers[gone]
-        out = [self._smooth(h if h.id == i else dataclasses.replace(h, id=i), t) for i, h in zip(ids, hands)]
+        self._scales.forget(self._scales.ids() - set(ids))
+        out = [self._smooth(self._steady(h if h.id == i else dataclasses.replace(h, id=i), size_key), t)
+               for i, h in zip(ids, hands)]
         return tuple(sorted(out, key=lambda h: h.id)), ids
+
+    def _steady(self, hand, size_key):
+        if size_key is None or hand.camera_scale is None:
+            return hand
+        scale = self._scales(hand.id, hand.camera_scale, size_key)
+        return hand if scale == hand.camera_scale else rescaled(hand, scale)
 
     def _smooth(self, hand, t: float):
         if self.smoothing is None:
@@ -234,7 +253,8 @@ class HandTracker:
             keep.append(i)
         t = timestamp if timestamp is not None else (index if index is not None else self.frames) / ASSUMED_FPS
         out, ids = self.identities.update([hands[i] for i in keep], t,
-                                          [st.tracks[i].id for i in keep] if use else None)
+                                          [st.tracks[i].id for i in keep] if use else None,
+                                          size_key=scale_source(settings))
         raw = {hand_id: i for hand_id, i in zip(ids, keep)}   # the tracks follow the unfiltered keypoints
         tracks = tuple(_Track(h.id, keypoints[raw[h.id]], h.presence, h.side, h.side_score) for h in out)
         self._state = _State(key, stream, index, tracks, lost, (st.since_detect + 1) if use else 0)

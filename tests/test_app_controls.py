@@ -125,3 +125,45 @@ def test_settings_change_reruns_the_paused_frame(make_window, qtbot, video):
     wait_call(qtbot, est, lambda c: c["settings"].crop_factor == pytest.approx(1.5))
     qtbot.waitUntil(lambda: w.last_result.settings.crop_factor == pytest.approx(1.5))
     assert w.last_result.frame.index == index
+
+
+def test_hand_size_control_shows_and_reports_the_setting(qtbot):
+    from handcam.app.controls import HandSizeControl
+    from handcam.handsize import MEAN_HAND_LENGTH
+
+    mine = HandSizeControl(0.19)
+    qtbot.addWidget(mine)
+    assert mine.combo.currentText() == "my hand" and mine.spin.isEnabled() and mine.spin.value() == pytest.approx(19.0)
+    assert mine.value() == pytest.approx(0.19) and mine.spin.suffix() == " cm"
+    lo, hi = setting_range("hand_size")
+    assert (mine.spin.minimum(), mine.spin.maximum()) == (pytest.approx(100 * lo), pytest.approx(100 * hi))
+    assert mine.combo.toolTip() == setting_help("hand_size")
+    seen = []
+    mine.valueChanged.connect(seen.append)
+    mine.spin.setValue(21.5)
+    mine.combo.setCurrentText("auto")
+    assert seen == [pytest.approx(0.215), "auto"] and not mine.spin.isEnabled()
+    mine.set_value("bone")                                            # shown, not reported
+    assert mine.combo.currentText() == "bone" and mine.value() == "bone" and len(seen) == 2
+    auto = HandSizeControl("auto")                                     # the spin box offers the mean hand's length
+    qtbot.addWidget(auto)
+    assert auto.value() == "auto" and auto.spin.value() == pytest.approx(100 * MEAN_HAND_LENGTH, abs=0.05)
+    row = ControlRow(PipelineSettings(hand_size="bone"), tracking=False, mirror=False, mask_opacity=0.4)
+    qtbot.addWidget(row)
+    assert row.hand_size.value() == "bone"
+
+
+def test_the_hand_size_control_changes_the_settings_the_worker_gets(make_window, qtbot, video):
+    est = FakeEstimator()
+    w = make_window(est, ("video", video), realtime=True)
+    c = w.controls.hand_size
+    wait_results(qtbot, w, 2)
+    assert est.last_call()["settings"].hand_size == "bone"             # the default
+    c.combo.setCurrentText("my hand")
+    wait_call(qtbot, est, lambda call: call["settings"].hand_size == pytest.approx(round(c.spin.value() / 100, 4)))
+    c.spin.setValue(19.5)
+    wait_call(qtbot, est, lambda call: call["settings"].hand_size == pytest.approx(0.195))
+    assert w.worker.settings.hand_size == pytest.approx(0.195) and w.pipeline_settings.hand_size == pytest.approx(0.195)
+    c.combo.setCurrentText("auto")
+    wait_call(qtbot, est, lambda call: call["settings"].hand_size == "auto")
+    assert est.last_call()["settings"].crop_factor == pytest.approx(1.25)    # nothing else changed

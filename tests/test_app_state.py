@@ -106,3 +106,17 @@ def test_a_command_line_value_equal_to_the_default_wins_over_the_saved_one(qtbot
     qtbot.addWidget(w2)
     assert w2.pipeline_settings.crop_factor == 1.25  # what the window ran with is what it saved
     w2.close()
+
+
+def test_the_hand_size_is_saved_and_read_back(tmp_path):
+    for saved, expected in (("0.185", 0.185), ("auto", "auto"), ("bone", "bone"), ("abc", "bone"), ("0.5", "bone")):
+        s = load_state(store_with(tmp_path, hand_size=saved)).settings      # unusable: the current value
+        assert s.hand_size == (pytest.approx(expected) if isinstance(expected, float) else expected), saved
+    assert load_state(store_with(tmp_path, hand_size="abc"), PipelineSettings(hand_size=0.2)).settings.hand_size == 0.2
+    for value in (0.19, "bone"):
+        store = make_settings_store(tmp_path / f"{value}.ini")
+        save_state(store, WindowState(settings=PipelineSettings(hand_size=value)))
+        assert load_state(make_settings_store(tmp_path / f"{value}.ini")).settings.hand_size == value
+    # the command line wins over a saved value
+    assert load_state(store_with(tmp_path, hand_size="0.2"), PipelineSettings(), {"hand_size": "bone"}).settings \
+        .hand_size == "bone"

@@ -117,6 +117,11 @@ def test_check_targets_lite_overheads_and_mediapipe(check_targets, tmp_path):
     assert rows["cpu-lite-vs-mediapipe"]["status"] == "missed"                # 6.0 ms against 5.0 ms
     assert rows["cpu-lite-vs-mediapipe"]["value"] == pytest.approx(1.2)
     assert "cpu-lite-vs-mediapipe" not in {r["target"] for r in check_targets.check([("lite.json", lite)])}
+    assert "cpu-lite-vs-mediapipe-full" not in rows                           # the JSON has no full model
+    with_full = {"models": {**mediapipe["models"], "full": {"end_to_end_ms": {"median": 12.5}}}}
+    rows = {r["target"]: r for r in check_targets.check([("lite.json", lite)], with_full)}
+    assert rows["cpu-lite-vs-mediapipe-full"]["status"] == "met"              # 10.0 ms against 12.5 ms
+    assert rows["cpu-lite-vs-mediapipe-full"]["value"] == pytest.approx(0.8)
     # from the command line, with a mediapipe_bench.py JSON
     (tmp_path / "lite.json").write_text(json.dumps(lite))
     (tmp_path / "mp.json").write_text(json.dumps(mediapipe))

@@ -67,7 +67,7 @@ def test_valid_images(capsys, tmp_path, images, random_weights, name):
     hand = r["hands"][0]
     assert set(hand) == {"id", "side", "side_score", "presence", "box", "center", "scale",
                          "keypoints_2d", "keypoint_scores", "keypoints_3d", "keypoints_3d_camera", "mask_area",
-                         "tracked"}
+                         "tracked", "camera_scale"}
     # reported: presence at least the default presence_threshold (0.5)
     assert hand["presence"] >= PipelineSettings().presence_threshold
     assert np.array(hand["keypoints_2d"]).shape == (21, 2) and np.array(hand["keypoints_3d"]).shape == (21, 3)
@@ -254,3 +254,15 @@ def test_main_py_end_to_end(tmp_path, images, random_weights):
     assert r["hands"][0]["side"] == "right"
     img = cv2.imread(str(fig))
     assert img is not None and img.shape[0] > 500 and img.std() > 10
+
+
+def test_hand_size_flag(capsys):
+    """--hand-size comes from the settings field: auto, bone or a hand length in metres, unset unless given."""
+    help_text = " ".join(build_parser().format_help().split())
+    assert "--hand-size auto|bone|METRES" in help_text and "tip of the middle finger" in help_text
+    assert config().settings.hand_size == "bone" and "hand_size" not in config().explicit
+    for value, expected in (("auto", "auto"), ("bone", "bone"), ("0.19", 0.19)):
+        c = config("--hand-size", value)
+        assert c.settings.hand_size == expected and c.explicit == {"hand_size"}
+    rc, _, err = run_cli(capsys, "--hand-size", "19", "--image", "x.png", "--headless")
+    assert rc == 2 and "hand_size" in err and "metres" in err and err.count("\n") == 1

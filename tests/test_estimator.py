@@ -478,26 +478,50 @@ def test_mirrored_frames_report_the_persons_side_and_lift_the_images(two_hands):
 def test_camera_space_3d_reprojects_onto_the_keypoints(two_hands):
     from handcam.camera import Intrinsics, camera_keypoints
     from handcam.estimator import CAMERA_REFINE_STEPS
+    from handcam.handsize import fit_scale, scale_for_hand_length
 
     frame = two_hand_frame()
-    result = two_hands.estimate(frame)
     k = Intrinsics.from_fov(frame.shape[:2], two_hands.settings.fov_deg)
-    for h in result.hands:
-        cam = h.keypoints_3d_camera
-        assert cam is not None and cam.shape == (21, 3) and not cam.flags.writeable and cam[0, 2] > 0
-        # the normalised hand (bone 12-11 of length 1 for trained networks) scaled by the assumed bone length
-        np.testing.assert_allclose(cam - cam[0], two_hands.settings.bone_length_m *
-                                   (h.keypoints_3d - h.keypoints_3d[0]), atol=1e-6)
-        # the estimator's solve: the 2D keypoints, their scores as weights, one Gauss-Newton step
-        again = camera_keypoints(h.keypoints_3d, h.keypoints_2d, k, two_hands.settings.bone_length_m,
-                                 h.keypoint_scores, refine_steps=CAMERA_REFINE_STEPS)
-        np.testing.assert_allclose(cam, np.asarray(again), rtol=1e-4, atol=1e-6)
-    # a longer bone puts the same hand farther away, in proportion; intrinsics override the field of view
-    far = two_hands.estimate(frame, two_hands.settings.replace(bone_length_m=0.09)).hands[0]
-    np.testing.assert_allclose(far.keypoints_3d_camera, 2 * result.hands[0].keypoints_3d_camera, rtol=1e-3, atol=1e-6)
-    given = two_hands.settings.replace(intrinsics=(k.fx, k.fy, k.cx, k.cy), fov_deg=20.0)
-    np.testing.assert_allclose(two_hands.estimate(frame, given).hands[0].keypoints_3d_camera,
-                               result.hands[0].keypoints_3d_camera, atol=1e-6)
+    bone = two_hands.settings.replace(hand_size="bone")
+    for settings in (two_hands.settings, bone):
+        result = two_hands.estimate(frame, settings)
+        for h in result.hands:
+            cam = h.keypoints_3d_camera
+            assert cam is not None and cam.shape == (21, 3) and not cam.flags.writeable and cam[0, 2] > 0
+            # the hand's scale: fitted to the mean hand (hand_size "auto", the default), or the assumed bone
+            scale = fit_scale(h.keypoints_3d) if settings.hand_size == "auto" else settings.bone_length_m
+            assert h.camera_scale == pytest.approx(float(scale), rel=1e-5)
+            # the normalised hand (bone 12-11 of length 1 for trained networks) scaled by it
+            np.testing.assert_allclose(cam - cam[0], h.camera_scale * (h.keypoints_3d - h.keypoints_3d[0]), atol=1e-6)
+            # the estimator's solve: the 2D keypoints, their scores as weights, one Gauss-Newton step
+            again = camera_keypoints(h.keypoints_3d, h.keypoints_2d, k, h.camera_scale, h.keypoint_scores,
+                                     refine_steps=CAMERA_REFINE_STEPS)
+            np.testing.assert_allclose(cam, np.asarray(again), rtol=1e-4, atol=1e-6)
+        # a longer bone puts the same hand farther away, in proportion (a bigger mean hand, for "auto")
+        far = two_hands.estimate(frame, settings.replace(bone_length_m=0.09)).hands[0]
+        np.testing.assert_allclose(far.keypoints_3d_camera, 2 * result.hands[0].keypoints_3d_camera, rtol=1e-3,
+                                   atol=1e-6)
+        # intrinsics override the field of view
+        given = settings.replace(intrinsics=(k.fx, k.fy, k.cx, k.cy), fov_deg=20.0)
+        np.testing.assert_allclose(two_hands.estimate(frame, given).hands[0].keypoints_3d_camera,
+                                   result.hands[0].keypoints_3d_camera, atol=1e-6)
+    # the user's hand length: the mean hand scaled to it, whatever the bone length
+    mine = two_hands.estimate(frame, bone.replace(hand_size=0.2, bone_length_m=0.09)).hands[0]
+    assert mine.camera_scale == pytest.approx(scale_for_hand_length(0.2))
+    np.testing.assert_allclose(mine.keypoints_3d_camera, result.hands[0].keypoints_3d_camera * mine.camera_scale
+                               / bone.bone_length_m, rtol=1e-3, atol=1e-6)
+
+
+def test_estimate_video_holds_each_hands_scale_steady(two_hands):
+    frames = [two_hand_frame(seed=i) for i in range(4)]
+    raw = [{h.side: h.camera_scale for h in r.hands} for r in two_hands.estimate_batch(frames)]
+    video = list(two_hands.estimate_video(frames, batch_size=len(frames)))
+    for side in ("left", "right"):
+        seen = [r[side] for r in raw]
+        steady = [next(h for h in r.hands if h.side == side).camera_scale for r in video]
+        assert len(set(seen)) > 1                                                  # random networks: they vary
+        assert steady[0] == pytest.approx(seen[0], rel=1e-6)
+        assert steady[2] == pytest.approx(sorted(seen[:3])[1], rel=1e-6)          # the running median
 
 
 def test_estimate_video_keeps_each_hands_id(two_hands):

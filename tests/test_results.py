@@ -10,7 +10,7 @@ from core_fakes import blob_estimator
 from handcam.results import SCHEMA_VERSION, FrameResult, HandPose
 
 HAND_KEYS = {"id", "side", "side_score", "presence", "box", "center", "scale", "keypoints_2d", "keypoint_scores",
-             "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked"}
+             "keypoints_3d", "keypoints_3d_camera", "mask_area", "tracked", "camera_scale"}
 
 
 def _hand(**changes):
@@ -65,7 +65,9 @@ def test_frame_result_hand_and_json_schema():
     assert [set(h) for h in j["hands"]] == [HAND_KEYS, HAND_KEYS]
     h0, h1 = j["hands"]
     assert h0["id"] == 0 and h1["id"] == 1 and h1["side"] == "right" and h1["side_score"] == 0.81235
-    assert h0["side_score"] is None and h0["keypoints_3d_camera"] is None
+    assert h0["side_score"] is None and h0["keypoints_3d_camera"] is None and h0["camera_scale"] is None
+    solved = _hand(keypoints_3d_camera=np.ones((21, 3)), camera_scale=np.float32(0.0451234567)).to_json()
+    assert solved["camera_scale"] == 0.045123 and type(_hand(camera_scale=np.float32(0.05)).camera_scale) is float
     assert h0["box"] == [1.0, 2.0, 3.0, 4.0] and h0["center"] == [2.0, 3.0] and h0["scale"] == 0.5
     assert np.array(h0["keypoints_2d"]).shape == (21, 2) and np.array(h0["keypoints_3d"]).shape == (21, 3)
     assert len(h0["keypoint_scores"]) == 21 and h1["tracked"] is True and h1["mask_area"] == 7

@@ -1,11 +1,13 @@
 """handcam.settings: PipelineSettings validation and field metadata, RuntimeOptions."""
 import dataclasses
 
+import numpy as np
 import pytest
 
 from handcam.settings import (
     BACKENDS,
     FALLBACK_SIDE,
+    HAND_SIZE_RANGE,
     LAYOUTS,
     MASK_METHODS,
     PRECISIONS,
@@ -14,6 +16,7 @@ from handcam.settings import (
     SIDE_CHOICES,
     PipelineSettings,
     RuntimeOptions,
+    parse_hand_size,
     setting_default,
     setting_fields,
     setting_help,
@@ -60,7 +63,7 @@ def test_field_metadata():
     fields = setting_fields()
     assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side",
                             "presence_threshold", "max_hands", "mirrored", "fov_deg", "intrinsics", "bone_length_m",
-                            "refine_crops"]
+                            "hand_size", "refine_crops"]
     for name, f in fields.items():
         assert setting_help(name) and f.metadata["help"] == setting_help(name)
         assert setting_default(name) == getattr(PipelineSettings(), name)
@@ -110,3 +113,17 @@ def test_runtime_options():
             RuntimeOptions(**{name: "nonsense"})
     assert set(LAYOUTS) == {"auto", "channels_last", "contiguous", "probe"}
     assert r.replace(layout="probe").layout == "probe" and r.layout == "auto"
+
+
+def test_hand_size_setting():
+    fields = setting_fields()
+    assert setting_default("hand_size") == "bone" and "middle finger" in setting_help("hand_size")
+    assert setting_range("hand_size") == HAND_SIZE_RANGE and fields["hand_size"].metadata["parse"] is parse_hand_size
+    for value, expected in (("auto", "auto"), ("bone", "bone"), (0.19, 0.19), ("0.2", 0.2), (np.float32(0.18), 0.18)):
+        s = PipelineSettings(hand_size=value)
+        assert s.hand_size == (pytest.approx(expected) if isinstance(expected, float) else expected)
+        assert PipelineSettings(**dataclasses.asdict(s)) == s                         # round trip
+    assert type(PipelineSettings(hand_size="0.2").hand_size) is float
+    for bad in ("big", 19, 0.0, float("nan"), True, None):
+        with pytest.raises(ValueError, match="hand_size"):
+            PipelineSettings(hand_size=bad)

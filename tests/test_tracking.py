@@ -267,3 +267,105 @@ def test_tracked_frames_are_not_refined():
     finally:
         hook.remove()
     assert batches == [2, 1, 2] and len(second.hands) == 2 and all(h.tracked for h in second.hands)
+
+
+def _posed_hand(p, uv, k, scale, hand_id=0, shift=0.0):
+    """A HandPose as the estimator makes it: normalised ``p``, 2D ``uv``, the camera solve at ``scale``."""
+    from handcam.camera import camera_keypoints
+    from handcam.results import HandPose
+
+    return HandPose(id=hand_id, side="left", side_score=None, presence=1.0, box=np.zeros(4), center=np.zeros(2),
+                    scale=1.0, keypoints_2d=uv + shift, keypoint_scores=np.ones(21), keypoints_3d=p,
+                    keypoints_crop=np.zeros((21, 2)), camera_scale=scale,
+                    keypoints_3d_camera=camera_keypoints(p, uv + shift, k, scale, refine_steps=1))
+
+
+def _true_hand(seed=0):
+    from test_handsize import hand_from_bones
+
+    from handcam.camera import Intrinsics, project_points
+    from handcam.handsize import MEAN_BONE_LENGTHS
+
+    rng = np.random.default_rng(seed)
+    k = Intrinsics(500.0, 500.0, 319.5, 239.5)
+    truth = hand_from_bones(MEAN_BONE_LENGTHS, rng) * 0.6 + np.array([0.0, 0.0, 0.5])
+    uv = project_points(torch.from_numpy(truth), k).numpy()
+    return (truth - truth[0]) / np.linalg.norm(truth[12] - truth[11]), uv, k, rng
+
+
+def test_a_tracked_hands_scale_is_steady_so_its_depth_does_not_jump():
+    from handcam.handsize import fit_scale
+    from handcam.tracking import HandIdentities
+
+    p, uv, k, rng = _true_hand()
+    key = ("auto", 0.045)
+    # per-frame fitted sizes with 5 % noise: the camera-space depth follows each one
+    ids, raw, steady = HandIdentities(), [], []
+    for i in range(60):
+        hand = _posed_hand(p, uv, k, 0.045 * np.exp(rng.normal(0, 0.05)))
+        out, _ = ids.update([hand], i / 30, size_key=key)
+        raw.append(hand.keypoints_3d_camera[0, 2])
+        steady.append(out[0].keypoints_3d_camera[0, 2])
+        # resized about the camera centre: the same 2D projection, the steady scale recorded
+        np.testing.assert_allclose(out[0].keypoints_3d_camera / out[0].camera_scale,
+                                   hand.keypoints_3d_camera / hand.camera_scale, rtol=1e-9)
+    raw, steady = np.array(raw[10:]), np.array(steady[10:])         # once a few frames are in the history
+    assert raw.std() > 5 * steady.std()
+    assert np.abs(np.diff(raw)).mean() > 8 * np.abs(np.diff(steady)).mean()
+    # through the fit itself (noisy normalised hands: their shape moves the depth too, not only their size)
+    ids, raw, steady = HandIdentities(), [], []
+    for i in range(60):
+        q = p + rng.normal(0, 0.05, p.shape)
+        q[0] = 0.0
+        hand = _posed_hand(q, uv, k, float(fit_scale(q)))
+        out, _ = ids.update([hand], i / 30, size_key=key)
+        raw.append(hand.keypoints_3d_camera[0, 2])
+        steady.append(out[0].keypoints_3d_camera[0, 2])
+    assert np.std(raw[10:]) > 1.2 * np.std(steady[10:])
+    # without a size key the hands keep the scales they came with
+    hand = _posed_hand(p, uv, k, 0.05)
+    assert ids.update([hand], 3.0)[0][0] is hand
+
+
+def test_a_new_hand_starts_with_its_own_scale():
+    from handcam.tracking import HandIdentities
+
+    p, uv, k, _ = _true_hand(1)
+    key = ("auto", 0.045)
+    ids = HandIdentities()
+    for i in range(5):
+        out, _ = ids.update([_posed_hand(p, uv, k, 0.040)], i / 30, size_key=key)
+    out, _ = ids.update([_posed_hand(p, uv, k, 0.060)], 5 / 30, size_key=key)
+    assert out[0].id == 0 and out[0].camera_scale == 0.040        # the same hand: its median holds
+    # hand A is gone and hand B appears far away in the same frame: id 0 again, but B's own scale
+    b = _posed_hand(p, uv, k, 0.060, shift=300.0)
+    out, _ = ids.update([b], 6 / 30, size_key=key)
+    assert out[0].id == 0 and out[0] is b and out[0].camera_scale == 0.060
+    # other settings (another hand_size or bone length): every hand afresh
+    out, _ = ids.update([_posed_hand(p, uv, k, 0.050, shift=300.0)], 7 / 30, size_key=("auto", 0.05))
+    assert out[0].camera_scale == 0.050
+    ids.reset()
+    out, _ = ids.update([_posed_hand(p, uv, k, 0.045, shift=300.0)], 8 / 30, size_key=("auto", 0.05))
+    assert out[0].camera_scale == 0.045
+
+
+def test_the_tracker_holds_each_hands_scale_steady(two_hands):
+    """Detecting every frame, the tracker's hands are the estimator's with each id's camera-space hand resized to
+    the running median of its per-frame fitted scales."""
+    import math
+
+    frames = _still_and_moving(n=6)
+    tracker = two_hands.tracker(redetect_every=1)
+    fitted = two_hands.settings.replace(hand_size="auto")
+    history: dict = {}
+    for i, frame in enumerate(frames):
+        raw = {h.side: h for h in two_hands.estimate(frame, fitted).hands}
+        for hand in tracker.process(frame, fitted, index=i).hands:
+            seen = history.setdefault(hand.id, [])
+            seen.append(raw[hand.side].camera_scale)
+            ordered = sorted(seen)
+            lo, hi = ordered[(len(seen) - 1) // 2], ordered[len(seen) // 2]
+            assert hand.camera_scale == pytest.approx(math.sqrt(lo * hi), rel=1e-12)
+            np.testing.assert_allclose(hand.keypoints_3d_camera, raw[hand.side].keypoints_3d_camera
+                                       * (hand.camera_scale / raw[hand.side].camera_scale), rtol=1e-9)
+    assert len(history) == 2 and len(set(history[0])) > 1           # random networks: the fits vary

@@ -54,3 +54,14 @@ def test_main_writes_the_sheet(tmp_path, capsys, monkeypatch):
     out = tmp_path / "sheet.png"
     assert S.main(["--images", str(tmp_path / "a"), "--out", str(out), "--count", "2"]) == 0
     assert cv2.imread(str(out)) is not None and "2 photos" in capsys.readouterr().out
+
+
+def test_each_takes_count_photos_from_every_path(tmp_path, capsys, monkeypatch):
+    _photos(tmp_path / "a", 5)
+    _photos(tmp_path / "b", 1)
+    monkeypatch.setattr(S.HandPoseEstimator, "load", classmethod(lambda cls, *a, **k: blob_estimator("lite")))
+    out = tmp_path / "sheet.png"
+    assert S.main(["--images", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--count", "2",
+                   "--each", "--cols", "3"]) == 0
+    assert "3 photos" in capsys.readouterr().out          # 2 of a's 5, b's only one
+    assert cv2.imread(str(out)).shape[1] == 3 * 320

@@ -1,6 +1,8 @@
-"""Helpers of the training tests: short runs of a task, and the environment of a training subprocess."""
+"""Helpers of the training tests: short runs of a task, the environment of a training subprocess, a hand-made
+hand and teacher labels of generated photos."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -58,3 +60,64 @@ class ArrayFrames(FrameSource):
 
     def hands(self, i):
         return self.hand_lists[i]
+
+
+def model_hand() -> np.ndarray:
+    """A fixed left hand (21 x 3 metres, RHD order, keypoint 0 the wrist at the origin) in camera axes (x right,
+    y down, z away from the camera): palm towards the camera, fingers up (-y), the thumb on the camera's left
+    (-x), every finger flexed towards the camera (-z) by its own amount, so that no two fingers are alike."""
+    pts = [np.zeros(3)]
+    bases = [(-0.028, -0.025), (-0.025, -0.085), (-0.003, -0.09), (0.017, -0.085), (0.034, -0.075)]
+    lengths = [(0.035, 0.03, 0.025), (0.042, 0.025, 0.022), (0.045, 0.028, 0.024), (0.042, 0.027, 0.023),
+               (0.033, 0.02, 0.019)]
+    curls = (0.15, 0.2, 0.3, 0.45, 0.6)
+    for f, ((bx, by), segs, curl) in enumerate(zip(bases, lengths, curls)):
+        d = np.array([-0.7, -0.7, 0.0]) if f == 0 else np.array([0.08 * (f - 2), -1.0, 0.0])
+        d /= np.linalg.norm(d)
+        joints = [np.array([bx, by, -0.01 if f == 0 else 0.0])]
+        for k, seg in enumerate(segs):
+            a = curl * (k + 1)
+            joints.append(joints[-1] + np.array([d[0] * np.cos(a), d[1] * np.cos(a), -np.sin(a)]) * seg)
+        pts += joints[::-1]  # RHD: tip, DIP (IP), PIP (MCP), MCP (CMC)
+    return np.array(pts)
+
+
+def rotation(axis, angle: float) -> np.ndarray:
+    """The 3 x 3 rotation by ``angle`` radians about ``axis`` (Rodrigues), for column vectors (``R @ v``)."""
+    k = np.asarray(axis, np.float64)
+    k = k / np.linalg.norm(k)
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
+
+
+#: The photos of :func:`write_teacher_labels`: 160 x 120 pixels.
+PHOTO_SIZE = (160, 120)
+
+
+def teacher_hand(i: int) -> dict:
+    """The i-th hand of :func:`write_teacher_labels`: the model hand (mirrored into a right hand for odd i) as
+    world landmarks, and its 2D keypoints (x, y of the world hand, 600 px per metre, around (80, 90))."""
+    world = model_hand() @ (np.diag([-1.0, 1.0, 1.0]) if i % 2 else np.eye(3))
+    kp = world[:, :2] * 600 + (80, 90)
+    return {"side": "right" if i % 2 else "left", "side_score": 0.9, "keypoints_2d": kp.tolist(),
+            "keypoints_world": world.tolist()}
+
+
+def write_teacher_labels(folder: Path, n: int = 3) -> tuple[Path, list[dict]]:
+    """``n`` generated photos (``folder/frames/img<i>.png``) with one teacher hand each (:func:`teacher_hand`),
+    plus a last line for photo 0 whose hand has no world landmarks (an older teacher's): the labels file
+    ``folder/labels.jsonl`` (image paths relative to it) and its records."""
+    import cv2
+    from conftest import synthetic_frame
+
+    (folder / "frames").mkdir()
+    lines = []
+    for i in range(n):
+        frame = synthetic_frame(PHOTO_SIZE[1], PHOTO_SIZE[0], seed=i)
+        cv2.imwrite(str(folder / "frames" / f"img{i}.png"), frame[:, :, ::-1])
+        lines.append({"image": f"frames/img{i}.png", "size": list(PHOTO_SIZE), "hands": [teacher_hand(i)]})
+    old = {k: v for k, v in teacher_hand(0).items() if k != "keypoints_world"}
+    lines.append({"image": "frames/img0.png", "size": list(PHOTO_SIZE), "hands": [old]})
+    path = folder / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path, lines

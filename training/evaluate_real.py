@@ -200,7 +200,7 @@ def reported_hands(est, frame, threshold: float) -> list[dict]:
 
 
 def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold: float = 0.5,
-                  device="auto", refine_crops: str = "auto") -> dict:
+                  device="auto", refine_crops: str = "auto", input_size: tuple[int, int] | None = None) -> dict:
     """Run ``weights`` over the labelled (and hand-free) images -> {"metrics", "counts", ...}. ``labels``:
     one teacher JSONL or several (their images pooled)."""
     from handcam.estimator import HandPoseEstimator
@@ -210,7 +210,8 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
     records = [(r, path) for path in label_files for r in read_labels(path)]
     box_map = read_boxes(boxes) if boxes is not None else None
     free = hand_free_images(hand_free)
-    settings = PipelineSettings(presence_threshold=presence_threshold, refine_crops=refine_crops)
+    settings = PipelineSettings(presence_threshold=presence_threshold, refine_crops=refine_crops,
+                                input_size=tuple(input_size) if input_size else None)
     est = HandPoseEstimator.load(weights, device=device, settings=settings)
     tally = Tally()
     for n, (r, labels_path) in enumerate(records, 1):
@@ -229,6 +230,7 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
         tally.add_hand_free(len(reported_hands(est, load_image(p), presence_threshold)))
     return {"weights": str(weights), "architecture": est.architecture.name,
             "labels": ", ".join(str(p) for p in label_files), "refine_crops": refine_crops,
+            "input_size": list(est.resolved().input_size),
             "boxes": None if boxes is None else str(boxes), "hand_free": [str(d) for d in hand_free],
             "presence_threshold": presence_threshold, "images": tally.images,
             "images_with_boxes": tally.with_boxes if box_map is not None else None,
@@ -284,6 +286,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA if available")
     p.add_argument("--refine-crops", default="auto", choices=["auto", "on", "off"], help="re-crop each hand around "
                    "its first keypoints when they disagree with its box (auto: as the weights file says)")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), help="HandSegNet's input size (default: "
+                   "the family's)")
     p.add_argument("--synthetic", metavar="DIR", help="also the full-frame 2D and 3D evaluation on the evaluation "
                    "split of this RHD-layout folder (held-out renders: python -m training.synth --set evaluation)")
     p.add_argument("--synthetic-limit", type=int, help="only the first N frames of --synthetic")
@@ -291,7 +295,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = evaluate_real(args.weights, args.labels, args.boxes, args.hand_free, args.presence_threshold,
-                           args.device, args.refine_crops)
+                           args.device, args.refine_crops, args.input_size)
     if args.synthetic:
         report["synthetic"] = evaluate_synthetic(args.weights, args.synthetic, args.device, args.synthetic_limit)
     print(format_table(report))

@@ -3,8 +3,8 @@
 
 A teacher JSONL (``python -m training.teacher``) has one record per image:
 ``{"image": PATH, "size": [W, H], "hands": [{"side", "side_score", "keypoints_2d" (21 x 2, RHD order,
-keypoint 0 the wrist), ...}], "mask": PATH (with --masks)}``; the boxes file maps ``"DIR/NAME.jpg"`` to
-``[{"box_xyxy": [x0, y0, x1, y1]}, ...]``.
+keypoint 0 the wrist), "keypoints_world" (21 x 3 metres, same order; optional), ...}], "mask": PATH (with
+--masks)}``; the boxes file maps ``"DIR/NAME.jpg"`` to ``[{"box_xyxy": [x0, y0, x1, y1]}, ...]``.
 """
 from __future__ import annotations
 
@@ -16,11 +16,19 @@ import numpy as np
 from handcam.skeleton import NUM_KEYPOINTS, PALM_FROM
 
 
-def _keypoints(value) -> np.ndarray:
+def _keypoints(value, dims: int = 2) -> np.ndarray:
     kp = np.asarray(value, dtype=np.float64)
-    if kp.shape != (NUM_KEYPOINTS, 2):
-        raise ValueError(f"expected {NUM_KEYPOINTS} x 2 keypoints, got shape {kp.shape}")
+    if kp.shape != (NUM_KEYPOINTS, dims):
+        raise ValueError(f"expected {NUM_KEYPOINTS} x {dims} keypoints, got shape {kp.shape}")
     return kp
+
+
+def _hand(h: dict) -> dict:
+    """One hand of a label line: its side and 2D keypoints, and its world landmarks when the line has them."""
+    hand = {"side": str(h["side"]), "keypoints_2d": _keypoints(h["keypoints_2d"])}
+    if h.get("keypoints_world") is not None:
+        hand["keypoints_world"] = _keypoints(h["keypoints_world"], 3)
+    return hand
 
 
 def teacher_to_palm(keypoints) -> np.ndarray:
@@ -32,7 +40,9 @@ def teacher_to_palm(keypoints) -> np.ndarray:
 
 
 def read_labels(path) -> list[dict]:
-    """The teacher's JSONL -> records; a ValueError names the file and line of anything malformed."""
+    """The teacher's JSONL -> records ``{"image", "hands": [{"side", "keypoints_2d", "keypoints_world"
+    (only when the line has it)}], "mask" (when it has one)}``; a ValueError names the file and line of
+    anything malformed."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"labels file {path} does not exist; write it with python -m training.teacher")
@@ -44,8 +54,7 @@ def read_labels(path) -> list[dict]:
             try:
                 r = json.loads(line)
                 image = str(r["image"])
-                hands = [{"side": str(h["side"]), "keypoints_2d": _keypoints(h["keypoints_2d"])}
-                         for h in r["hands"]]
+                hands = [_hand(h) for h in r["hands"]]
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"{path}:{n}: not a teacher label line ({e.__class__.__name__}: {e})") from None
             rec = {"image": image, "hands": hands}

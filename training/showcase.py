@@ -4,7 +4,7 @@ skeleton drawn (``handcam.draw.annotate``), and a caption with the side and the 
 "no hand" when nothing was found.
 
 PATH is an image or a folder of images; ``--count`` photos are taken evenly spread over all of them
-(in name order), so a sheet is reproducible and not picked by hand.
+(in name order; with ``--each``, from each PATH), so a sheet is reproducible and not picked by hand.
 """
 from __future__ import annotations
 
@@ -80,6 +80,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--weights", help="handcam weights file (default: the estimator's search, e.g. the bundled file)")
     p.add_argument("--images", nargs="+", required=True, help="images or folders of images")
     p.add_argument("--count", type=int, default=20, help="photos on the sheet (evenly spread over the images)")
+    p.add_argument("--each", action="store_true", help="--count photos from each PATH instead (evenly spread within "
+                   "it): every source on the sheet, however many photos it has")
     p.add_argument("--cols", type=int, default=4, help="tiles per row")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--out", required=True, help="the sheet (PNG)")
@@ -90,7 +92,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser("python -m training.showcase").parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    images = collect_images(args.images, args.count)
+    if args.each:
+        images = [img for path in args.images for img in collect_images([path], args.count)]
+    else:
+        images = collect_images(args.images, args.count)
     est = HandPoseEstimator.load(args.weights, device=args.device)
     sheet = showcase(est, images, cols=args.cols)
     if not cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):

@@ -3,13 +3,15 @@ and help text in ``handcam.settings``), so the sliders, ``main.py``'s flags and 
 
 ``PlaybackRow``: pause, step, seek, position, real-time playback.
 ``ControlRow``:  crop factor, mask threshold, presence threshold, mask opacity (one line); hand side,
-                 max hands, mirror, tracking, smoothing, reset 3D view, record (another). It only
-                 holds widgets; the window connects them.
+                 max hands, hand size, mirror, tracking, smoothing, reset 3D view, record (another). It
+                 only holds widgets; the window connects them.
+``HandSizeControl``: the ``hand_size`` setting: auto, bone, or the user's hand length in cm.
 """
 from __future__ import annotations
 
 from PyQt5 import QtCore, QtWidgets
 
+from ..handsize import MEAN_HAND_LENGTH
 from ..settings import PipelineSettings, setting_fields, setting_help, setting_range
 
 
@@ -68,6 +70,60 @@ def setting_slider(name: str, value: float, step: float = 0.01) -> LabeledSlider
     s = LabeledSlider(name.replace("_", " "), lo, hi, value, steps=max(1, int(round((hi - lo) / step))))
     s.set_tooltip(setting_help(name))
     return s
+
+
+class HandSizeControl(QtWidgets.QWidget):
+    """The ``hand_size`` setting: a choice of "auto", "bone" or "my hand", and the hand's length in cm (used
+    with "my hand"). ``valueChanged`` carries the setting's value: "auto", "bone" or metres."""
+
+    valueChanged = QtCore.pyqtSignal(object)
+    #: (item text, hand_size mode); "my hand" stands for the spin box's length
+    MODES = (("auto", "auto"), ("bone", "bone"), ("my hand", None))
+
+    def __init__(self, value, parent=None):
+        super().__init__(parent)
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QtWidgets.QLabel("hand size")
+        self.combo = QtWidgets.QComboBox()
+        self.combo.addItems([text for text, _ in self.MODES])
+        lo, hi = setting_range("hand_size")
+        self.spin = QtWidgets.QDoubleSpinBox()
+        self.spin.setRange(100 * lo, 100 * hi)
+        self.spin.setDecimals(1)
+        self.spin.setSingleStep(0.5)
+        self.spin.setSuffix(" cm")
+        for w in (self.label, self.combo, self.spin):
+            w.setToolTip(setting_help("hand_size"))
+        _no_focus(self.combo, self.spin)
+        lay.addWidget(self.label)
+        lay.addWidget(self.combo)
+        lay.addWidget(self.spin)
+        self.set_value(value)
+        self.combo.currentIndexChanged.connect(self._changed)
+        self.spin.valueChanged.connect(self._changed)
+
+    def value(self):
+        """The setting's value the widgets show."""
+        mode = self.MODES[self.combo.currentIndex()][1]
+        return mode if mode is not None else round(self.spin.value() / 100.0, 4)
+
+    def set_value(self, value) -> None:
+        """Show ``value`` ("auto", "bone" or metres) without emitting ``valueChanged``."""
+        modes = [mode for _, mode in self.MODES]
+        index = modes.index(value) if value in modes else modes.index(None)
+        length = value if index == modes.index(None) else MEAN_HAND_LENGTH
+        for w in (self.combo, self.spin):
+            w.blockSignals(True)
+        self.combo.setCurrentIndex(index)
+        self.spin.setValue(100.0 * float(length))
+        self.spin.setEnabled(modes[index] is None)
+        for w in (self.combo, self.spin):
+            w.blockSignals(False)
+
+    def _changed(self, _):
+        self.spin.setEnabled(self.MODES[self.combo.currentIndex()][1] is None)
+        self.valueChanged.emit(self.value())
 
 
 class PlaybackRow(QtWidgets.QWidget):
@@ -136,6 +192,7 @@ class ControlRow(QtWidgets.QWidget):
         self.max_hands_spin.setRange(int(lo), int(hi))
         self.max_hands_spin.setValue(int(settings.max_hands))
         self.max_hands_spin.setToolTip(setting_help("max_hands"))
+        self.hand_size = HandSizeControl(settings.hand_size)
         self.mirror_box = QtWidgets.QCheckBox("mirror")
         self.mirror_box.setToolTip("flip frames left-right before estimating (selfie cameras); the L/R shown "
                                    "is then the person's hand")
@@ -159,6 +216,7 @@ class ControlRow(QtWidgets.QWidget):
         options.addWidget(self.hand_combo)
         options.addWidget(QtWidgets.QLabel("max hands"))
         options.addWidget(self.max_hands_spin)
+        options.addWidget(self.hand_size)
         options.addWidget(self.mirror_box)
         options.addWidget(self.tracking_box)
         options.addWidget(self.smooth_box)

@@ -20,7 +20,7 @@ APPLICATION = "handcam"
 #: An INI file to keep the window's settings in instead of the platform's default place.
 SETTINGS_ENV = "HANDCAM_SETTINGS"
 #: The pipeline settings the window's controls edit (and remember).
-CONTROLLED_SETTINGS = ("crop_factor", "mask_threshold", "presence_threshold", "max_hands", "hand_side")
+CONTROLLED_SETTINGS = ("crop_factor", "mask_threshold", "presence_threshold", "max_hands", "hand_side", "hand_size")
 
 
 def make_settings_store(path=None) -> QtCore.QSettings:
@@ -54,9 +54,11 @@ def _saved_setting(store: QtCore.QSettings, name: str, current):
     if meta.get("choices"):
         return raw if raw in meta["choices"] else current
     try:
-        value = type(current)(raw)
+        value = meta["parse"](raw) if meta.get("parse") else type(current)(raw)
     except (TypeError, ValueError):
         return current
+    if isinstance(value, str):          # a word of a setting that also takes numbers
+        return value
     lo, hi = meta.get("range") or (value, value)
     return min(max(value, lo), hi)
 

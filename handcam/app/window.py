@@ -4,7 +4,7 @@ Threads: the capture thread reads frames into a one-place slot (newest wins), th
 runs the estimator and emits immutable ``DisplayFrame``s through a queued signal, a recording's
 writer thread draws and encodes, and this (GUI) thread only shows results: every hand of a frame in
 its own colour (its mask, box, "L"/"R", crop thumbnail and 3D hand), their count in the status bar.
-Control changes (sliders, hand side, max hands, mirror, tracking, smoothing) are new immutable values
+Control changes (sliders, hand side, max hands, hand size, mirror, tracking, smoothing) are new immutable values
 handed to the worker; they apply to the next frame (and the current frame is run again when playback
 is paused or at the end of a file).
 """
@@ -113,6 +113,7 @@ class MainWindow(QtWidgets.QMainWindow):
         c.max_hands_spin.valueChanged.connect(lambda n: self._update_settings(max_hands=int(n)))
         c.opacity_slider.valueChanged.connect(self.frame_view.set_mask_opacity)  # display only
         c.hand_combo.currentTextChanged.connect(lambda t: self._update_settings(hand_side=t))
+        c.hand_size.valueChanged.connect(lambda v: self._update_settings(hand_size=v))
         c.mirror_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_mirror, on))
         c.tracking_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_tracking, on))
         c.smooth_box.toggled.connect(lambda on: self._set_worker_option(self.worker.set_smoothing, on))
