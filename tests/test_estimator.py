@@ -514,8 +514,9 @@ def test_camera_space_3d_reprojects_onto_the_keypoints(two_hands):
 
 def test_estimate_video_holds_each_hands_scale_steady(two_hands):
     frames = [two_hand_frame(seed=i) for i in range(4)]
-    raw = [{h.side: h.camera_scale for h in r.hands} for r in two_hands.estimate_batch(frames)]
-    video = list(two_hands.estimate_video(frames, batch_size=len(frames)))
+    fitted = two_hands.settings.replace(hand_size="auto")
+    raw = [{h.side: h.camera_scale for h in r.hands} for r in two_hands.estimate_batch(frames, fitted)]
+    video = list(two_hands.estimate_video(frames, batch_size=len(frames), settings=fitted))
     for side in ("left", "right"):
         seen = [r[side] for r in raw]
         steady = [next(h for h in r.hands if h.side == side).camera_scale for r in video]
