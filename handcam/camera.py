@@ -175,9 +175,9 @@ def _out_dtype(*xs) -> torch.dtype:
     return dt
 
 
-def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
-    """Batched float64 host arrays (B x 21 x 3, B x 21 x 2, B x 4, B x 21), whether the inputs were a single
-    hand (21 x 3), and the result's dtype and device."""
+def hands_array(keypoints_3d) -> tuple[np.ndarray, bool]:
+    """B x 21 x 3 (or one hand, 21 x 3; a tensor or an array) -> (a B x 21 x 3 float64 host array, whether
+    one hand was given); a ValueError names any other shape."""
     p = G.host_array(keypoints_3d, np.float64)
     single = p.ndim == 2
     if single:
@@ -185,6 +185,13 @@ def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
     if p.ndim != 3 or p.shape[1:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"keypoints_3d must be B x {NUM_KEYPOINTS} x 3 (or {NUM_KEYPOINTS} x 3), "
                          f"got shape {tuple(p.shape)}")
+    return p, single
+
+
+def _prepare(keypoints_3d, keypoints_2d, intrinsics, weights):
+    """Batched float64 host arrays (B x 21 x 3, B x 21 x 2, B x 4, B x 21), whether the inputs were a single
+    hand (21 x 3), and the result's dtype and device."""
+    p, single = hands_array(keypoints_3d)
     b = p.shape[0]
     device = keypoints_3d.device if isinstance(keypoints_3d, torch.Tensor) else torch.device("cpu")
     uv = G.host_array(keypoints_2d, np.float64)

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from . import geometry as G
-from .camera import DEFAULT_BONE_LENGTH
-from .skeleton import BONES, FINGER_INDICES, FINGERS, NUM_KEYPOINTS, ROOT, SCALE_BONE
+from .camera import DEFAULT_BONE_LENGTH, hands_array
+from .skeleton import BONES, FINGER_INDICES, FINGERS, ROOT, SCALE_BONE
 
 __all__ = [
     "HAND_SIZE_MODES",
@@ -165,13 +165,7 @@ def fit_scale(keypoints_3d, bone_length: float = DEFAULT_BONE_LENGTH):
     shape (B,) (or () for one hand): a host array for a host array (float64 for float64 input, else
     float32), otherwise a tensor on the input's device in its floating dtype, at least float32.
     """
-    p = G.host_array(keypoints_3d, np.float64)
-    single = p.ndim == 2
-    if single:
-        p = p[None]
-    if p.ndim != 3 or p.shape[1:] != (NUM_KEYPOINTS, 3):
-        raise ValueError(f"keypoints_3d must be B x {NUM_KEYPOINTS} x 3 (or {NUM_KEYPOINTS} x 3), got shape "
-                         f"{tuple(p.shape)}")
+    p, single = hands_array(keypoints_3d)
     with np.errstate(divide="ignore", invalid="ignore"):
         length = np.sqrt(((p[:, _CHILDREN] - p[:, _PARENTS]) ** 2).sum(-1))
         logs = _LOG_MEAN - np.log(length)

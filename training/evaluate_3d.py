@@ -34,7 +34,6 @@ count (``training.evaluate_camera.summarise``).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -43,14 +42,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handcam.atomic import atomic_write_text
-
 from .align3d import fit_scale, joint_errors, procrustes
 from .errors import cli_main
 from .evaluate_camera import summarise
 from .evaluate_real import hand_size, keypoints_center, match_nearest
 from .labels import read_labels, resolve_image, teacher_to_palm
 from .real3d import palm_root
+from .report import publish
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +263,7 @@ def main(argv=None) -> int:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = evaluate_3d(args.weights, args.labels, args.renders, args.limit, args.device, args.match_fraction)
-    print(format_table(report))
-    if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    publish(report, format_table(report), args.json)
     return 0
 
 

@@ -26,7 +26,6 @@ every rendered hand in view, the network variants on the matched hands.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -35,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from handcam.atomic import atomic_write_text
 from handcam.camera import DEFAULT_BONE_LENGTH, Intrinsics, camera_keypoints, reprojection_errors
 from handcam.canonical import normalize_xyz
 from handcam.skeleton import HAND_SIDES, NUM_KEYPOINTS, PALM_FROM
 
 from .errors import cli_main
+from .report import publish
 
 log = logging.getLogger(__name__)
 
@@ -262,9 +261,7 @@ def main(argv=None) -> int:
     report = evaluate(estimator, args.count, args.seed, args.set, args.size, args.bone_length, args.refine_steps,
                       args.presence_threshold, args.match_fraction)
     report["weights"] = str(args.weights)
-    print(format_table(report))
-    if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    publish(report, format_table(report), args.json)
     return 0
 
 

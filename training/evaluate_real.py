@@ -28,7 +28,6 @@ entry whose key is the longest suffix of its path; images without an entry have 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -36,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from handcam.atomic import atomic_write_text
 from handcam.settings import PipelineSettings
 from handcam.skeleton import NUM_KEYPOINTS
 from handcam.sources import IMAGE_SUFFIXES, image_files
 
 from .errors import cli_main
 from .labels import boxes_for, read_boxes, read_labels, resolve_image, teacher_to_palm
+from .report import publish
 
 log = logging.getLogger(__name__)
 
@@ -298,9 +297,7 @@ def main(argv=None) -> int:
                            args.device, args.refine_crops, args.input_size)
     if args.synthetic:
         report["synthetic"] = evaluate_synthetic(args.weights, args.synthetic, args.device, args.synthetic_limit)
-    print(format_table(report))
-    if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    publish(report, format_table(report), args.json)
     return 0
 
 
