@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from training.errors import TrainingError
-from training.handfree import cut_hand_free, hand_boxes, largest_free_window, main
+from training.handfree import cut_forearms, cut_hand_free, forearm_window, hand_boxes, largest_free_window, main
 from training.labels import read_boxes, read_labels
 
 MAGENTA = (255, 0, 255)  # RGB of the hands; the backgrounds have G >= 100
@@ -221,3 +221,39 @@ def test_main_user_errors_exit_2(photos, tmp_path, capsys):
     broken.write_text(json.dumps({"image": "missing.png", "size": [4, 4], "hands": []}) + "\n")
     assert main(["--labels", str(broken), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read")
+
+
+# -- forearm windows ------------------------------------------------------------------------------
+def _upright_hand(wrist=(100.0, 150.0), palm=40.0) -> dict:
+    """A hand pointing up: keypoint 0 (the wrist) at ``wrist``, the middle MCP (12) ``palm`` pixels above it,
+    every other keypoint between them."""
+    kp = np.tile(np.asarray(wrist, np.float64), (21, 1))
+    kp[1:, 1] -= palm * np.linspace(0.5, 1.5, 20)
+    kp[12] = (wrist[0], wrist[1] - palm)
+    return {"side": "left", "keypoints_2d": kp.tolist()}
+
+
+def test_a_forearm_window_lies_past_the_wrist_away_from_the_fingers():
+    hand = _upright_hand()
+    # 1.6 palms below the wrist (the arm), 2.2 palms wide: centre (100, 214), half side 44
+    assert forearm_window({}, hand, [], (400, 400)) == (56, 170, 144, 258)
+    # another hand's box at y 200-215 blocks 1.6 and 2.2 palms (y from 194): 2.8 palms, centre (100, 262)
+    assert forearm_window({}, hand, [(90.0, 200.0, 110.0, 215.0)], (400, 400)) == (56, 218, 144, 306)
+    # mostly outside the frame, or blocked at every reach: none
+    assert forearm_window({}, hand, [], (400, 200)) is None
+    assert forearm_window({}, hand, [(0.0, 150.0, 400.0, 400.0)], (400, 400)) is None
+    # never on the hand itself
+    x0, y0, x1, y1 = forearm_window({}, hand, [], (400, 400))
+    assert y0 > max(p[1] for p in hand["keypoints_2d"])
+
+
+def test_cut_forearms_writes_one_window_per_hand(tmp_path):
+    img = np.full((400, 300, 3), 90, np.uint8)
+    assert cv2.imwrite(str(tmp_path / "p.png"), img)
+    (tmp_path / "labels.jsonl").write_text(json.dumps({"image": "p.png", "size": [300, 400],
+                                                       "hands": [_upright_hand()]}) + "\n"
+                                           + json.dumps({"image": "p.png", "size": [300, 400], "hands": []}) + "\n")
+    written = cut_forearms(tmp_path / "labels.jsonl", tmp_path / "out")
+    assert [p.name for p in written] == ["000000_0_p.jpg"]
+    assert cv2.imread(str(written[0])).shape == (88, 88, 3)
+    assert main(["--labels", str(tmp_path / "labels.jsonl"), "--out", str(tmp_path / "o2"), "--forearms"]) == 0

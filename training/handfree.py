@@ -84,6 +84,62 @@ def cut_hand_free(labels, out, boxes=None, margin: float = 0.15, min_fraction: f
     return written
 
 
+def forearm_window(record: dict, hand: dict, obstacles, size_wh: tuple[int, int], reach=(1.6, 2.2, 2.8),
+                   side: float = 2.2, min_inside: float = 0.7):
+    """The square window (x0, y0, x1, y1), integer pixels, on ``hand``'s forearm: centred past its wrist
+    (teacher keypoint 0) along the middle MCP -> wrist direction, ``reach`` palm lengths from the wrist (the
+    first that is clear), ``side`` palm lengths wide; None when each overlaps an obstacle (every hand's box)
+    or keeps less than ``min_inside`` of its area in the frame. What it shows is what a hand detector must
+    not call a hand: the arm without its hand."""
+    kp = np.asarray(hand["keypoints_2d"], np.float64)
+    wrist, mcp = kp[0], kp[12]
+    length = float(np.linalg.norm(wrist - mcp))
+    if length < 4:
+        return None
+    d = (wrist - mcp) / length
+    w, h = size_wh
+    obs = np.asarray(obstacles, np.float64).reshape(-1, 4)
+    half = side * length / 2
+    for r in reach:
+        cx, cy = wrist + d * r * length
+        x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
+        if ((x0 < obs[:, 2]) & (x1 > obs[:, 0]) & (y0 < obs[:, 3]) & (y1 > obs[:, 1])).any():
+            continue
+        ix0, iy0, ix1, iy1 = max(0, int(x0)), max(0, int(y0)), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
+        if ix1 - ix0 < 8 or iy1 - iy0 < 8 or (ix1 - ix0) * (iy1 - iy0) < min_inside * (2 * half) ** 2:
+            continue
+        return ix0, iy0, ix1, iy1
+    return None
+
+
+def cut_forearms(labels, out, boxes=None, margin: float = 0.15) -> list[Path]:
+    """Write one forearm window (:func:`forearm_window`) per teacher hand of ``labels`` into ``out``, clear of
+    every hand (teacher hands and human boxes grown by ``margin``); returns their paths."""
+    labels = Path(labels)
+    box_map = read_boxes(boxes) if boxes else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for n, rec in enumerate(read_labels(labels)):
+        if not rec["hands"]:
+            continue
+        path = resolve_image(rec["image"], labels)
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise TrainingError(f"cannot read {path} (named by {labels})")
+        obstacles = hand_boxes(rec, box_map, margin)
+        for j, hand in enumerate(rec["hands"]):
+            win = forearm_window(rec, hand, obstacles, (img.shape[1], img.shape[0]))
+            if win is None:
+                continue
+            x0, y0, x1, y1 = win
+            dest = out / f"{n:06d}_{j}_{path.stem}.jpg"
+            cv2.imwrite(str(dest), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+            written.append(dest)
+    log.info("%d forearm windows from %s", len(written), labels)
+    return written
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[1].replace("\n", " "),
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -92,6 +148,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the hand-free windows (JPEG)")
     p.add_argument("--margin", type=float, default=0.15, help="grow every hand box by this fraction of its size")
     p.add_argument("--min-fraction", type=float, default=0.3, help="smallest window, as a fraction of the width")
+    p.add_argument("--forearms", action="store_true", help="instead, one window per hand on its forearm, past the "
+                   "wrist and clear of every hand: the arm without its hand")
     return p
 
 
@@ -100,7 +158,10 @@ def main(argv=None) -> int:
     args = build_parser("python -m training.handfree").parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        written = cut_hand_free(args.labels, args.out, args.boxes, args.margin, args.min_fraction)
+        if args.forearms:
+            written = cut_forearms(args.labels, args.out, args.boxes, args.margin)
+        else:
+            written = cut_hand_free(args.labels, args.out, args.boxes, args.margin, args.min_fraction)
     except ValueError as e:
         raise TrainingError(str(e)) from None
     print(f"{len(written)} hand-free photos in {args.out}")
