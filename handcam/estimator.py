@@ -336,13 +336,12 @@ class HandPoseEstimator:
         host = self._to_host(tensors)
         # the coordinate maps on the host: a few operations on N x 21 x 2 arrays
         kp_crop = host["kp_crop"]
-        host["kp"] = transform.crop_to_frame(crop.source, kp_crop)
+        # the frame's keypoints, and those in network-input pixels for the next frame's box
+        host["kp"], keypoints_net = transform.crop_points(crop.source, kp_crop)
         host["box"] = transform.box_in_frame(crop.source)
         host["center"] = transform.inverse(crop.network.center[:, None])[:, 0]
         host["scale"] = crop.network.scale
         host["frame"] = out.frame_index
-        # the next frame's box, in network-input pixels (a crop from the frame: via the frame's points, per axis)
-        keypoints_net = transform.crop_to_network(crop.source, kp_crop)
         seg = out.segmentation
         if seg is not None:
             host["presence"] = seg.presence

@@ -105,6 +105,12 @@ class FrameTransform:
         src = crop.inverse(points)
         return src if self.crop_from_frame else self.inverse(src)
 
+    def crop_points(self, crop: CropTransform, points):
+        """Crop points -> (frame points, network-input points), for a crop in its source's pixels
+        (``crop_source``), with one inverse of the crop: what ``crop_to_frame`` and ``crop_to_network`` give."""
+        src = crop.inverse(points)
+        return (src, self.forward(src)) if self.crop_from_frame else (self.inverse(src), src)
+
     def crop_to_network(self, crop: CropTransform, points):
         """Crop points -> network-input points, for a crop in its source's pixels (``crop_source``): a crop
         from the frame maps through the frame's points (per axis)."""

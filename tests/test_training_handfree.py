@@ -236,14 +236,14 @@ def _upright_hand(wrist=(100.0, 150.0), palm=40.0) -> dict:
 def test_a_forearm_window_lies_past_the_wrist_away_from_the_fingers():
     hand = _upright_hand()
     # 1.6 palms below the wrist (the arm), 2.2 palms wide: centre (100, 214), half side 44
-    assert forearm_window({}, hand, [], (400, 400)) == (56, 170, 144, 258)
+    assert forearm_window(hand, [], (400, 400)) == (56, 170, 144, 258)
     # another hand's box at y 200-215 blocks 1.6 and 2.2 palms (y from 194): 2.8 palms, centre (100, 262)
-    assert forearm_window({}, hand, [(90.0, 200.0, 110.0, 215.0)], (400, 400)) == (56, 218, 144, 306)
+    assert forearm_window(hand, [(90.0, 200.0, 110.0, 215.0)], (400, 400)) == (56, 218, 144, 306)
     # mostly outside the frame, or blocked at every reach: none
-    assert forearm_window({}, hand, [], (400, 200)) is None
-    assert forearm_window({}, hand, [(0.0, 150.0, 400.0, 400.0)], (400, 400)) is None
+    assert forearm_window(hand, [], (400, 200)) is None
+    assert forearm_window(hand, [(0.0, 150.0, 400.0, 400.0)], (400, 400)) is None
     # never on the hand itself
-    x0, y0, x1, y1 = forearm_window({}, hand, [], (400, 400))
+    x0, y0, x1, y1 = forearm_window(hand, [], (400, 400))
     assert y0 > max(p[1] for p in hand["keypoints_2d"])
 
 

@@ -117,3 +117,13 @@ def test_crop_to_network():
     src = frame.crop_source(crop)
     np.testing.assert_allclose(frame.crop_to_network(src, p), frame.forward(frame.crop_to_frame(src, p)))
     np.testing.assert_allclose(frame.crop_to_network(src, p)[0, 0], [100, 50], atol=1e-4)
+
+
+def test_crop_points_are_both_maps_at_once():
+    crop = CropTransform(np.array([[100.0, 50.0]], np.float32), np.array([2.0], np.float32), 256)
+    p = np.array([[[128, 128], [0, 0], [256, 64]]], np.float32)
+    for transform in (FrameTransform((480, 640), (240, 320), False), FrameTransform((480, 960), (240, 320), True)):
+        src = transform.crop_source(crop)
+        frame_pts, net_pts = transform.crop_points(src, p)
+        np.testing.assert_array_equal(frame_pts, transform.crop_to_frame(src, p))
+        np.testing.assert_array_equal(net_pts, transform.crop_to_network(src, p))

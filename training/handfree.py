@@ -59,6 +59,23 @@ def largest_free_window(size_wh: tuple[int, int], obstacles, steps: int = 24, mi
     return None
 
 
+def _photos(labels: Path, numbered, box_map, margin: float):
+    """For each (number, record) of ``numbered``: (number, record, image path, BGR image, every hand's box
+    grown by ``margin``); a photo that cannot be read is a TrainingError naming the labels file."""
+    for n, rec in numbered:
+        path = resolve_image(rec["image"], labels)
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise TrainingError(f"cannot read {path} (named by {labels})")
+        yield n, rec, path, img, hand_boxes(rec, box_map, margin)
+
+
+def _write_window(img: np.ndarray, win, dest: Path) -> Path:
+    x0, y0, x1, y1 = win
+    cv2.imwrite(str(dest), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return dest
+
+
 def cut_hand_free(labels, out, boxes=None, margin: float = 0.15, min_fraction: float = 0.3) -> list[Path]:
     """Write the hand-free windows of every photo of ``labels`` into ``out``; returns their paths."""
     labels = Path(labels)
@@ -67,24 +84,16 @@ def cut_hand_free(labels, out, boxes=None, margin: float = 0.15, min_fraction: f
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for n, rec in enumerate(records):
-        path = resolve_image(rec["image"], labels)
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise TrainingError(f"cannot read {path} (named by {labels})")
+    for n, _, path, img, obstacles in _photos(labels, enumerate(records), box_map, margin):
         h, w = img.shape[:2]
-        win = largest_free_window((w, h), hand_boxes(rec, box_map, margin), min_fraction=min_fraction)
-        if win is None:
-            continue
-        x0, y0, x1, y1 = win
-        dest = out / f"{n:06d}_{path.stem}.jpg"
-        cv2.imwrite(str(dest), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
-        written.append(dest)
+        win = largest_free_window((w, h), obstacles, min_fraction=min_fraction)
+        if win is not None:
+            written.append(_write_window(img, win, out / f"{n:06d}_{path.stem}.jpg"))
     log.info("%d of %d photos gave a hand-free window", len(written), len(records))
     return written
 
 
-def forearm_window(record: dict, hand: dict, obstacles, size_wh: tuple[int, int], reach=(1.6, 2.2, 2.8),
+def forearm_window(hand: dict, obstacles, size_wh: tuple[int, int], reach=(1.6, 2.2, 2.8),
                    side: float = 2.2, min_inside: float = 0.7):
     """The square window (x0, y0, x1, y1), integer pixels, on ``hand``'s forearm: centred past its wrist
     (teacher keypoint 0) along the middle MCP -> wrist direction, ``reach`` palm lengths from the wrist (the
@@ -120,22 +129,12 @@ def cut_forearms(labels, out, boxes=None, margin: float = 0.15) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for n, rec in enumerate(read_labels(labels)):
-        if not rec["hands"]:
-            continue
-        path = resolve_image(rec["image"], labels)
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise TrainingError(f"cannot read {path} (named by {labels})")
-        obstacles = hand_boxes(rec, box_map, margin)
+    with_hands = ((n, r) for n, r in enumerate(read_labels(labels)) if r["hands"])
+    for n, rec, path, img, obstacles in _photos(labels, with_hands, box_map, margin):
         for j, hand in enumerate(rec["hands"]):
-            win = forearm_window(rec, hand, obstacles, (img.shape[1], img.shape[0]))
-            if win is None:
-                continue
-            x0, y0, x1, y1 = win
-            dest = out / f"{n:06d}_{j}_{path.stem}.jpg"
-            cv2.imwrite(str(dest), img[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 95])
-            written.append(dest)
+            win = forearm_window(hand, obstacles, (img.shape[1], img.shape[0]))
+            if win is not None:
+                written.append(_write_window(img, win, out / f"{n:06d}_{j}_{path.stem}.jpg"))
     log.info("%d forearm windows from %s", len(written), labels)
     return written
 
