@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from handcam.skeleton import PALM_FROM
-from training.labels import boxes_for, read_boxes, read_labels, resolve_image, teacher_to_palm
+from training.labels import boxes_for, read_boxes, read_label_files, read_labels, resolve_image, teacher_to_palm
 
 
 def _kp(offset: float = 0.0) -> list:
@@ -149,3 +149,13 @@ def test_resolve_image_cwd_then_labels_folder(tmp_path, monkeypatch):
     absolute = tmp_path / "elsewhere" / "x.png"
     assert resolve_image(str(absolute), labels) == absolute
     assert str(resolve_image("photos/none.png", labels)) == "photos/none.png"
+
+
+def test_read_label_files_pools_records_in_order_with_their_file(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b" / "b.jsonl"
+    b.parent.mkdir()
+    _write_jsonl(a, [{"image": "x.jpg", "hands": []}, {"image": "y.jpg", "hands": []}])
+    _write_jsonl(b, [{"image": "z.jpg", "hands": [{"side": "left", "keypoints_2d": _kp()}]}])
+    pooled = read_label_files([a, str(b)])
+    assert [(r["image"], p) for r, p in pooled] == [("x.jpg", a), ("y.jpg", a), ("z.jpg", b)]
+    assert pooled[2][0]["hands"][0]["side"] == "left"

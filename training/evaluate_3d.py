@@ -46,7 +46,7 @@ from .align3d import fit_scale, joint_errors, procrustes
 from .errors import cli_main
 from .evaluate_camera import summarise
 from .evaluate_real import hand_size, keypoints_center, match_nearest
-from .labels import read_labels, resolve_image, teacher_to_palm
+from .labels import read_label_files, resolve_image, teacher_to_palm
 from .real3d import palm_root
 from .report import publish
 
@@ -104,7 +104,7 @@ class _Tally:
 def photo_records(labels) -> list[tuple[dict, Path]]:
     """The pooled records of the teacher JSONL files ``labels``, each with its file; a ValueError when no hand
     of them has world landmarks."""
-    records = [(r, Path(p)) for p in labels for r in read_labels(p)]
+    records = read_label_files(labels)
     if not any("keypoints_world" in h for r, _ in records for h in r["hands"]):
         raise ValueError(f"no teacher hand in {', '.join(map(str, labels))} has keypoints_world; label the photos "
                          f"again with python -m training.teacher")

@@ -40,7 +40,14 @@ from handcam.skeleton import NUM_KEYPOINTS
 from handcam.sources import IMAGE_SUFFIXES, image_files
 
 from .errors import cli_main
-from .labels import boxes_for, read_boxes, read_labels, resolve_image, teacher_to_palm
+from .labels import (
+    boxes_for,
+    read_boxes,
+    read_label_files,
+    read_labels,  # noqa: F401  (re-exported: training.evaluate_real.read_labels)
+    resolve_image,
+    teacher_to_palm,
+)
 from .report import publish
 
 log = logging.getLogger(__name__)
@@ -206,7 +213,7 @@ def evaluate_real(weights, labels, boxes=None, hand_free=(), presence_threshold:
     from handcam.sources import load_image
 
     label_files = [Path(labels)] if isinstance(labels, (str, Path)) else [Path(p) for p in labels]
-    records = [(r, path) for path in label_files for r in read_labels(path)]
+    records = read_label_files(label_files)
     box_map = read_boxes(boxes) if boxes is not None else None
     free = hand_free_images(hand_free)
     settings = PipelineSettings(presence_threshold=presence_threshold, refine_crops=refine_crops,

@@ -66,6 +66,12 @@ def read_labels(path) -> list[dict]:
     return records
 
 
+def read_label_files(paths) -> list[tuple[dict, Path]]:
+    """The records of several teacher JSONL files pooled in order, each with the file it came from (which
+    ``resolve_image`` needs)."""
+    return [(r, Path(p)) for p in paths for r in read_labels(p)]
+
+
 def read_boxes(path) -> dict[str, list]:
     """The human boxes file -> {relative image path: [(x0, y0, x1, y1), ...]}."""
     path = Path(path)

@@ -349,10 +349,10 @@ def jittered_box(rng: np.random.Generator, hand: Hand, centre, side: float) -> t
         return centre + side * float(rng.uniform(0.15, 0.35)) * np.array([np.cos(a), np.sin(a)]), side
     pts = hand.uv[hand.vis].astype(np.float64)
     palm = (hand.uv[0] - hand.uv[CENTER_KEYPOINT]).astype(np.float64)     # palm centre - middle MCP: towards the wrist
-    length = 2.0 * float(np.linalg.norm(palm))
+    length = 2.0 * float(np.linalg.norm(palm))                            # a palm length (wrist to middle MCP)
     if length < 1e-6:
         return centre, side * float(rng.uniform(1.3, 2.2))
-    elbow = hand.uv[0] + palm / (length / 2) * length * float(rng.uniform(1.0, 3.0))
+    elbow = hand.uv[0] + palm / np.linalg.norm(palm) * length * float(rng.uniform(1.0, 3.0))
     box = np.vstack([pts, elbow[None]])
     lo, hi = box.min(0), box.max(0)
     return (lo + hi) / 2, float(max(hi - lo)) * float(rng.uniform(1.0, 1.3))

@@ -251,9 +251,9 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=180, help="panel side in pixels (default 180)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from .labels import read_labels
+    from .labels import read_label_files
 
-    records = [(r, Path(path)) for path in args.labels for r in read_labels(path)]
+    records = read_label_files(args.labels)
     out = contact_sheet(pick_hands(records, args.count, args.seed), args.out, args.size)
     print(f"wrote {out}")
     return 0
