@@ -2,13 +2,13 @@
 exact labels: the true normalised 3D hand and the true 2D keypoints go into the camera solve with the true
 intrinsics, so that the only error left is the scale's.
 
-    python benchmarks/hand_size.py                                  # 200 hands of /work/data/synth
-    python benchmarks/hand_size.py --data PATH --set evaluation --count 500 --json out.json
+    python benchmarks/hand_size.py --data RENDERS                   # 200 hands of RENDERS' evaluation split
+    python benchmarks/hand_size.py --data RENDERS --count 600 --json benchmarks/results/hand_size.json
 
 Per hand (the dominant hand of each sample, ``training.rhd``; 2D keypoints not truncated to integers):
 
-    bone:   the assumed bone 12-11, ``DEFAULT_BONE_LENGTH`` (``hand_size="bone"``)
-    auto:   the whole-hand fit to the mean hand, ``fit_scale`` (``hand_size="auto"``, the default)
+    bone:   the assumed bone 12-11, ``DEFAULT_BONE_LENGTH`` (``hand_size="bone"``, the default)
+    auto:   the whole-hand fit to the mean hand, ``fit_scale`` (``hand_size="auto"``)
     given:  the hand's true length (wrist to middle fingertip along its bones) through the mean hand,
             ``scale_for_hand_length`` (``hand_size=<metres>``)
     true:   the true bone 12-11 (the floor: the solve itself)
@@ -72,7 +72,7 @@ def measure(data: str, split: str, count: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="/work/data/synth", help="a folder in RHD's layout")
+    ap.add_argument("--data", required=True, help="renders in RHD's layout (python -m training.synth) or RHD")
     ap.add_argument("--set", default="evaluation", help="the split")
     ap.add_argument("--count", type=int, default=200, help="hands (the first samples of the split)")
     ap.add_argument("--json", help="also write the report here")

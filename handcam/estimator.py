@@ -117,6 +117,9 @@ CAMERA_REFINE_STEPS = 1
 PRESENCE_CALIBRATION_KEY = "presence_calibration"
 #: The weights-file metadata flag (``weights.metadata_flag``): the PoseNet was trained for ``stages.refine``.
 REFINE_CROPS_KEY = "refine_crops"
+#: The weights-file metadata key of the mean keypoint score a detected hand needs (``min_keypoint_score``
+#: "auto"): a number in [0, 1].
+KEYPOINT_SCORE_KEY = "min_keypoint_score"
 
 
 def parse_calibration(value) -> tuple[float, float] | None:
@@ -131,6 +134,21 @@ def parse_calibration(value) -> tuple[float, float] | None:
     if not (a > 0 and np.isfinite(a) and np.isfinite(b)):
         raise WeightsError(f"the weights' {PRESENCE_CALIBRATION_KEY} {value!r} needs a > 0 and finite numbers")
     return a, b
+
+
+def parse_score_floor(value) -> float:
+    """A weights file's keypoint-score floor (a number in [0, 1]) -> float; 0.0 when absent; WeightsError when
+    malformed."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        floor = float(value)
+    except ValueError:
+        floor = float("nan")
+    if not (0.0 <= floor <= 1.0):
+        raise WeightsError(f"the weights' {KEYPOINT_SCORE_KEY} is {value!r}; expected a number in [0, 1] "
+                           f"(python -m training.calibrate writes it)")
+    return floor
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,6 +195,7 @@ class HandPoseEstimator:
         self.metadata = MappingProxyType(dict(metadata or {}))
         self.presence_calibration = parse_calibration(self.metadata.get(PRESENCE_CALIBRATION_KEY))
         self.refine_trained = metadata_flag(self.metadata.get(REFINE_CROPS_KEY), REFINE_CROPS_KEY)
+        self.keypoint_score_floor = parse_score_floor(self.metadata.get(KEYPOINT_SCORE_KEY))
         modules, self._calls, self.backend, self.channels_last = prepare_networks(
             networks, self.architecture, self.device, self.runtime)
         self.networks = MappingProxyType(modules)
@@ -359,7 +378,12 @@ class HandPoseEstimator:
                                                host["size"], host["scores"], refine_steps=CAMERA_REFINE_STEPS)
         hands = []
         count = [0] * (int(host["frame"].max()) + 1 if len(host["frame"]) else 0)   # ids 0.. per frame
+        # a detected hand whose keypoints PoseNet is unsure of is not a hand (tracked hands are judged by the
+        # tracker, which follows them only while they are confident)
+        floor = settings.keypoint_score_floor(self.keypoint_score_floor) if seg is not None else 0.0
         for i in range(len(host["kp"])):
+            if floor > 0 and float(host["scores"][i].mean()) < floor:
+                continue
             y1, x1, y2, x2 = host["box"][i]
             if "right" in host:
                 score = float(max(host["right"][i], 1.0 - host["right"][i]))

@@ -53,6 +53,25 @@ def parse_hand_size(value) -> str | float:
     return float(value)
 
 
+#: The keypoint-score floor of a detected hand (``min_keypoint_score``): a score in [0, 1] or "auto".
+KEYPOINT_SCORE_AUTO = "auto"
+
+
+def parse_keypoint_score(value) -> str | float:
+    """A ``min_keypoint_score`` value: "auto" or a mean keypoint score in [0, 1] (a number or its text) as a
+    float; ValueError otherwise."""
+    if isinstance(value, str):
+        if value.strip() == KEYPOINT_SCORE_AUTO:
+            return KEYPOINT_SCORE_AUTO
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"min_keypoint_score must be 'auto' or a score in [0, 1], got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0.0 <= value <= 1.0):
+        raise ValueError(f"min_keypoint_score must be 'auto' or a score in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _setting(default, help: str, *, range: tuple | None = None, choices: tuple | None = None,
              flag: bool = True, nargs: int | None = None, metavar: str | None = None, parse=None):
     """A settings field with its help text, slider range and choices (for argparse and the GUI); ``metavar``
@@ -113,6 +132,11 @@ class PipelineSettings:
                                  "or centre (a mask over a forearm or a face); auto: when the weights say their "
                                  "PoseNet was trained for it, on/off: always/never; tracked frames never re-crop",
                                  choices=REFINE_CHOICES)
+    min_keypoint_score: str | float = _setting(
+        "auto", "a newly detected hand is reported only when PoseNet is sure of its keypoints: their mean score "
+        "(scoremap peak) at least this (a mask over a bare forearm, a lamp or a chair gives a crop without a "
+        "hand's keypoints); 0: every hand the mask finds; auto: the value the weights were calibrated with "
+        "(0 for weights without one)", range=(0.0, 1.0), metavar="auto|SCORE", parse=parse_keypoint_score)
 
     def __post_init__(self):
         if not (0.0 < self.mask_threshold < 1.0):
@@ -138,6 +162,7 @@ class PipelineSettings:
         if not (self.bone_length_m > 0):
             raise ValueError(f"bone_length_m must be positive (metres), got {self.bone_length_m}")
         object.__setattr__(self, "hand_size", parse_hand_size(self.hand_size))
+        object.__setattr__(self, "min_keypoint_score", parse_keypoint_score(self.min_keypoint_score))
         if self.intrinsics is not None:
             k = tuple(float(v) for v in self.intrinsics)
             if len(k) != 4 or not (k[0] > 0 and k[1] > 0):
@@ -148,12 +173,18 @@ class PipelineSettings:
     def release(cls, **changes) -> "PipelineSettings":
         """The original release's behaviour: one hand per frame, always reported (whatever its presence),
         cropped once (around the mask)."""
-        return cls(**{"max_hands": 1, "presence_threshold": 0.0, "refine_crops": "off", **changes})
+        return cls(**{"max_hands": 1, "presence_threshold": 0.0, "refine_crops": "off", "min_keypoint_score": 0.0,
+                      **changes})
 
     def refines(self, trained: bool) -> bool:
         """Whether detected hands are re-cropped around their first keypoints: ``refine_crops`` "on" or
         "off", or for "auto" ``trained`` (the weights' PoseNet was trained for it)."""
         return self.refine_crops == "on" or (self.refine_crops == "auto" and bool(trained))
+
+    def keypoint_score_floor(self, calibrated: float) -> float:
+        """The mean keypoint score a detected hand needs: ``min_keypoint_score``, or for "auto" ``calibrated``
+        (the weights' value, 0 when they have none)."""
+        return calibrated if self.min_keypoint_score == KEYPOINT_SCORE_AUTO else float(self.min_keypoint_score)
 
     def replace(self, **changes) -> "PipelineSettings":
         return dataclasses.replace(self, **changes)

@@ -120,15 +120,15 @@ class RingPoseNet(nn.Module):
 
 
 def two_hand_estimator(arch: str = "lite", seed: int = 0, ring_keypoints: bool = False, right_spread: float = 1.0,
-                       metadata: dict | None = None, **runtime) -> HandPoseEstimator:
+                       metadata: dict | None = None, graded: bool = False, **runtime) -> HandPoseEstimator:
     """An estimator (torch backend unless told) whose segmentation finds ``two_hand_frame``'s hands and sides
     (and, with ``ring_keypoints``, whose PoseNet is ``RingPoseNet``: steady, confident keypoints; its
-    ``right_spread``), with weights ``metadata``."""
+    ``right_spread`` and ``graded``), with weights ``metadata``."""
     runtime.setdefault("backend", "torch")
     nets = registry.get(arch).build(seed=seed)
     nets["handsegnet"] = TwoSidedBlobSegNet()
     if ring_keypoints:
-        nets["posenet"] = RingPoseNet(4 if arch == "lite" else 8, right_spread)
+        nets["posenet"] = RingPoseNet(4 if arch == "lite" else 8, right_spread, graded)
     return HandPoseEstimator(nets, architecture=arch, device="cpu", runtime=RuntimeOptions(**runtime),
                              metadata=metadata)
 

@@ -582,6 +582,33 @@ def test_refined_hands_report_the_second_crop():
     assert on["right"].scale == pytest.approx(2 * off["right"].scale, rel=0.1)
 
 
+def test_hands_below_the_keypoint_score_floor_are_dropped():
+    est = two_hand_estimator(seed=3, ring_keypoints=True, graded=True)
+    frame = _refine_frame()
+    every = est.estimate(frame, PipelineSettings(min_keypoint_score=0.0)).hands
+    assert len(every) == 2
+    scores = sorted(float(np.mean(h.keypoint_scores)) for h in every)
+    assert 0 < scores[0] < scores[1] < 0.99                                        # graded: the hands differ
+    for floor in (scores[0] / 2, (scores[0] + scores[1]) / 2, scores[1] + 0.01):
+        kept = est.estimate(frame, PipelineSettings(min_keypoint_score=floor)).hands
+        assert sorted(float(np.mean(h.keypoint_scores)) for h in kept) == [s for s in scores if s >= floor]
+        assert [h.id for h in kept] == list(range(len(kept)))                       # ids stay 0..n-1
+    # auto: the weights' floor (none: every hand); the release reports its one hand whatever it scores
+    high = f"{scores[1] + 0.01:.4f}"
+    assert len(two_hand_estimator(seed=3, ring_keypoints=True, graded=True).estimate(frame).hands) == 2
+    floored = two_hand_estimator(seed=3, ring_keypoints=True, graded=True, metadata={"min_keypoint_score": high})
+    assert floored.keypoint_score_floor == pytest.approx(float(high))
+    assert floored.estimate(frame).hands == ()
+    assert len(floored.estimate(frame, PipelineSettings(min_keypoint_score=0)).hands) == 2
+    assert len(floored.estimate(frame, PipelineSettings.release()).hands) == 1
+
+
+def test_a_malformed_keypoint_score_floor_is_a_weights_error():
+    for bad in ("high", "1.5", "-0.2"):
+        with pytest.raises(WeightsError, match="min_keypoint_score"):
+            two_hand_estimator(metadata={"min_keypoint_score": bad})
+
+
 def test_a_malformed_refine_flag_is_a_weights_error():
     with pytest.raises(WeightsError, match="refine_crops"):
         two_hand_estimator(metadata={"refine_crops": "perhaps"})

@@ -17,6 +17,7 @@ from handcam.settings import (
     PipelineSettings,
     RuntimeOptions,
     parse_hand_size,
+    parse_keypoint_score,
     setting_default,
     setting_fields,
     setting_help,
@@ -63,7 +64,7 @@ def test_field_metadata():
     fields = setting_fields()
     assert list(fields) == ["crop_factor", "mask_threshold", "input_size", "resize_mode", "hand_side",
                             "presence_threshold", "max_hands", "mirrored", "fov_deg", "intrinsics", "bone_length_m",
-                            "hand_size", "refine_crops"]
+                            "hand_size", "refine_crops", "min_keypoint_score"]
     for name, f in fields.items():
         assert setting_help(name) and f.metadata["help"] == setting_help(name)
         assert setting_default(name) == getattr(PipelineSettings(), name)
@@ -99,6 +100,24 @@ def test_refine_crops_setting():
     release = PipelineSettings.release()
     assert release.refine_crops == "off" and not release.refines(True)
     assert PipelineSettings.release(refine_crops="on").refines(False)
+
+
+def test_min_keypoint_score_setting():
+    fields = setting_fields()
+    assert setting_default("min_keypoint_score") == "auto" and "keypoints" in setting_help("min_keypoint_score")
+    assert fields["min_keypoint_score"].metadata["parse"] is parse_keypoint_score
+    assert setting_range("min_keypoint_score") == (0.0, 1.0)
+    for value, expected in (("auto", "auto"), (" auto ", "auto"), ("0.25", 0.25), (0.3, 0.3), (0, 0.0), (1, 1.0)):
+        got = PipelineSettings(min_keypoint_score=value).min_keypoint_score
+        assert got == expected and type(got) is type(expected)
+    for bad in ("often", 1.5, -0.1, True, None):
+        with pytest.raises(ValueError, match="min_keypoint_score"):
+            PipelineSettings(min_keypoint_score=bad)
+    # auto takes the weights' floor, a number overrides it; the release reports every hand
+    assert PipelineSettings().keypoint_score_floor(0.2) == 0.2
+    assert PipelineSettings(min_keypoint_score=0.1).keypoint_score_floor(0.2) == 0.1
+    assert PipelineSettings(min_keypoint_score=0).keypoint_score_floor(0.2) == 0.0
+    assert PipelineSettings.release().keypoint_score_floor(0.2) == 0.0
 
 
 def test_runtime_options():

@@ -11,12 +11,12 @@ import pytest
 import torch
 from conftest import synthetic_frame
 
-from handcam.estimator import PRESENCE_CALIBRATION_KEY, HandPoseEstimator
+from handcam.estimator import KEYPOINT_SCORE_KEY, PRESENCE_CALIBRATION_KEY, HandPoseEstimator
 from handcam.models import registry
 from handcam.settings import PipelineSettings
 from handcam.stages.segment import calibrated_presence
 from handcam.weights import load_weights, save_weights
-from training.calibrate import calibrate, expected_calibration_error, fit_platt, logit, main
+from training.calibrate import calibrate, expected_calibration_error, fit_platt, keypoint_floor, logit, main
 from training.errors import TrainingError
 
 
@@ -262,3 +262,46 @@ def test_calibrate_refuses_a_score_that_falls_with_a_hand(photos, tmp_path):
     except TrainingError:
         return                                               # the fix: refuse, naming the problem
     HandPoseEstimator.load(out, device="cpu")                # else the file written must at least load
+
+
+# -- the keypoint-score floor ------------------------------------------------------------------------
+def test_keypoint_floor_by_hand():
+    scores = [0.9, 0.1, 0.5, 0.7, 0.3, 0.2, 0.8, 0.4, 0.6, 1.0]
+    assert keypoint_floor(scores, 1.0) == pytest.approx(0.1)        # keeps every hand
+    assert keypoint_floor(scores, 0.9) == pytest.approx(0.2)        # may drop one of ten
+    assert keypoint_floor(scores, 0.85) == pytest.approx(0.2)       # one and a half: still one
+    assert keypoint_floor(scores, 0.5) == pytest.approx(0.6)
+    assert keypoint_floor([0.12345], 0.99) == pytest.approx(0.123)   # rounded down: the hand stays
+    assert keypoint_floor([-0.2, 0.5], 1.0) == 0.0                   # a floor is never below 0
+    with pytest.raises(TrainingError, match="keep-hands"):
+        keypoint_floor(scores, 0.0)
+    with pytest.raises(TrainingError, match="no reported hand"):
+        keypoint_floor([], 0.9)
+
+
+def test_calibrate_with_keep_hands_writes_the_floor(photos, calibrated, tmp_path):
+    """Teacher hands spanning the whole photo: every hand the pipeline reports on them is scored. PoseNet's
+    last layer is biased to +0.5 so that its scores are positive and differ a little between photos."""
+    state, meta = load_weights(photos["weights"])
+    last = [n for n, t in state["posenet"].items() if n.endswith("bias") and t.shape == (21,)][-1]
+    state["posenet"][last] = state["posenet"][last] + 0.5
+    weights = save_weights(tmp_path / "biased.pt", state, {"source": "test"}, architecture="lite")
+    whole = {"side": "left", "side_score": 0.9, "keypoints_2d": [[i * 15.0, i * 11.0] for i in range(21)]}
+    labels = tmp_path / "whole.jsonl"
+    labels.write_text("".join(json.dumps({"image": str(p), "size": [320, 240], "hands": [whole]}) + "\n"
+                              for p in photos["positives"]))
+    out = tmp_path / "floored.pt"
+    r = calibrate(weights, [labels], [photos["hand_free"]], out, keep_hands=1.0)
+    est = HandPoseEstimator.load(out, device="cpu")
+    scores = [float(np.mean(h.keypoint_scores)) for p in photos["positives"]
+              for h in est.estimate(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB),
+                                    PipelineSettings(min_keypoint_score=0)).hands]
+    assert r["hands_scored"] == len(scores) >= 3
+    assert 0.3 < min(scores) < 0.7
+    assert r["keypoint_floor"] == pytest.approx(np.floor(min(scores) * 1000) / 1000)
+    assert r["hands_kept_by_floor"] == 1.0
+    assert est.keypoint_score_floor == pytest.approx(r["keypoint_floor"])
+    assert load_weights(out)[1][KEYPOINT_SCORE_KEY] == f"{r['keypoint_floor']:.3f}"
+    assert 0.0 <= r["hand_free_with_hand_after_floor"] <= r["hand_free_with_hand_before_floor"]
+    # without --keep-hands no floor is written
+    assert KEYPOINT_SCORE_KEY not in load_weights(calibrated[0])[1] and "keypoint_floor" not in calibrated[1]

@@ -86,9 +86,9 @@ def test_match_hand_and_summarise():
 
 def test_the_bundled_weights_camera_space_error_on_renders():
     """The estimator's camera-space 3D (one Gauss-Newton step, scores as weights) with the bundled lite weights
-    on 40 held-out renders stays within the error measured on 200 (model card: root depth median 123 mm, joints
-    55 mm), with a margin for the smaller sample; and the step brings the hand closer to its 2D keypoints than
-    the linear solve alone (what the step minimises)."""
+    on 40 held-out renders stays within the error measured on 200 (benchmarks/results/camera_space.json:
+    root depth median about 109 mm, joints about 46 mm), with a margin for the smaller sample; and the step
+    brings the hand closer to its 2D keypoints than the linear solve alone (what the step minimises)."""
     from handcam.estimator import CAMERA_REFINE_STEPS, HandPoseEstimator
 
     est = HandPoseEstimator.load(ROOT / "weights" / "handcam-lite.pt", device="cpu")
@@ -96,5 +96,5 @@ def test_the_bundled_weights_camera_space_error_on_renders():
     v = report["variants"]
     assert report["counts"]["matched"] >= 15
     step = v[f"network_gn{CAMERA_REFINE_STEPS}"]
-    assert step["root_depth"]["median"] < 170 and step["relative"]["median"] < 75            # mm
+    assert step["root_depth"]["median"] < 150 and step["relative"]["median"] < 65            # mm
     assert step["reprojection_px"]["median"] < v["network"]["reprojection_px"]["median"]

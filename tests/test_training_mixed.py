@@ -32,6 +32,7 @@ from training.mixed import (
     SegmentationFrames,
     TeacherFrames,
     apply_affine,
+    crop_xyz,
     similarity,
 )
 from training.rhd import RHD
@@ -608,3 +609,53 @@ def test_lite_handsegnet_trains_on_sides_without_real_data(rhd_root, tmp_path):
     assert isinstance(ds, SegmentationFrames) and ds.classes == 3 and len(ds) == 6
     paper = task.dataset(run_config(task, rhd_root, tmp_path, 1, options=HandSegOptions(crop_size=64)))
     assert not isinstance(paper, SegmentationFrames)
+
+
+# -- the hands' 3D in the crops -------------------------------------------------------------------
+def test_crop_xyz_turns_with_the_crop_by_hand():
+    xyz = np.array([[1.0, 0.0, 5.0], [0.0, 2.0, 3.0]], np.float32)
+    quarter = similarity((50, 50), 2.0, 90, (10, 10))       # 90 degrees counter-clockwise on screen
+    # on screen (x right, y down) a point right of the centre goes up, one below it goes right
+    np.testing.assert_allclose(crop_xyz(xyz, quarter, mirror=False), [[0, -1, 5], [2, 0, 3]], atol=1e-6)
+    np.testing.assert_allclose(crop_xyz(xyz, quarter, mirror=True), [[0, -1, 5], [-2, 0, 3]], atol=1e-6)
+    still = similarity((50, 50), 3.0, 0, (0, 0))            # scale and shift leave 3D as it is
+    np.testing.assert_allclose(crop_xyz(xyz, still, mirror=False), xyz, atol=1e-6)
+    assert crop_xyz(None, still, mirror=True) is None
+
+
+def test_hand_crops_3d_turns_and_mirrors_with_the_image():
+    """A flat hand seen straight on (xyz x, y = its pixels): in every crop, rotated or mirrored, its 3D
+    must stay the crop's keypoints up to scale and shift."""
+    img, hand = _dotted_hand()
+    xyz = np.concatenate([hand.uv, np.full((21, 1), 7.0, np.float32)], 1)
+    frames = ArrayFrames([img], hands=[[Hand(hand.uv, hand.vis, 0, xyz)]])
+    for flip in (0.0, 1.0):
+        ds = _crops(frames, geometric=Geometric(scale=0, rotate=180, flip=flip))
+        for n in range(4):
+            s = ds[(0, (0, n))]
+            assert bool(s["has_xyz"])
+            uv, got = s["uv"].numpy().astype(np.float64), s["xyz"].numpy().astype(np.float64)
+            np.testing.assert_allclose(got[:, 2], 7.0, atol=1e-5)
+            a, b = uv - uv.mean(0), got[:, :2] - got[:, :2].mean(0)
+            np.testing.assert_allclose(a, b * (np.abs(a).max() / np.abs(b).max()), atol=1e-3)
+            assert s["hand_side"].tolist() == ([0.0, 1.0] if flip else [1.0, 0.0])
+    plain = _crops(ArrayFrames([img], hands=[[hand]]))[(0, (0, 0))]
+    assert not bool(plain["has_xyz"]) and plain["xyz"].abs().max() == 0
+
+
+def test_sources_carry_their_3d(rhd_root, tmp_path):
+    render, rhd = RenderFrames(rhd_root), RHD(rhd_root)
+    for i in range(len(render)):
+        anno = rhd.annotation(i)
+        for h in render.hands(i):
+            raw = np.asarray(anno["xyz"], np.float32)[21 * h.side : 21 * (h.side + 1)]
+            np.testing.assert_array_equal(h.xyz, raw)          # the wrist at keypoint 0
+    labels, _ = _teacher_set(tmp_path / "t")
+    assert all(h.xyz is None for h in TeacherFrames(labels).hands(0))   # labels without keypoints_world
+    recs = [json.loads(line) for line in labels.read_text().splitlines()]
+    for r in recs:
+        for k, h in enumerate(r["hands"]):
+            h["keypoints_world"] = (np.arange(63, dtype=np.float64).reshape(21, 3) * (k + 1) / 100).tolist()
+    labels.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    hands = TeacherFrames(labels).hands(0)
+    np.testing.assert_allclose(hands[1].xyz, np.arange(63).reshape(21, 3) * 2 / 100, atol=1e-6)

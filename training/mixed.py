@@ -66,11 +66,14 @@ _SWAP_SIDES[LEFT], _SWAP_SIDES[RIGHT] = RIGHT, LEFT
 @dataclass(frozen=True)
 class Hand:
     """One labelled hand: uv (21, 2) float32 pixels (x, y), keypoint 0 the palm centre; vis (21,) bool;
-    side 0 left, 1 right."""
+    side 0 left, 1 right; xyz (21, 3) float32 3D points in camera axes (x right, y down, z away), keypoint 0
+    the *wrist*, any unit and origin (the renders' camera coordinates, the teacher's world landmarks), or
+    None when the source has no 3D."""
 
     uv: np.ndarray
     vis: np.ndarray
     side: int
+    xyz: np.ndarray | None = None
 
 
 def _read_rgb(path) -> np.ndarray:
@@ -125,7 +128,8 @@ class RenderFrames(FrameSource):
         for side in (0, 1):
             h = select_hand(anno, side, truncate_uv=False)
             if int(h.vis.sum()) >= MIN_VISIBLE:
-                out.append(Hand(h.uv, h.vis, side))
+                wrist_xyz = np.asarray(anno["xyz"], np.float32)[NUM_KEYPOINTS * side : NUM_KEYPOINTS * (side + 1)]
+                out.append(Hand(h.uv, h.vis, side, wrist_xyz.copy()))
         return out
 
 
@@ -140,6 +144,11 @@ def missed_boxes(record: dict, boxes: dict[str, list]) -> list[tuple[int, int, i
         mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
         out.append((max(0, int(x0 - mx)), max(0, int(y0 - my)), int(np.ceil(x1 + mx)), int(np.ceil(y1 + my))))
     return out
+
+
+def _world(hand: dict) -> np.ndarray | None:
+    world = hand.get("keypoints_world")
+    return None if world is None else np.asarray(world, np.float32)
 
 
 class TeacherFrames(FrameSource):
@@ -169,7 +178,7 @@ class TeacherFrames(FrameSource):
         if odd is not None:
             raise TrainingError(f"{labels}: a hand's side is {odd!r}; the teacher writes 'left' or 'right'")
         self._hands = [[Hand(teacher_to_palm(h["keypoints_2d"]).astype(np.float32), np.ones(NUM_KEYPOINTS, bool),
-                             sides[h["side"]]) for h in r["hands"]] for r in self.records]
+                             sides[h["side"]], _world(h)) for h in r["hands"]] for r in self.records]
         self._missed = [missed_boxes(r, boxes) if boxes else [] for r in self.records]
 
     def __len__(self) -> int:
@@ -360,7 +369,10 @@ def jittered_box(rng: np.random.Generator, hand: Hand, centre, side: float) -> t
 
 class HandCrops(Dataset):
     """PoseNet samples, one per labelled hand: ``{"image": 3 x S x S, "uv": 21 x 2 crop pixels, "vis": 21,
-    "hand_side": 2}``."""
+    "hand_side": 2, "xyz": 21 x 3, "has_xyz": bool}``. ``xyz`` is the hand's 3D (``Hand.xyz``, wrist at
+    keypoint 0) turned with the crop: the crop's in-plane rotation becomes a rotation about the optical axis
+    and its mirror a mirrored x (the side swaps with it), so it stays the 3D of the hand the crop shows;
+    zeros with ``has_xyz`` False when the source has no 3D."""
 
     def __init__(self, mixture: Mixture, frame_width: int, size: int, geometric: Geometric = Geometric(),
                  center_noise: float = 0.1, low_res: float = 0.5, hue: float = 0.1, extras: A.Extras = A.Extras(),
@@ -410,6 +422,7 @@ class HandCrops(Dataset):
         crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
         uv = apply_affine(m, uv_img.astype(np.float64))
+        xyz = crop_xyz(hand.xyz, m, flip)
         hand_side = hand.side
         if flip:
             crop = A.mirror_image(crop)
@@ -418,4 +431,22 @@ class HandCrops(Dataset):
         crop = _photometric(rng, crop, self.hue, self.extras)
         return {"image": torch.from_numpy(A.normalize(crop)), "uv": torch.from_numpy(uv),
                 "vis": torch.from_numpy(hand.vis.copy()),
-                "hand_side": torch.from_numpy(np.eye(2, dtype=np.float32)[hand_side])}
+                "hand_side": torch.from_numpy(np.eye(2, dtype=np.float32)[hand_side]),
+                "xyz": torch.from_numpy(np.zeros((NUM_KEYPOINTS, 3), np.float32) if xyz is None else xyz),
+                "has_xyz": torch.tensor(xyz is not None)}
+
+
+def crop_xyz(xyz: np.ndarray | None, affine: np.ndarray, mirror: bool) -> np.ndarray | None:
+    """A hand's 3D points (N x 3, camera axes) as seen in a crop cut with the 2 x 3 ``affine`` (a similarity)
+    and then mirrored or not: the affine's rotation turns x and y (about the optical axis; image and camera
+    share x right, y down), its scale and shift are left out (3D has no pixels), the mirror negates x.
+    None stays None."""
+    if xyz is None:
+        return None
+    lin = np.asarray(affine, np.float64)[:, :2]
+    rot = lin / np.sqrt(abs(np.linalg.det(lin)))
+    out = np.asarray(xyz, np.float64).copy()
+    out[:, :2] = out[:, :2] @ rot.T
+    if mirror:
+        out[:, 0] = -out[:, 0]
+    return out.astype(np.float32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,6 +19,7 @@ from handcam.errors import WeightsError
 from handcam.geometry import rodrigues
 from handcam.models import registry
 from handcam.models.efficientnet import EfficientNetLite0
+from handcam.models.layers import tf1_resize_bilinear
 
 from . import augment as A
 from . import mixed as M
@@ -252,15 +254,20 @@ class LiftingPair(nn.Module):
 class LiftingOptions:
     """The lifting networks' options: scoremap width in 256-crop pixels before pooling; whether the input
     scoremaps show every keypoint (occluded ones too, as a PoseNet's output does) or, like the release,
-    only the visible ones."""
+    only the visible ones; files of PoseNet's own predicted maps to train on instead of drawn ones
+    (``training.predicted_maps``); the weight of the bone-proportion term."""
 
     sigma: float = 25.0
     all_keypoints: bool = False
+    scoremaps: tuple = ()
+    bone_weight: float = 0.0
 
 
 class LiftingTask(Task):
     """PosePrior + ViewPoint on ground-truth scoremaps (256 targets average-pooled to 32):
-    MSE(canonical coordinates) + MSE(rotation matrix)."""
+    MSE(canonical coordinates) + MSE(rotation matrix). With ``--scoremaps``: on a PoseNet's own predicted
+    maps of renders and real photos (resized to the networks' input side as at run time), the targets
+    made from each hand's 3D (``training.real3d.world_targets``)."""
 
     name = "lifting"
     recipe = Recipe(name, 80_000, (1e-5, 1e-6), (60_000,))
@@ -277,24 +284,65 @@ class LiftingTask(Task):
         p.add_argument("--all-keypoints", action="store_true", help="draw every keypoint inside the crop into the "
                        "input scoremaps, occluded ones too (what PoseNet's output shows); the release draws only "
                        "the visible ones")
+        p.add_argument("--scoremaps", nargs="+", type=str, default=(), metavar="MAPS.npz",
+                       help="train on these files of a PoseNet's predicted maps and their hands' 3D (python -m "
+                       "training.predicted_maps) instead of maps drawn from --data's keypoints")
+        p.add_argument("--bone-weight", type=float, default=0.0, help="weight of a bone-proportion term: the "
+                       "squared difference between the predicted hand's log bone lengths and a mean hand's "
+                       "(handcam.handsize.MEAN_BONE_LENGTHS), each centred on its mean (0: off, the release)")
 
     def build_model(self, config):
         return LiftingPair(network_classes(config.arch))
 
     def dataset(self, config):
+        if config.options.scoremaps:
+            from .predicted_maps import PredictedMaps
+
+            return PredictedMaps(config.options.scoremaps)
         # only the mask (dominant hand) and the annotation are needed: colour is never decoded
         return CropDataset(config.data, "training", noise=A.LIFTING_NOISE, crop_size=self.crop_size,
                            with_image=False, extras=config.extras)
 
     def loss(self, model, batch, config):
-        size = (self.crop_size, self.crop_size)
-        shown = torch.ones_like(batch["vis"]) if config.options.all_keypoints else batch["vis"]
-        maps = pooled_gaussian_scoremaps(batch["uv"], shown, size, config.options.sigma, 8)
-        coord, rot = model(maps, batch["hand_side"])
-        return lifting_loss(coord, rot, batch["coord_can"], batch["rot_mat"])
+        if config.options.scoremaps:
+            from .real3d import world_targets
+
+            side = registry.get(config.arch).scoremap_size
+            maps = batch["scoremap"]
+            if tuple(maps.shape[-2:]) != (side, side):
+                maps = tf1_resize_bilinear(maps, (side, side))
+            target = world_targets(batch["xyz"].double(), batch["hand_side"].double())
+            coord_can, rot_mat, hand_side = (target.coord_can.float(), target.rot_mat.float(),
+                                             batch["hand_side"])
+        else:
+            size = (self.crop_size, self.crop_size)
+            shown = torch.ones_like(batch["vis"]) if config.options.all_keypoints else batch["vis"]
+            maps = pooled_gaussian_scoremaps(batch["uv"], shown, size, config.options.sigma, 8)
+            coord_can, rot_mat, hand_side = batch["coord_can"], batch["rot_mat"], batch["hand_side"]
+        coord, rot = model(maps, hand_side)
+        loss = lifting_loss(coord, rot, coord_can, rot_mat)
+        if config.options.bone_weight > 0:
+            loss = loss + config.options.bone_weight * bone_proportion_loss(coord)
+        return loss
 
     def parts(self, model):
         return {"poseprior": model.poseprior, "viewpoint": model.viewpoint}
+
+
+def bone_proportion_loss(xyz: torch.Tensor) -> torch.Tensor:
+    """How far (B, 21, 3) hands' bone proportions are from a mean hand's: the mean squared difference of the
+    log bone lengths (``skeleton.BONES`` order), each hand's and the mean hand's centred on their own mean
+    (so the hand's size does not count). 0 for any scaled copy of the mean hand."""
+    from handcam.handsize import MEAN_BONE_LENGTHS
+    from handcam.skeleton import BONES
+
+    parents = [p for p, _ in BONES]
+    children = [c for _, c in BONES]
+    lengths = torch.linalg.vector_norm(xyz[:, children].float() - xyz[:, parents].float(), dim=-1)
+    log_len = torch.log(lengths.clamp_min(1e-6))
+    mean = torch.log(torch.tensor(np.array(MEAN_BONE_LENGTHS), dtype=log_len.dtype, device=log_len.device))
+    diff = (log_len - log_len.mean(-1, keepdim=True)) - (mean - mean.mean())
+    return (diff ** 2).mean()
 
 
 #: Task name (the ``python -m training.train`` subcommand) -> task class.
