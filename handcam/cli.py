@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .config import Outputs, RunConfig, SourceSpec, check_output_folder, check_output_path, load_estimator
@@ -45,6 +46,7 @@ def add_setting_flags(group) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        prog="python main.py" if Path(sys.argv[0]).name == "main.py" else "handcam",
         description="handcam: 3D hand pose from a single RGB image (ColorHandPose3D). Without "
                     "--headless a window shows the webcam (or --video/--image) with the hand mask, "
                     "2D keypoints and a rotatable 3D hand.")

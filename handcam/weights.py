@@ -35,17 +35,22 @@ def cache_dir() -> Path:
 
 #: The repository's weights folder (converted official weights go here; the bundled files are here).
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Where an installed handcam keeps the bundled files (the wheel's package data ``handcam.bundled``: the
+#: repository's ``weights/*.pt``); absent in a clone, which reads ``WEIGHTS_DIR``.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 
 def default_weights_candidates() -> list[Path]:
     """Where the estimator looks when no weights are given, in order: ``$HANDCAM_WEIGHTS``, the official
     weights (converted into ``weights/handcam.pt``, or downloaded into the cache), then the files the
-    repository ships (``registry``'s ``bundled``: the trained lite family)."""
+    repository ships (``registry``'s ``bundled``: the trained lite family), in the clone's ``weights/`` or,
+    for an installed handcam, in its package data."""
     cands = []
     if os.environ.get("HANDCAM_WEIGHTS"):
         cands.append(Path(os.environ["HANDCAM_WEIGHTS"]))
     cands += [WEIGHTS_DIR / "handcam.pt", cache_dir() / "colorhandpose3d.pt"]
-    cands += [WEIGHTS_DIR / a.bundled for a in registry.ARCHITECTURES.values() if a.bundled]
+    bundled = [a.bundled for a in registry.ARCHITECTURES.values() if a.bundled]
+    cands += [WEIGHTS_DIR / name for name in bundled] + [BUNDLED_DIR / name for name in bundled]
     return cands
 
 

@@ -124,14 +124,17 @@ def test_search_order(monkeypatch, tmp_path):
     monkeypatch.setenv("HANDCAM_WEIGHTS", str(tmp_path / "mine.pt"))
     assert W.cache_dir() == tmp_path / "home"
     cands = W.default_weights_candidates()
-    # $HANDCAM_WEIGHTS, the official weights (converted, downloaded), then the bundled lite weights
+    # $HANDCAM_WEIGHTS, the official weights (converted, downloaded), then the bundled lite weights (the
+    # clone's, then an installed handcam's package data)
     assert cands == [tmp_path / "mine.pt", W.WEIGHTS_DIR / "handcam.pt", tmp_path / "home" / "colorhandpose3d.pt",
-                     W.WEIGHTS_DIR / "handcam-lite.pt"]
+                     W.WEIGHTS_DIR / "handcam-lite.pt", W.BUNDLED_DIR / "handcam-lite.pt"]
+    assert W.BUNDLED_DIR == Path(W.__file__).resolve().parent / "bundled"
     assert W.WEIGHTS_DIR.parts[-1] == "weights" and W.WEIGHTS_DIR.parent == Path(W.__file__).resolve().parent.parent
     assert registry.LITE.bundled == "handcam-lite.pt" and registry.PAPER.bundled is None
     monkeypatch.delenv("HANDCAM_WEIGHTS")
     monkeypatch.delenv("HANDCAM_HOME")
-    assert [c.name for c in W.default_weights_candidates()] == ["handcam.pt", "colorhandpose3d.pt", "handcam-lite.pt"]
+    assert [c.name for c in W.default_weights_candidates()] == ["handcam.pt", "colorhandpose3d.pt", "handcam-lite.pt",
+                                                                "handcam-lite.pt"]
     assert W.cache_dir() == W.Path(os.path.expanduser("~")) / ".cache" / "handcam"
 
 
