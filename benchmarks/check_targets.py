@@ -1,4 +1,4 @@
-"""Check the speed targets (CPU and GPU, see the README speed section) against benchmark JSONs
+"""Check the speed targets (CPU and GPU, see docs/performance.md) against benchmark JSONs
 written by ``benchmarks/bench.py``, and the live path's targets against a ``benchmarks/soak.py`` JSON.
 
     python benchmarks/check_targets.py cpu_paper.json cpu_lite.json [gpu_paper.json ...] [--mediapipe mp.json]

@@ -10,7 +10,7 @@ canonical inverse (with the side the mask says), the keypoints back to the frame
 solve -- the library's own
 functions, called in a row, without the stages' result objects, settings, validation, clock or
 ``HandPose``. Its ratio to the raw networks is what the arithmetic alone costs on this machine: the
-estimator cannot go below it without doing less (see the README's speed section). Random lite networks
+estimator cannot go below it without doing less (see docs/performance.md). Random lite networks
 unless ``--weights`` (the arithmetic does not depend on the weights; the mask does).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Time MediaPipe Hands on the same frames as ``bench.py``, for the side-by-side comparison in the README.
+"""Time MediaPipe Hands on the same frames as ``bench.py``, for the side-by-side comparison in docs/performance.md.
 
 MediaPipe needs ``numpy<2``, so this runs in its own venv (the one ``training.teacher`` uses):
 

@@ -57,6 +57,7 @@ from common import run_and_write  # benchmarks/common.py, beside this file
 log = logging.getLogger("smoothing")
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))        # the repository root: its training/ package (imported where it is used)
 DEFAULT_PHOTO = ROOT.parent / "shared" / "data" / "real" / "images" / "prasad9_victory.jpg"
 DEFAULT_WEIGHTS = ROOT / "weights" / "handcam-lite.pt"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "smoothing.json"

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import cv2
 
-from training.synth import backgrounds as bgs
-from training.synth import dataset
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # the repository root: its training/ package
+
+from training.synth import backgrounds as bgs  # noqa: E402
+from training.synth import dataset  # noqa: E402
 
 log = logging.getLogger("synth_speed")
 

@@ -109,8 +109,9 @@ def frame_mask_area(mask, frame_hw: tuple[int, int]):
     return np.rint((np.asarray(mask, np.float32) @ cols) @ rows).astype(np.int64)
 
 
-#: Gauss-Newton steps on the reprojection error after the linear camera-space solve: one step measured
-#: best on held-out renders (root depth median error 105 -> 79 mm; more steps overshoot), see the README.
+#: Gauss-Newton steps on the reprojection error after the linear camera-space solve: one step lowers the
+#: reprojection error and the depth error's tail on held-out renders, more overshoot (measured:
+#: benchmarks/results/camera_space.json, discussed in docs/accuracy.md).
 CAMERA_REFINE_STEPS = 1
 
 #: The weights-file metadata key of the presence calibration: "a b" of ``stages.segment.calibrated_presence``.
