@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -27,37 +26,17 @@ from .camera import Intrinsics, camera_keypoints
 from .errors import InputError, WeightsError, WeightsNotFoundError
 from .handsize import hand_scales, scale_source
 from .models import registry
-from .pipeline import PipelineOutput, prepare_frames, run_pipeline
+from .pipeline import PipelineOutput, as_frames, prepare_frames, run_pipeline
 from .results import FrameResult, HandPose
 from .runtime import Clock, prepare_networks, resolve_device
 from .settings import FALLBACK_SIDE, PipelineSettings, RuntimeOptions
 from .skeleton import HAND_SIDES
-from .stages import HandBox
 from .stages.segment import resolve_mask_method
+from .tracking import HandIdentities, HandTracker, KnownHands
 from .transform import FrameTransform
 from .weights import HOW_TO_GET_WEIGHTS, build_networks, default_weights_candidates, load_weights, metadata_flag
 
 log = logging.getLogger(__name__)
-
-
-def as_frames(frames) -> list[np.ndarray]:
-    """Validate input frames: one H x W x 3 uint8 array, a B x H x W x 3 array, or a list of them."""
-    if isinstance(frames, np.ndarray):
-        frames = list(frames) if frames.ndim == 4 else [frames]
-    out = []
-    for f in frames:
-        f = np.asarray(f)
-        if f.ndim != 3 or f.shape[2] != 3:
-            raise InputError(f"expected an H x W x 3 RGB frame, got shape {f.shape}; convert grayscale/RGBA "
-                             f"with handcam.sources.to_rgb8 first")
-        if f.dtype != np.uint8:
-            raise InputError(f"expected uint8 pixels, got {f.dtype}; use handcam.sources.to_rgb8")
-        if f.shape[0] < 1 or f.shape[1] < 1:
-            raise InputError(f"empty frame of shape {f.shape}")
-        out.append(f)
-    if not out:
-        raise InputError("no frames given")
-    return out
 
 
 def iter_batches(items, batch_size: int, shape=lambda item: item.shape):
@@ -167,17 +146,6 @@ def image_side(side: str, mirrored: bool) -> str:
     return HAND_SIDES[1 - HAND_SIDES.index(side)] if mirrored else side
 
 
-@dataclass(frozen=True)
-class KnownHands:
-    """Hands of a frame known before HandSegNet runs (tracking): their boxes in network-input pixels, and
-    what each keeps from the detection it follows (presence, the person's side and its score)."""
-
-    box: HandBox
-    presence: tuple[float, ...]
-    sides: tuple[str, ...]
-    side_scores: tuple[float | None, ...]
-
-
 class HandPoseEstimator:
     """The three-stage pipeline of one network family on one device. One call at a time.
 
@@ -280,8 +248,6 @@ class HandPoseEstimator:
         ``batch_size`` consecutive frames of one size as one batch (every frame detected); hand ids follow
         the hands from frame to frame (``tracking.HandIdentities``), each with its camera-space scale held
         steady (``handsize.SteadyScales``)."""
-        from .tracking import HandIdentities
-
         kw = dict(settings=settings, with_mask=with_mask, with_crop=with_crop)
         identities = HandIdentities()      # ids follow the hands from frame to frame (no smoothing)
         sizes = scale_source(settings or self.settings)      # each hand's scale held steady over its frames
@@ -291,8 +257,6 @@ class HandPoseEstimator:
 
     def tracker(self, **options):
         """A stateful ``HandTracker`` over this estimator (see ``handcam.tracking``)."""
-        from .tracking import HandTracker
-
         return HandTracker(self, **options)
 
     def describe(self) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import geometry as G
+from .errors import InputError
 from .runtime import Clock
 from .settings import PipelineSettings
 from .skeleton import NUM_KEYPOINTS
@@ -24,6 +25,26 @@ from .transform import FrameTransform
 
 #: The stages the estimator times, in order (``timings_ms`` keys, with 'total').
 STAGES = ("preprocess", "handsegnet", "crop", "posenet", "lifting", "postprocess")
+
+
+def as_frames(frames) -> list[np.ndarray]:
+    """Validate input frames: one H x W x 3 uint8 array, a B x H x W x 3 array, or a list of them."""
+    if isinstance(frames, np.ndarray):
+        frames = list(frames) if frames.ndim == 4 else [frames]
+    out = []
+    for f in frames:
+        f = np.asarray(f)
+        if f.ndim != 3 or f.shape[2] != 3:
+            raise InputError(f"expected an H x W x 3 RGB frame, got shape {f.shape}; convert grayscale/RGBA "
+                             f"with handcam.sources.to_rgb8 first")
+        if f.dtype != np.uint8:
+            raise InputError(f"expected uint8 pixels, got {f.dtype}; use handcam.sources.to_rgb8")
+        if f.shape[0] < 1 or f.shape[1] < 1:
+            raise InputError(f"empty frame of shape {f.shape}")
+        out.append(f)
+    if not out:
+        raise InputError("no frames given")
+    return out
 
 
 @dataclass(frozen=True)

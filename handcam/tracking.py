@@ -28,11 +28,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .estimator import KnownHands, as_frames
 from .handsize import SteadyScales, rescaled, scale_source
+from .pipeline import as_frames
 from .results import FrameResult
 from .settings import PipelineSettings
-from .stages import box_from_keypoints
+from .stages import HandBox, box_from_keypoints
+
+
+@dataclass(frozen=True)
+class KnownHands:
+    """Hands of a frame known before HandSegNet runs (tracking): their boxes in network-input pixels, and
+    what each keeps from the detection it follows (presence, the person's side and its score)."""
+
+    box: HandBox
+    presence: tuple[float, ...]
+    sides: tuple[str, ...]
+    side_scores: tuple[float | None, ...]
 
 
 @dataclass(frozen=True)

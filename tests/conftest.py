@@ -45,7 +45,7 @@ def oracle_cases() -> list[Path]:
 def oracle_weights(tmp_path_factory):
     """seed -> handcam weights path, generated with the oracle's make_weights.py and converted
     through the official-pickle converter (checksum skipped: these are random test weights)."""
-    from handcam.official import convert_files
+    from handcam.weights.official import convert_files
 
     cache = {}
 

@@ -11,9 +11,9 @@ from torch import nn
 
 from handcam.estimator import HandPoseEstimator
 from handcam.models import registry
-from handcam.official import DEFAULT_HANDSEGNET, DEFAULT_POSENET, to_official
 from handcam.settings import RuntimeOptions
 from handcam.stages.crop import TRACK_CENTER, TRACK_CROP_FACTOR
+from handcam.weights.official import DEFAULT_HANDSEGNET, DEFAULT_POSENET, to_official
 
 #: synthetic_frame's blob colour, normalised like the network input (rgb / 255 - 0.5).
 BLOB_RGB = torch.tensor([220.0, 170.0, 140.0]) / 255.0 - 0.5

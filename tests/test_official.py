@@ -1,4 +1,4 @@
-"""handcam.official: the official variable table, the checked conversion of the authors' pickles,
+"""handcam.weights.official: the official variable table, the checked conversion of the authors' pickles,
 and the download of their data zip (from a loopback server)."""
 import hashlib
 import http.server
@@ -14,11 +14,11 @@ from conftest import oracle_dir
 from core_fakes import official_dicts as make_official_dicts
 from core_fakes import write_pickles
 
-from handcam import official as O
 from handcam.errors import WeightsError, WeightsNotFoundError
 from handcam.estimator import HandPoseEstimator
 from handcam.models import NETWORKS
 from handcam.weights import load_weights
+from handcam.weights import official as O
 
 
 @pytest.fixture(scope="module")

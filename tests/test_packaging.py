@@ -61,7 +61,7 @@ def test_the_wheel_holds_one_package_and_the_bundled_weights(wheel):
         entry = configparser.ConfigParser()
         entry.read_string(z.read(dist).decode())
     scripts = dict(entry["console_scripts"])
-    assert scripts == {"handcam": "handcam.cli:main", "handcam-weights": "handcam.weights:main",
+    assert scripts == {"handcam": "handcam.cli:main", "handcam-weights": "handcam.weights.__main__:main",
                        "handcam-train": "handcam.training.train:main"}
 
 

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from training_support import mean_hand
 
-from training.targets import gaussian_scoremaps, pooled_gaussian_scoremaps, pooled_scoremaps
+from training.targets import bone_proportion_loss, gaussian_scoremaps, pooled_gaussian_scoremaps, pooled_scoremaps
 
 
 def test_scoremaps():
@@ -25,3 +26,19 @@ def test_scoremaps():
     yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(50.0), indexing="ij")
     direct = torch.exp(-((yy - 20) ** 2 + (xx - 10) ** 2) / 25.0)
     assert torch.allclose(m[0, 0], direct, atol=1e-6)
+
+
+def test_bone_proportion_loss_by_hand():
+    import math
+
+    from handcam.skeleton import BONES
+
+    assert bone_proportion_loss(mean_hand()).item() < 1e-10
+    assert bone_proportion_loss(mean_hand(3.0)).item() < 1e-10       # the size does not count
+    # one bone doubled: its log length +log 2; centred on the mean, the squares' mean is log(2)^2 (n - 1) / n^2
+    hand = mean_hand()
+    leaf = next(k for k, (p, c) in enumerate(BONES) if c not in {q for q, _ in BONES})
+    p, c = BONES[leaf]
+    hand[0, c] = hand[0, p] + 2 * (hand[0, c] - hand[0, p])
+    n = len(BONES)
+    assert bone_proportion_loss(hand).item() == pytest.approx(math.log(2) ** 2 * (n - 1) / n ** 2, rel=1e-6)

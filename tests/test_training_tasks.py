@@ -3,6 +3,7 @@ import pytest
 import torch
 from rhd_tiny import rhd_root_fixture  # noqa: F401  (the rhd_root fixture)
 from torch.utils.data import default_collate
+from training_support import mean_hand
 
 from handcam.errors import WeightsError
 from training import tasks
@@ -107,37 +108,6 @@ def test_lifting_input_shows_occluded_keypoints_only_when_asked(rhd_root, tmp_pa
     torch.testing.assert_close(maps[True][0, :5], maps[False][0, :5])
 
 
-def _mean_hand(scale: float = 1.0) -> torch.Tensor:
-    """A (1, 21, 3) hand whose bones have the mean hand's lengths times ``scale`` (each bone along its own
-    direction, the tree laid out from the root)."""
-    import numpy as np
-
-    from handcam.handsize import MEAN_BONE_LENGTHS
-    from handcam.skeleton import BONES
-
-    xyz = np.zeros((21, 3))
-    for k, (p, c) in enumerate(BONES):
-        d = np.array([np.cos(k), np.sin(k), 0.3 * k / len(BONES)])
-        xyz[c] = xyz[p] + scale * MEAN_BONE_LENGTHS[k] * d / np.linalg.norm(d)
-    return torch.as_tensor(xyz[None])
-
-
-def test_bone_proportion_loss_by_hand():
-    import math
-
-    from handcam.skeleton import BONES
-
-    assert tasks.bone_proportion_loss(_mean_hand()).item() < 1e-10
-    assert tasks.bone_proportion_loss(_mean_hand(3.0)).item() < 1e-10       # the size does not count
-    # one bone doubled: its log length +log 2; centred on the mean, the squares' mean is log(2)^2 (n - 1) / n^2
-    hand = _mean_hand()
-    leaf = next(k for k, (p, c) in enumerate(BONES) if c not in {q for q, _ in BONES})
-    p, c = BONES[leaf]
-    hand[0, c] = hand[0, p] + 2 * (hand[0, c] - hand[0, p])
-    n = len(BONES)
-    assert tasks.bone_proportion_loss(hand).item() == pytest.approx(math.log(2) ** 2 * (n - 1) / n ** 2, rel=1e-6)
-
-
 def test_lifting_on_predicted_maps_uses_each_hands_3d(rhd_root, tmp_path):
     """With --scoremaps the maps are resized to the lifting's side and the targets are the hands' own 3D."""
     from training.real3d import world_targets
@@ -149,7 +119,7 @@ def test_lifting_on_predicted_maps_uses_each_hands_3d(rhd_root, tmp_path):
             self.maps, self.hand_side = maps, hand_side
             return torch.zeros(maps.shape[0], 21, 3), torch.eye(3).expand(maps.shape[0], 3, 3)
 
-    xyz = _mean_hand().float() + torch.tensor([0.1, 0.2, 0.5])
+    xyz = mean_hand().float() + torch.tensor([0.1, 0.2, 0.5])
     side = torch.tensor([[0.0, 1.0]])
     batch = {"scoremap": torch.rand(1, 21, 24, 24), "xyz": xyz, "hand_side": side}
     config = TrainConfig.for_task(task, rhd_root, tmp_path, arch="lite",

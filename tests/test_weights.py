@@ -14,6 +14,7 @@ from handcam.errors import WeightsError, WeightsNotFoundError
 from handcam.estimator import HandPoseEstimator
 from handcam.models import NETWORKS, lite, registry
 from handcam.settings import PipelineSettings
+from handcam.weights.__main__ import main as weights_main
 
 
 def test_save_and_load_round_trip(tmp_path, lite_estimator):
@@ -128,8 +129,9 @@ def test_search_order(monkeypatch, tmp_path):
     # clone's, then an installed handcam's package data)
     assert cands == [tmp_path / "mine.pt", W.WEIGHTS_DIR / "handcam.pt", tmp_path / "home" / "colorhandpose3d.pt",
                      W.WEIGHTS_DIR / "handcam-lite.pt", W.BUNDLED_DIR / "handcam-lite.pt"]
-    assert W.BUNDLED_DIR == Path(W.__file__).resolve().parent / "bundled"
-    assert W.WEIGHTS_DIR.parts[-1] == "weights" and W.WEIGHTS_DIR.parent == Path(W.__file__).resolve().parent.parent
+    assert W.BUNDLED_DIR == Path(W.__file__).resolve().parent.parent / "bundled"
+    assert W.WEIGHTS_DIR.parts[-1] == "weights"
+    assert W.WEIGHTS_DIR.parent == Path(W.__file__).resolve().parent.parent.parent
     assert registry.LITE.bundled == "handcam-lite.pt" and registry.PAPER.bundled is None
     monkeypatch.delenv("HANDCAM_WEIGHTS")
     monkeypatch.delenv("HANDCAM_HOME")
@@ -158,18 +160,18 @@ def test_estimator_finds_weights_in_the_search_order(monkeypatch, tmp_path, rand
 
 def test_weights_cli(tmp_path, random_estimator, capsys):
     ph, pp = write_pickles(tmp_path, *official_dicts(random_estimator.networks))
-    assert W.main(["convert", "--handsegnet", str(ph), "--posenet", str(pp), "--out", str(tmp_path / "w.pt"),
+    assert weights_main(["convert", "--handsegnet", str(ph), "--posenet", str(pp), "--out", str(tmp_path / "w.pt"),
                    "--skip-checksum"]) == 0
     out = capsys.readouterr().out
     assert "ignored 2 entries" in out and "global_step" in out
-    assert W.main(["convert", "--handsegnet", str(ph), "--out", str(tmp_path / "x.pt")]) == 2
+    assert weights_main(["convert", "--handsegnet", str(ph), "--out", str(tmp_path / "x.pt")]) == 2
     assert "sha256" in capsys.readouterr().err
-    assert W.main(["info", str(tmp_path / "w.pt")]) == 0
+    assert weights_main(["info", str(tmp_path / "w.pt")]) == 0
     assert "handsegnet: 13,601,986 parameters" in capsys.readouterr().out
-    assert W.main(["info", str(tmp_path / "none.pt")]) == 2
+    assert weights_main(["info", str(tmp_path / "none.pt")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     with pytest.raises(SystemExit):
-        W.main([])
+        weights_main([])
 
 
 # -- the bundled lite weights -------------------------------------------------------------------------

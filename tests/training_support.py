@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from handcam.handsize import MEAN_BONE_LENGTHS
+from handcam.skeleton import BONES
 from training import loop
 from training.config import TrainConfig
 from training.mixed import FrameSource
@@ -121,3 +124,13 @@ def write_teacher_labels(folder: Path, n: int = 3) -> tuple[Path, list[dict]]:
     path = folder / "labels.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     return path, lines
+
+
+def mean_hand(scale: float = 1.0) -> torch.Tensor:
+    """A (1, 21, 3) hand whose bones have the mean hand's lengths times ``scale`` (each bone along its own
+    direction, the tree laid out from the root)."""
+    xyz = np.zeros((21, 3))
+    for k, (p, c) in enumerate(BONES):
+        d = np.array([np.cos(k), np.sin(k), 0.3 * k / len(BONES)])
+        xyz[c] = xyz[p] + scale * MEAN_BONE_LENGTHS[k] * d / np.linalg.norm(d)
+    return torch.as_tensor(xyz[None])

@@ -5,10 +5,13 @@ sample would otherwise dominate the data pipeline).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from handcam.handsize import MEAN_BONE_LENGTHS
 from handcam.models.layers import tf1_resize_bilinear
+from handcam.skeleton import BONES
 
 
 def _gaussian_factors(uv, valid, size, sigma):
@@ -83,3 +86,16 @@ def lifting_loss(coord_pred: torch.Tensor, rot_pred: torch.Tensor, coord_can: to
                  rot_mat: torch.Tensor) -> torch.Tensor:
     """MSE of the canonical coordinates + MSE of the rotation matrix."""
     return F.mse_loss(coord_pred.float(), coord_can) + F.mse_loss(rot_pred.float(), rot_mat)
+
+
+def bone_proportion_loss(xyz: torch.Tensor) -> torch.Tensor:
+    """How far (B, 21, 3) hands' bone proportions are from a mean hand's: the mean squared difference of the
+    log bone lengths (``skeleton.BONES`` order), each hand's and the mean hand's centred on their own mean
+    (so the hand's size does not count). 0 for any scaled copy of the mean hand."""
+    parents = [p for p, _ in BONES]
+    children = [c for _, c in BONES]
+    lengths = torch.linalg.vector_norm(xyz[:, children].float() - xyz[:, parents].float(), dim=-1)
+    log_len = torch.log(lengths.clamp_min(1e-6))
+    mean = torch.log(torch.tensor(np.array(MEAN_BONE_LENGTHS), dtype=log_len.dtype, device=log_len.device))
+    diff = (log_len - log_len.mean(-1, keepdim=True)) - (mean - mean.mean())
+    return (diff ** 2).mean()

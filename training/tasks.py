@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +25,14 @@ from . import mixed as M
 from .data import CropDataset, HandSegDataset
 from .errors import TrainingError
 from .labels import read_boxes
-from .targets import gaussian_scoremaps, lifting_loss, pooled_gaussian_scoremaps, posenet_loss, segmentation_loss
+from .targets import (
+    bone_proportion_loss,
+    gaussian_scoremaps,
+    lifting_loss,
+    pooled_gaussian_scoremaps,
+    posenet_loss,
+    segmentation_loss,
+)
 
 
 @dataclass(frozen=True)
@@ -327,22 +333,6 @@ class LiftingTask(Task):
 
     def parts(self, model):
         return {"poseprior": model.poseprior, "viewpoint": model.viewpoint}
-
-
-def bone_proportion_loss(xyz: torch.Tensor) -> torch.Tensor:
-    """How far (B, 21, 3) hands' bone proportions are from a mean hand's: the mean squared difference of the
-    log bone lengths (``skeleton.BONES`` order), each hand's and the mean hand's centred on their own mean
-    (so the hand's size does not count). 0 for any scaled copy of the mean hand."""
-    from handcam.handsize import MEAN_BONE_LENGTHS
-    from handcam.skeleton import BONES
-
-    parents = [p for p, _ in BONES]
-    children = [c for _, c in BONES]
-    lengths = torch.linalg.vector_norm(xyz[:, children].float() - xyz[:, parents].float(), dim=-1)
-    log_len = torch.log(lengths.clamp_min(1e-6))
-    mean = torch.log(torch.tensor(np.array(MEAN_BONE_LENGTHS), dtype=log_len.dtype, device=log_len.device))
-    diff = (log_len - log_len.mean(-1, keepdim=True)) - (mean - mean.mean())
-    return (diff ** 2).mean()
 
 
 #: Task name (the ``python -m training.train`` subcommand) -> task class.

@@ -32,7 +32,7 @@ class Architecture:
     scoremap_size:   side of the lifting networks' input scoremaps (PoseNet's maps are resized to it when
                      their own side differs: the lite PoseNet's are crop_size / 4)
     posenet_stages:  number of scoremap stages PoseNet returns (the last is the prediction)
-    official:        whether the authors' TF pickles convert onto it (``handcam.official``)
+    official:        whether the authors' TF pickles convert onto it (``handcam.weights.official``)
     uint8_resize:    resize frames to the network input as uint8 on a CPU (10x cheaper than the
                      float resize, rounds the input to 1/255); the paper family keeps the float resize
                      the TF-oracle parity tests pin down

@@ -1,6 +1,6 @@
-"""Weights: handcam checkpoints (format, search order, loading into the registry's networks) and the
-``python -m handcam.weights`` command; the official pickles' conversion and download are in
-``handcam.official``.
+"""Weights: handcam checkpoints (format, search order, loading into the registry's networks); the official
+pickles' conversion and download are in ``handcam.weights.official``, the ``python -m handcam.weights``
+command in ``handcam.weights.__main__``.
 
     python -m handcam.weights convert --handsegnet H.pickle --posenet P.pickle --out W.pt
     python -m handcam.weights download [--url URL] [--out W.pt]
@@ -11,17 +11,15 @@ Our checkpoints are plain ``torch.save`` dicts of tensors and strings, loaded wi
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 
-from .atomic import atomic_write
-from .errors import USER_ERRORS, WeightsError, WeightsNotFoundError, print_error
-from .models import registry
+from ..atomic import atomic_write
+from ..errors import WeightsError, WeightsNotFoundError
+from ..models import registry
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +32,10 @@ def cache_dir() -> Path:
 
 
 #: The repository's weights folder (converted official weights go here; the bundled files are here).
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent.parent / "weights"
 #: Where an installed handcam keeps the bundled files (the wheel's package data ``handcam.bundled``: the
 #: repository's ``weights/*.pt``); absent in a clone, which reads ``WEIGHTS_DIR``.
-BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
 
 
 def default_weights_candidates() -> list[Path]:
@@ -157,49 +155,3 @@ def build_networks(state_dicts: dict, keys=None, architecture: str = "paper",
         net.load_state_dict(sd)
         nets[k] = net.eval()
     return nets
-
-
-# ----------------------------------------------------------------------------------------------
-# CLI: convert / download / info
-# ----------------------------------------------------------------------------------------------
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m handcam.weights",
-                                description="Convert, download and inspect handcam weights.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("convert", help="convert official ColorHandPose3D pickles into a handcam .pt file")
-    c.add_argument("--handsegnet", help="handsegnet-rhd.pickle")
-    c.add_argument("--posenet", help="posenet3d-rhd-stb-slr-finetuned.pickle (PoseNet + lifting)")
-    c.add_argument("--out", required=True, help="output weights file (.pt)")
-    c.add_argument("--skip-checksum", action="store_true",
-                   help="do not check the official sha256 (only for test weights, e.g. the oracle's)")
-    d = sub.add_parser("download", help="fetch the authors' data zip, verify and convert its weights")
-    d.add_argument("--url", default=None, help="where the zip is (default: the project page)")
-    d.add_argument("--out", help=f"output weights file (default: {cache_dir() / 'colorhandpose3d.pt'})")
-    i = sub.add_parser("info", help="print what a handcam weights file holds")
-    i.add_argument("path")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        from .official import OFFICIAL_ZIP_URL, convert_files, download  # noqa: F401
-
-        if args.cmd == "convert":
-            path, ignored = convert_files(args.handsegnet, args.posenet, args.out, args.skip_checksum)
-            if ignored:
-                print(f"ignored {len(ignored)} entr{'y' if len(ignored) == 1 else 'ies'} that are not "
-                      f"network variables: {', '.join(ignored)}")
-            print(f"wrote {path}")
-        elif args.cmd == "download":
-            print(f"wrote {download(args.url or OFFICIAL_ZIP_URL, args.out)}")
-        else:
-            nets, meta = load_weights(args.path)
-            for k, sd in nets.items():
-                print(f"{k}: {sum(t.numel() for t in sd.values()):,} parameters")
-            for k, v in meta.items():
-                print(f"{k}: {v}")
-    except USER_ERRORS as e:
-        return print_error(e)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

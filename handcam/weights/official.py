@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import WeightsError, WeightsNotFoundError
-from .models import registry
-from .safe_pickle import load_numpy_pickle
-from .weights import HOW_TO_GET_WEIGHTS, cache_dir, save_weights
+from ..errors import WeightsError, WeightsNotFoundError
+from ..models import registry
+from ..safe_pickle import load_numpy_pickle
+from . import HOW_TO_GET_WEIGHTS, cache_dir, save_weights
 
 log = logging.getLogger(__name__)
 
