@@ -17,6 +17,7 @@ from training.composite import (
     skin_map,
     visible_in,
 )
+from training.crops import HandCrops, jittered_box
 from training.mixed import (
     BACKGROUND,
     CENTER_KEYPOINT,
@@ -25,9 +26,7 @@ from training.mixed import (
     RIGHT,
     Geometric,
     Hand,
-    HandCrops,
     Mixture,
-    jittered_box,
 )
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 200, 0)

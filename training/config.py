@@ -44,7 +44,7 @@ class TrainConfig:
     composite:          composited frames per epoch (:mod:`training.composite`: the renders' and ``real`` hands
                         pasted onto the ``hand_free`` photos, wallpapers and procedural backgrounds); 0 = none
     box_jitter:         PoseNet: share of crops cut around a wrong box (too large, too small, off-centre, with
-                        the forearm: :func:`training.mixed.jittered_box`)
+                        the forearm: :func:`training.crops.jittered_box`)
     geometric:          random scale / rotation / mirror of :mod:`training.mixed` (None: the release recipe's
                         own crops); the mixed data is used with it, with ``real`` / ``hand_free``, and for a
                         3-class HandSegNet

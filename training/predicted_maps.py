@@ -4,12 +4,12 @@ The release trains PosePrior + ViewPoint on ground-truth scoremaps (clean Gaussi
 of the renders only. At run time they read PoseNet's predicted maps: blurred, with doubled or missing peaks
 where PoseNet is unsure, of real hands whose poses the renders never showed. This command makes such inputs
 once (PoseNet is frozen while the lifting trains, so its maps are the same every epoch): the hand crops
-PoseNet trains on (:class:`training.mixed.HandCrops`: keypoint-centred crops with scale, rotation and centre
+PoseNet trains on (:class:`training.crops.HandCrops`: keypoint-centred crops with scale, rotation and centre
 noise, a share of them wrong boxes, mirror, photometric changes) of renders (exact 3D) and of teacher-labelled
 photos (the teacher's world landmarks), through a weights file's PoseNet, stored as
 
 - ``scoremaps``: N x 21 x s x s float16, the last stage (the lifting's input before any resize);
-- ``xyz``:       N x 21 x 3 float32, the hand's 3D turned with its crop (``mixed.crop_xyz``), wrist at 0;
+- ``xyz``:       N x 21 x 3 float32, the hand's 3D turned with its crop (``crops.crop_xyz``), wrist at 0;
 - ``hand_side``: N x 2 float32 one-hot of the hand in the crop (a mirrored crop swaps it);
 - ``source``:    N int16, the index of the sample's source in ``sources`` (0: the renders).
 
@@ -34,6 +34,7 @@ from handcam.stages.keypoints import detect_keypoints
 from handcam.weights import build_networks, load_weights
 
 from . import mixed as M
+from .crops import HandCrops
 from .errors import TrainingError, cli_main
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def hand_crops(data, real, passes: int, box_jitter: float, render_limit: int | N
         raise TrainingError("no source: give --data (renders) and/or --real (teacher labels)")
     mix = M.Mixture([(s, 1) for s in sources])
     arch = registry.get("lite")
-    crops = M.HandCrops(mix, arch.input_size[1], arch.crop_size, box_jitter=box_jitter)
+    crops = HandCrops(mix, arch.input_size[1], arch.crop_size, box_jitter=box_jitter)
     items = []
     renders_taken = 0
     for n, (k, j) in enumerate(crops.items):

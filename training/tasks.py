@@ -22,6 +22,7 @@ from handcam.models.layers import tf1_resize_bilinear
 
 from . import augment as A
 from . import mixed as M
+from .crops import HandCrops
 from .data import CropDataset, HandSegDataset
 from .errors import TrainingError
 from .labels import read_boxes
@@ -231,7 +232,7 @@ class PoseNetTask(Task):
 
     def dataset(self, config):
         if config.mixed:
-            return M.HandCrops(mixture(config, with_hand_free=False), registry.get(config.arch).input_size[1],
+            return HandCrops(mixture(config, with_hand_free=False), registry.get(config.arch).input_size[1],
                                self.crop_size(config), geometric=config.geometric or M.Geometric(),
                                extras=config.extras, box_jitter=config.box_jitter)
         return CropDataset(config.data, "training", noise=A.POSENET_NOISE, crop_size=self.crop_size(config),
