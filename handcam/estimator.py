@@ -29,7 +29,7 @@ from .models import registry
 from .pipeline import PipelineOutput, as_frames, prepare_frames, run_pipeline
 from .results import FrameResult, HandPose
 from .runtime import Clock, prepare_networks, resolve_device
-from .settings import FALLBACK_SIDE, PipelineSettings, RuntimeOptions
+from .settings import FALLBACK_SIDE, PipelineSettings, RuntimeOptions, parse_keypoint_score
 from .skeleton import HAND_SIDES
 from .stages.segment import resolve_mask_method
 from .tracking import HandIdentities, HandTracker, KnownHands
@@ -122,10 +122,10 @@ def parse_score_floor(value) -> float:
     if value is None or value == "":
         return 0.0
     try:
-        floor = float(value)
+        floor = parse_keypoint_score(str(value))      # the setting's own rule: a score in [0, 1]
     except ValueError:
-        floor = float("nan")
-    if not (0.0 <= floor <= 1.0):
+        floor = None
+    if not isinstance(floor, float):                  # malformed, or "auto", which a file cannot mean
         raise WeightsError(f"the weights' {KEYPOINT_SCORE_KEY} is {value!r}; expected a number in [0, 1] "
                            f"(python -m training.calibrate writes it)")
     return floor

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from handcam.models import registry
-from handcam.stages.keypoints import detect_keypoints
 from handcam.weights import build_networks, load_weights
 
 from . import mixed as M
@@ -99,13 +98,12 @@ def predict_maps(weights, data=None, real=(), passes: int = 1, box_jitter: float
     crops, keys, source, names = hand_crops(data, real, passes, box_jitter, render_limit, seed)
     if limit is not None:
         keys, source = keys[:limit], source[:limit]
-    loader = DataLoader(Subset(_Keyed(crops, keys), range(len(keys))), batch_size=batch_size, shuffle=False,
-                        num_workers=workers)
+    loader = DataLoader(_Keyed(crops, keys), batch_size=batch_size, shuffle=False, num_workers=workers)
     out = {k: [] for k in ("scoremaps", "xyz", "hand_side")}
     done = 0
     with torch.inference_mode():
         for batch in loader:
-            maps = detect_keypoints(posenet, batch["image"]).scoremaps[-1]
+            maps = posenet(batch["image"])[-1].float()          # the last stage: what the lift stage reads
             out["scoremaps"].append(maps.numpy().astype(np.float16))
             out["xyz"].append(batch["xyz"].numpy())
             out["hand_side"].append(batch["hand_side"].numpy())

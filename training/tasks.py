@@ -18,7 +18,7 @@ from handcam.errors import WeightsError
 from handcam.geometry import rodrigues
 from handcam.models import registry
 from handcam.models.efficientnet import EfficientNetLite0
-from handcam.models.layers import tf1_resize_bilinear
+from handcam.stages.lift import lifting_input
 
 from . import augment as A
 from . import mixed as M
@@ -314,10 +314,7 @@ class LiftingTask(Task):
         if config.options.scoremaps:
             from .real3d import world_targets
 
-            side = registry.get(config.arch).scoremap_size
-            maps = batch["scoremap"]
-            if tuple(maps.shape[-2:]) != (side, side):
-                maps = tf1_resize_bilinear(maps, (side, side))
+            maps = lifting_input(batch["scoremap"], registry.get(config.arch).scoremap_size)   # as at run time
             target = world_targets(batch["xyz"].double(), batch["hand_side"].double())
             coord_can, rot_mat, hand_side = (target.coord_can.float(), target.rot_mat.float(),
                                              batch["hand_side"])

@@ -33,9 +33,16 @@ def lift_pose(poseprior, viewpoint, scoremap: torch.Tensor, hand_side: torch.Ten
     return pose_from(*_run_networks(poseprior, viewpoint, scoremap, hand_side, size), hand_side)
 
 
-def _run_networks(poseprior, viewpoint, scoremap, hand_side, size):
+def lifting_input(scoremap: torch.Tensor, size: int | None) -> torch.Tensor:
+    """PoseNet's maps (B x 21 x s x s) as the lifting networks take them: resized to ``size`` (TF1 bilinear)
+    when their side differs; ``size`` None leaves them as they are."""
     if size is not None and tuple(scoremap.shape[-2:]) != (size, size):
         scoremap = tf1_resize_bilinear(scoremap, (size, size))
+    return scoremap
+
+
+def _run_networks(poseprior, viewpoint, scoremap, hand_side, size):
+    scoremap = lifting_input(scoremap, size)
     return poseprior(scoremap, hand_side), viewpoint(scoremap, hand_side)
 
 
